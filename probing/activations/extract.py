@@ -1,0 +1,148 @@
+"""Run the model over a feature dataset and fill an ActivationStore, resumably.
+
+Activations are reduced inside the hook (gather at the probed token, or mean / max over the
+real tokens), so memory holds [batch, d_mlp] per layer, never [batch, pos, d_mlp] for all layers.
+The forward pass stops after the last layer still missing (`stop_at_layer`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from probing.activations.store import ActivationStore
+from probing.features.dataset import FeatureDataset
+from probing.models import LoadedModel
+
+log = logging.getLogger(__name__)
+
+HOOK = "blocks.{layer}.mlp.hook_post"
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def store_metadata(model: LoadedModel, dataset: FeatureDataset, dtype: str) -> dict:
+    return {
+        "model": model.name,
+        "revision": model.revision,
+        "dataset": dataset.name,
+        "dataset_hash": dataset.content_hash(),
+        "hook": HOOK,
+        "aggregation": dataset.aggregation,
+        "dtype": dtype,
+        "d_mlp": model.d_mlp,
+        "n_examples": dataset.n_examples,
+        "n_sequences": dataset.n_sequences,
+        "model_dtype": str(model.dtype).removeprefix("torch."),
+    }
+
+
+def store_path(root: str | Path, model: LoadedModel, dataset: FeatureDataset) -> Path:
+    """One store per (model, dataset content): a changed dataset gets a new store."""
+    return Path(root) / model.name / f"{dataset.name}-{dataset.content_hash()}.zarr"
+
+
+def open_store(
+    root: str | Path, model: LoadedModel, dataset: FeatureDataset, dtype: str = "float16"
+) -> ActivationStore:
+    return ActivationStore(store_path(root, model, dataset), store_metadata(model, dataset, dtype))
+
+
+def reduce_batch(
+    acts: torch.Tensor,  # [batch, pos, d_mlp]
+    lengths: torch.Tensor,  # [batch]
+    aggregation: str,
+    rows: torch.Tensor | None = None,  # [n_ex] batch row of each example (token aggregation)
+    positions: torch.Tensor | None = None,  # [n_ex]
+) -> torch.Tensor:
+    """[n_examples, d_mlp] in float32: the probed token, or mean / max over real tokens."""
+    if aggregation == "token":
+        return acts[rows, positions].float()
+    pos = torch.arange(acts.shape[1], device=acts.device)
+    real = (pos[None, :] < lengths[:, None])[..., None]  # [batch, pos, 1]
+    if aggregation == "mean":
+        return (acts.float() * real).sum(1) / lengths[:, None].float()
+    if aggregation == "max":
+        return acts.float().masked_fill(~real, float("-inf")).amax(1)
+    raise ValueError(f"unknown aggregation {aggregation!r}")
+
+
+def extract_activations(
+    model: LoadedModel,
+    dataset: FeatureDataset,
+    store: ActivationStore,
+    layers: list[int],
+    batch_size: int = 16,
+    chunk_sequences: int = 128,
+    progress: bool = True,
+) -> list[int]:
+    """Fill `store` for `layers`; returns the layers that were computed (not already complete)."""
+    pending = store.missing_layers(layers)
+    if not pending:
+        return []
+    bad = [layer for layer in pending if not 0 <= layer < model.n_layers]
+    if bad:
+        raise ValueError(f"layers {bad} out of range: {model.name} has {model.n_layers} layers")
+    # Chunks always start at multiples of chunk_sequences, so a resumed run repeats exactly the
+    # batches of an uninterrupted one and writes identical values.
+    start = min(store.progress(layer) for layer in pending)
+    start -= start % chunk_sequences
+    n_seq = dataset.n_sequences
+    bar = tqdm(
+        total=n_seq,
+        initial=start,
+        desc=f"{model.name} {dataset.name} L{min(pending)}-{max(pending)}",
+        unit="seq",
+        disable=not progress,
+    )
+    with torch.inference_mode():
+        for chunk_start in range(start, n_seq, chunk_sequences):
+            chunk_stop = min(chunk_start + chunk_sequences, n_seq)
+            parts = _forward_chunk(model, dataset, pending, chunk_start, chunk_stop, batch_size, bar)
+            ex_start, _ = dataset.examples_of(chunk_start, chunk_stop)
+            for layer in pending:
+                values = np.concatenate(parts[layer]) if parts[layer] else np.zeros((0, model.d_mlp))
+                store.write(layer, ex_start, _cast(values, store, layer), n_seq_done=chunk_stop)
+    bar.close()
+    for layer in pending:
+        store.mark_complete(layer)
+    return pending
+
+
+def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, bar):
+    parts: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
+    for b_start in range(chunk_start, chunk_stop, batch_size):
+        b_stop = min(b_start + batch_size, chunk_stop)
+        lengths = dataset.lengths[b_start:b_stop]
+        tokens = torch.from_numpy(dataset.tokens[b_start:b_stop, : int(lengths.max())]).long()
+        ex_start, ex_stop = dataset.examples_of(b_start, b_stop)
+        rows = torch.from_numpy(dataset.example_seq[ex_start:ex_stop] - b_start).long()
+        positions = torch.from_numpy(dataset.example_pos[ex_start:ex_stop]).long()
+        lengths_t = torch.from_numpy(lengths).long().to(model.device)
+        rows, positions = rows.to(model.device), positions.to(model.device)
+
+        def hook(acts, hook, _l=lengths_t, _r=rows, _p=positions):
+            layer = int(hook.name.split(".")[1])
+            parts[layer].append(reduce_batch(acts, _l, dataset.aggregation, _r, _p).cpu().numpy())
+
+        hooks = [(HOOK.format(layer=layer), hook) for layer in layers]
+        model.bridge.run_with_hooks(
+            tokens.to(model.device), fwd_hooks=hooks, stop_at_layer=max(layers) + 1
+        )
+        bar.update(b_stop - b_start)
+    return parts
+
+
+def _cast(values: np.ndarray, store: ActivationStore, layer: int) -> np.ndarray:
+    """Cast to the store's dtype, refusing values it cannot hold: nothing is silently lost."""
+    if not np.isfinite(values).all():
+        raise FloatingPointError(f"non-finite activations at layer {layer} for {store.path}")
+    dtype = np.dtype(store.metadata["dtype"])
+    if dtype == np.float16 and np.abs(values).max(initial=0.0) > FLOAT16_MAX:
+        raise OverflowError(
+            f"layer {layer} has activations beyond float16 range: set store.dtype=float32"
+        )
+    return values.astype(dtype)

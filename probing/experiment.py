@@ -1,0 +1,151 @@
+"""One job, start to end: config -> feature dataset -> model -> activation store -> probes ->
+results -> loggers. A plain function of the config, usable without Hydra's command line."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from probing.activations import extract_activations, open_store
+from probing.errors import ConfigError
+from probing.features import COLLECTIONS, build_feature_dataset
+from probing.models import load_model
+from probing.probes import paper_k_list, sweep_k
+from probing.results import ResultWriter, format_summary, read_results, summarize
+from probing.splits import group_split
+
+log = logging.getLogger(__name__)
+
+
+def resolve_layers(spec: str | int | Sequence[int], n_layers: int) -> list[int]:
+    """"all", "middle", "quartiles", one index or a list; negative indices count from the end."""
+    if spec == "all":
+        return list(range(n_layers))
+    if spec == "middle":
+        return [n_layers // 2]
+    if spec == "quartiles":
+        return sorted({round(q * (n_layers - 1)) for q in (0, 0.25, 0.5, 0.75, 1)})
+    items = [spec] if isinstance(spec, int) else list(spec)
+    layers = []
+    for i in items:
+        if not isinstance(i, int) or not -n_layers <= i < n_layers:
+            raise ConfigError(
+                f"layer {i!r} invalid: the model has {n_layers} layers (use 0..{n_layers - 1}, "
+                "negative from the end, or all / middle / quartiles)"
+            )
+        layers.append(i % n_layers)
+    return sorted(set(layers))
+
+
+def select_features(all_features: list[str], only: Sequence[str] | None) -> list[str]:
+    if not only:
+        return list(all_features)
+    unknown = sorted(set(only) - set(all_features))
+    if unknown:
+        raise ConfigError(f"feature.only names {unknown}; this collection has {all_features}")
+    return [f for f in all_features if f in set(only)]
+
+
+def run_experiment(cfg: DictConfig, run_dir: str | Path) -> pd.DataFrame:
+    """Run one (model, feature collection) job; returns the per-feature summary table."""
+    import hydra.utils
+
+    run_dir = Path(run_dir)
+    logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else None
+    try:
+        return _run(cfg, run_dir, logger)
+    finally:  # one failed job must not leave a W&B run open and break the rest of a multirun
+        if logger is not None:
+            logger.finish()
+
+
+def _run(cfg: DictConfig, run_dir: Path, logger) -> pd.DataFrame:
+    t0 = time.perf_counter()
+    model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
+    dataset = build_feature_dataset(
+        cfg.feature.name,
+        model.tokenizer,
+        cache_dir=Path(cfg.paths.features),
+        **OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True),
+    )
+    collection = COLLECTIONS[cfg.feature.name]
+    features = select_features(dataset.feature_names, cfg.feature.get("only"))
+    spec = cfg.layer.layers
+    layers = resolve_layers(
+        OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec, model.n_layers
+    )
+    store = open_store(cfg.paths.activations, model, dataset, cfg.store.dtype)
+    computed = extract_activations(
+        model,
+        dataset,
+        store,
+        layers,
+        batch_size=cfg.model.batch_size,
+        chunk_sequences=cfg.store.chunk_sequences,
+        progress=cfg.progress,
+    )
+    t_extract = time.perf_counter() - t0
+    log.info("activations: %s (%d layers computed, %d reused)", store.path, len(computed),
+             len(layers) - len(computed))
+    identity = {"model": model.name, "revision": model.revision, "d_mlp": model.d_mlp}
+    del model  # probing needs only the store; give the memory back
+    gc.collect()
+
+    probe = cfg.probe
+    ks = paper_k_list(store.d_mlp)
+    if probe.get("ks"):
+        ks = [k for k in probe.ks if 1 <= k <= store.d_mlp]
+    splits = {
+        f: group_split(dataset.label(f), dataset.groups, probe.test_fraction, probe.seed)
+        for f in features
+    }
+    if logger is not None:
+        logger.start(
+            run_dir,
+            name=f"{identity['model']}/{cfg.feature.name}/{probe.method}",
+            config=OmegaConf.to_container(cfg, resolve=True),
+            tags=[identity["model"], cfg.feature.name, probe.method],
+        )
+    writer = ResultWriter(run_dir)
+    for layer in layers:
+        X = np.asarray(store.read(layer), dtype=np.float32)
+        for feature in features:
+            y = dataset.label(feature).astype(np.int64)
+            train, test = splits[feature]
+            rows = sweep_k(
+                X[train], y[train], X[test], y[test], ks,
+                method=probe.method, backend=probe.backend, seed=probe.seed, C=probe.C,
+                **({"rotate": True} if probe.get("rotate") else {}),
+            )
+            for row in rows:
+                row.update(
+                    identity,
+                    feature=feature,
+                    collection=collection.name,
+                    category=collection.category,
+                    layer=layer,
+                    method=probe.method + ("+rotated" if probe.get("rotate") else ""),
+                    n_train=len(train),
+                    n_test=len(test),
+                    positive_fraction=float(y.mean()),
+                )
+            writer.write(rows)
+            if logger is not None:
+                logger.log_layer(feature, layer, rows)
+    results = read_results(writer.path)
+    summary = summarize(results)
+    if logger is not None:
+        logger.log_results(results, summary)
+    elapsed = time.perf_counter() - t0
+    print(f"\n{identity['model']} / {cfg.feature.name}: best single neurons (held-out F1)")
+    print(format_summary(summary))
+    print(f"results: {writer.path}  ({len(results)} rows; extraction {t_extract:.0f}s, "
+          f"total {elapsed:.0f}s)")
+    return summary

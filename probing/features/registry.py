@@ -1,0 +1,78 @@
+"""The registry of feature collections: what each one labels, from which text, under which licence.
+
+A collection is one FeatureDataset recipe (one forward pass) holding several binary features.
+Builders register themselves here on import, so `COLLECTIONS` is the single table that the CLI,
+the configs and the docs read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from probing.features.dataset import AGGREGATIONS, FeatureDataset
+
+CATEGORIES = (
+    "natural_language",
+    "programming_language",
+    "text_source",
+    "part_of_speech",
+    "dependency",
+    "morphology",
+    "people",
+    "compound_words",
+    "token_position",
+    "surface_text",
+)
+
+
+class FeatureDataError(ValueError):
+    """A feature dataset cannot be built as asked; the message says what to change or install."""
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One registered recipe.
+
+    features: feature name -> the rule that labels an example 1 (one line, for the table).
+    defaults: every parameter the builder takes, with its default; unknown overrides are errors.
+    recipe_version: bump when the builder's output changes for the same inputs (invalidates caches).
+    builder: called as builder(tokenizer, **params) -> FeatureDataset.
+    """
+
+    name: str
+    category: str
+    source: str
+    licence: str
+    aggregation: str
+    features: dict[str, str]
+    defaults: dict[str, Any]
+    recipe_version: int
+    builder: Callable[..., FeatureDataset] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise ValueError(
+                f"collection {self.name!r}: category {self.category!r} not in {CATEGORIES}"
+            )
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"collection {self.name!r}: aggregation {self.aggregation!r} unknown")
+
+
+COLLECTIONS: dict[str, Collection] = {}
+
+
+def register(collection: Collection) -> Collection:
+    if collection.name in COLLECTIONS:
+        raise ValueError(f"collection {collection.name!r} registered twice")
+    COLLECTIONS[collection.name] = collection
+    return collection
+
+
+def get_collection(name: str) -> Collection:
+    try:
+        return COLLECTIONS[name]
+    except KeyError:
+        known = ", ".join(sorted(COLLECTIONS))
+        raise FeatureDataError(f"unknown feature collection {name!r}; known: {known}") from None

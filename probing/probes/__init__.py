@@ -1,0 +1,15 @@
+"""k-sparse probing: rank neurons, fit probes that may read k of them, sweep k."""
+
+from .metrics import classification_metrics
+from .ranking import RANKERS, rank_neurons
+from .sparse_probe import SparseProbe
+from .sweep import paper_k_list, sweep_k
+
+__all__ = [
+    "RANKERS",
+    "SparseProbe",
+    "classification_metrics",
+    "paper_k_list",
+    "rank_neurons",
+    "sweep_k",
+]

@@ -1,0 +1,31 @@
+"""Standardisation by training statistics, so every backend solves the same well-conditioned problem.
+
+Activations of different neurons differ in scale by orders of magnitude; an unscaled L2 logistic
+regression then depends on units and converges slowly. Probes fit on z = (x - mean) / scale and
+report coefficients mapped back to raw activation units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def fit_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron mean and std of X [n, d]; constant (dead) neurons get scale 1 so they stay 0."""
+    mean = X.mean(axis=0, dtype=np.float64)
+    scale = X.std(axis=0, dtype=np.float64)
+    scale[scale < 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0)))] = 1.0
+    return mean, scale
+
+
+def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """(X - mean) / scale in `dtype`."""
+    return ((X - mean) / scale).astype(dtype, copy=False)
+
+
+def to_raw_units(
+    coef: np.ndarray, intercept: float, mean: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Map w, b fitted on standardised neurons to raw units: w·z + b == w_raw·x + b_raw."""
+    coef_raw = np.asarray(coef, dtype=np.float64) / scale
+    return coef_raw, float(intercept - coef_raw @ mean)

@@ -1,0 +1,68 @@
+"""SparseProbe: a scikit-learn classifier that may read at most k neurons."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .backends import resolve_backend
+from .fit import fit_ranked
+from .ranking import rank_neurons
+from .validation import check_k, check_X, check_X_y
+
+
+class SparseProbe(ClassifierMixin, BaseEstimator):
+    """Rank neurons by `method`, keep the top k, fit an L2 class-balanced logistic regression.
+
+    Features are standardised by training mean and std inside the fit (every backend then solves
+    the same well-conditioned problem); `coef_` and `intercept_` are mapped back to raw activation
+    units, so `decision_function(X) == X[:, support_] @ coef_[0] + intercept_[0]`.
+
+    Fitted attributes: support_ (neuron indices [k], best first), coef_ [1, k], intercept_ [1],
+    classes_ ([0, 1]), n_features_in_.
+    """
+
+    def __init__(
+        self,
+        k: int = 1,
+        method: str = "mean_diff",
+        backend: str = "sklearn",
+        C: float = 1.0,
+        seed: int = 0,
+    ):
+        self.k = k
+        self.method = method
+        self.backend = backend
+        self.C = C
+        self.seed = seed
+
+    def fit(self, X, y) -> SparseProbe:
+        X, y = check_X_y(X, y)
+        k = check_k(self.k, X.shape[1])
+        if not self.C > 0:
+            raise ValueError(f"C must be > 0, got {self.C!r}")
+        backend = resolve_backend(self.backend)
+        order = rank_neurons(X, y, self.method, self.seed)
+        (fit,) = fit_ranked(X, y, order, [k], backend, float(self.C))
+        self.support_ = fit.support
+        self.coef_ = fit.coef[None, :]
+        self.intercept_ = np.array([fit.intercept])
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = X.shape[1]
+        self.backend_ = backend
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logits [n]: positive means class 1."""
+        check_is_fitted(self, "support_")
+        X = check_X(X, self.n_features_in_)
+        return X[:, self.support_].astype(np.float64) @ self.coef_[0] + self.intercept_[0]
+
+    def predict(self, X) -> np.ndarray:
+        return (self.decision_function(X) > 0).astype(np.int64)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """[n, 2]: probabilities of class 0 and class 1."""
+        p1 = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p1, p1])

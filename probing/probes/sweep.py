@@ -1,0 +1,83 @@
+"""The k sweep: rank once on the training split, fit every k, score each on the test split."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .backends import resolve_backend
+from .controls import dense_ks, random_rotation, rotate_activations
+from .fit import fit_ranked
+from .metrics import classification_metrics
+from .ranking import rank_neurons
+from .validation import check_k, check_X, check_X_y, check_y
+
+SMALL_KS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16)
+
+
+def paper_k_list(d_mlp: int) -> list[int]:
+    """The paper's ks: 1-8, 10, 12, 16, then powers of two below d_mlp, then d_mlp (dense)."""
+    if d_mlp < 1:
+        raise ValueError(f"d_mlp must be >= 1, got {d_mlp}")
+    powers = [2**p for p in range(5, d_mlp.bit_length() + 1) if 2**p < d_mlp]
+    return sorted({k for k in (*SMALL_KS, *powers) if k < d_mlp} | {d_mlp})
+
+
+def sweep_k(
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    ks: list[int] | None = None,
+    method: str = "mean_diff",
+    backend: str = "auto",
+    seed: int = 0,
+    C: float = 1.0,
+    rotate: bool = False,
+    dense: bool = False,
+) -> list[dict]:
+    """One row per k: the support, coefficients (raw units), test metrics, train F1 and timing.
+
+    ks=None means paper_k_list(d). rotate=True runs the same sweep on X @ Q for a random
+    orthogonal Q seeded by `seed` (the rotation control); its "support" then indexes rotated
+    directions, not neurons. dense=True adds k = d (all neurons) if it is missing.
+    """
+    X_train, y_train = check_X_y(X_train, y_train)
+    d = X_train.shape[1]
+    X_test = check_X(X_test, d)
+    y_test = check_y(y_test, X_test.shape[0], both_classes=False)
+    ks = dense_ks(paper_k_list(d) if ks is None else list(ks), d, dense)
+    if not ks:
+        raise ValueError("ks is empty; pass at least one k, or None for paper_k_list(d)")
+    ks = [check_k(k, d) for k in ks]
+    if not C > 0:
+        raise ValueError(f"C must be > 0, got {C!r}")
+    name = resolve_backend(backend)
+    if rotate:
+        Q = random_rotation(d, seed)
+        X_train, X_test = rotate_activations(X_train, Q), rotate_activations(X_test, Q)
+
+    start = time.perf_counter()
+    order = rank_neurons(X_train, y_train, method, seed)
+    rank_seconds = time.perf_counter() - start
+    rows = []
+    for fit in fit_ranked(X_train, y_train, order, ks, name, float(C)):
+        test_scores = fit.decision(X_test)
+        row = {
+            "k": fit.k,
+            "support": fit.support.tolist(),
+            "coef": fit.coef.tolist(),
+            "intercept": fit.intercept,
+            **classification_metrics(y_test, (test_scores > 0).astype(np.int64), test_scores),
+            "train_f1": classification_metrics(
+                y_train, (fit.decision(X_train) > 0).astype(np.int64), fit.decision(X_train)
+            )["f1"],
+            "fit_seconds": fit.seconds,
+            "rank_seconds": rank_seconds,
+            "backend": name,
+            "method": method,
+            "rotated": rotate,
+        }
+        rows.append(row)
+    return rows

@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny random GPT-NeoX and small synthetic datasets, no download."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from probing.features.dataset import FeatureDataset
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    from probing.models import load_model
+
+    return load_model("tiny-pythia", "random_gpt_neox", dtype="float32", device="cpu", seed=0)
+
+
+def make_dataset(aggregation: str = "mean", n_seq: int = 40, seq_len: int = 24, seed: int = 0):
+    """Random byte tokens; for "token" three probed positions per sequence."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(6, seq_len + 1, n_seq)
+    tokens = rng.integers(0, 256, (n_seq, seq_len))
+    if aggregation == "token":
+        example_seq = np.repeat(np.arange(n_seq), 3)
+        example_pos = np.concatenate([rng.choice(n, 3, replace=False) for n in lengths])
+    else:
+        example_seq, example_pos = np.arange(n_seq), -np.ones(n_seq)
+    n_ex = len(example_seq)
+    return FeatureDataset(
+        name=f"synthetic_{aggregation}",
+        feature_names=["a", "b"],
+        tokens=tokens,
+        lengths=lengths,
+        example_seq=example_seq,
+        example_pos=example_pos,
+        labels=rng.integers(0, 2, (n_ex, 2)),
+        groups=example_seq,
+        aggregation=aggregation,
+    )
+
+
+@pytest.fixture
+def synthetic_dataset():
+    return make_dataset

@@ -1,0 +1,76 @@
+"""programming_language: windows of real on-disk code, one-hot by language, grouped by file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from probing.features import build_feature_dataset
+from probing.features.programming_language import LANGUAGES
+from probing.features.sources import read_text
+
+PARAMS = {"n_per_class": 20, "seq_len": 48, "max_per_file": 2}
+
+
+@pytest.fixture(scope="module")
+def ds(bpe_tokenizer):
+    return build_feature_dataset("programming_language", bpe_tokenizer, **PARAMS)
+
+
+def test_shape_and_one_hot_labels(ds):
+    n_lang = len(LANGUAGES)
+    assert ds.feature_names == list(LANGUAGES)
+    assert ds.aggregation == "mean" and ds.n_examples == ds.n_sequences == 20 * n_lang
+    assert (ds.labels.sum(axis=1) == 1).all()
+    assert (ds.labels.sum(axis=0) == 20).all()
+    assert (ds.example_pos == -1).all() and (ds.example_seq == np.arange(ds.n_examples)).all()
+    assert (ds.lengths >= 24).all()  # at least half a window of real tokens
+
+
+def test_each_window_is_text_of_a_file_of_its_language(ds, bpe_tokenizer):
+    docs = ds.meta["documents"]
+    for i in range(0, ds.n_examples, 7):
+        path = Path(docs[str(ds.groups[i])])
+        lang = ds.feature_names[int(ds.labels[i].argmax())]
+        assert LANGUAGES[lang].accept(path), (lang, path)
+        window = bpe_tokenizer.decode(ds.tokens[i, : ds.lengths[i]].tolist())
+        assert window in read_text(path)
+
+
+def test_groups_are_files_with_few_windows_each(ds):
+    groups, counts = np.unique(ds.groups, return_counts=True)
+    assert counts.max() <= PARAMS["max_per_file"]
+    for g in groups:  # a file belongs to one language only
+        assert len(np.unique(ds.labels[ds.groups == g].argmax(axis=1))) == 1
+    assert set(ds.meta["files"]) == set(LANGUAGES)
+
+
+def test_python_excludes_site_packages(ds):
+    python = [p for (p,) in zip(ds.meta["documents"].values(), strict=True) if p.endswith(".py")]
+    assert python and not any("site-packages" in p for p in python)
+
+
+def test_custom_roots_skip_binary_and_non_utf8(bpe_tokenizer, tmp_path):
+    roots = {}
+    for lang, ext in (("python", ".py"), ("perl", ".pm")):
+        root = tmp_path / lang
+        root.mkdir()
+        for i in range(6):
+            (root / f"m{i}{ext}").write_text(f"line {i} of {lang}\n" * 200)
+        (root / f"bin{ext}").write_bytes(b"\0" * 4000)
+        (root / f"latin{ext}").write_bytes("caf\xe9\n".encode("latin-1") * 1000)
+        roots[lang] = [str(root)]
+    ds = build_feature_dataset(
+        "programming_language",
+        bpe_tokenizer,
+        languages=["python", "perl"],
+        roots=roots,
+        n_per_class=12,
+        seq_len=32,
+        max_per_file=2,
+    )
+    used = set(ds.meta["documents"].values())
+    assert len(used) == 12 and not any(Path(p).stem in ("bin", "latin") for p in used)
+    assert ds.meta["files"]["python"] == {"found": 8, "used": 6}

@@ -1,0 +1,69 @@
+"""The batched torch backend must solve the same problem as scikit-learn, k by k."""
+
+import numpy as np
+import pytest
+
+from probing.probes import paper_k_list, sweep_k
+from probing.probes.backends import cuml_backend, resolve_backend, torch_backend
+
+COEF_TOL = 2e-3  # |coef_torch - coef_sklearn| on standardised neurons, relative to max |coef|
+
+
+@pytest.fixture(scope="module")
+def both_backends(scaled):
+    X, y = scaled
+    split = 1100
+    args = (X[:split], y[:split], X[split:], y[split:], paper_k_list(X.shape[1]))
+    return X, sweep_k(*args, backend="sklearn"), sweep_k(*args, backend="torch")
+
+
+def test_f1_agrees_at_every_k(both_backends):
+    _, sk_rows, torch_rows = both_backends
+    assert [r["k"] for r in sk_rows] == [r["k"] for r in torch_rows]
+    for sk, tr in zip(sk_rows, torch_rows, strict=True):
+        assert abs(sk["f1"] - tr["f1"]) <= 0.01, sk["k"]
+        assert abs(sk["train_f1"] - tr["train_f1"]) <= 0.01, sk["k"]
+        assert tr["backend"] == "torch" and sk["backend"] == "sklearn"
+
+
+def test_coefficients_agree(both_backends):
+    X, sk_rows, torch_rows = both_backends
+    scale = X[:1100].std(0)
+    for sk, tr in zip(sk_rows, torch_rows, strict=True):
+        assert sk["support"] == tr["support"]
+        # compare on the standardised scale both backends actually solve
+        a = np.array(sk["coef"]) * scale[sk["support"]]
+        b = np.array(tr["coef"]) * scale[tr["support"]]
+        assert np.abs(a - b).max() <= COEF_TOL * max(1.0, np.abs(a).max()), sk["k"]
+
+
+def test_torch_matches_sklearn_objective_exactly_in_float64():
+    """Tight check of the loss convention (balanced weights, C, unpenalised intercept)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    Z = rng.standard_normal((400, 12))
+    y = (Z[:, 0] + Z[:, 1] + rng.standard_normal(400) > 1.0).astype(int)  # imbalanced
+    import torch
+
+    fits = torch_backend.fit_prefixes(Z, y, [3, 12], C=0.05, dtype=torch.float64, tol=1e-9)
+    for (coef, intercept), k in zip(fits, [3, 12], strict=True):
+        ref = LogisticRegression(C=0.05, class_weight="balanced", tol=1e-10, max_iter=5000)
+        ref.fit(Z[:, :k], y)
+        assert np.allclose(coef, ref.coef_[0], atol=1e-5)
+        assert intercept == pytest.approx(ref.intercept_[0], abs=1e-5)
+
+
+def test_auto_picks_torch_without_cuda_or_cuml(monkeypatch):
+    monkeypatch.setattr(torch_backend, "default_device", lambda: "cpu")
+    assert resolve_backend("auto") == "torch"
+    assert not cuml_backend.available()  # cuml is not installed on the CI/CPU machines
+
+
+def test_cuml_missing_gives_install_hint():
+    if cuml_backend.available():
+        pytest.skip("cuml is installed here")
+    with pytest.raises(ImportError, match="pip install 'probing\\[gpu\\]'"):
+        resolve_backend("cuml")
+    with pytest.raises(ImportError, match="cuML"):
+        cuml_backend.fit_prefixes(np.zeros((4, 1)), np.array([0, 1, 0, 1]), [1])

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from probing.probes import SparseProbe, sweep_k
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((20, 5)).astype(np.float32)
+y = np.array([0, 1] * 10)
+
+
+@pytest.mark.parametrize(
+    ("X_bad", "y_bad", "k", "message"),
+    [
+        (X[0], y, 1, "X must be 2-D"),
+        (X, y[:-1], 1, "X has 20 examples but y has 19 labels"),
+        (np.where(np.eye(20, 5, dtype=bool), np.nan, X), y, 1, "NaN or inf"),
+        (np.where(np.eye(20, 5, dtype=bool), np.inf, X), y, 1, "NaN or inf"),
+        (X, np.zeros(20, int), 1, "single class"),
+        (X, np.arange(20) % 3, 1, "binary"),
+        (X, y, 6, "k=6 exceeds the number of neurons \\(5\\)"),
+        (X, y, 0, "k must be >= 1"),
+    ],
+)
+def test_fit_rejects_bad_input_in_one_line(X_bad, y_bad, k, message):
+    with pytest.raises(ValueError, match=message) as err:
+        SparseProbe(k=k).fit(X_bad, y_bad)
+    assert "\n" not in str(err.value)
+
+
+def test_predict_checks_width():
+    probe = SparseProbe(k=1).fit(X, y)
+    with pytest.raises(ValueError, match="X has 4 neurons but the probe was fitted on 5"):
+        probe.predict(X[:, :4])
+
+
+def test_unknown_backend_names_the_choices():
+    with pytest.raises(ValueError, match="unknown backend 'gpu'.*torch"):
+        SparseProbe(backend="gpu").fit(X, y)
+
+
+def test_sweep_checks_test_split_and_ks():
+    with pytest.raises(ValueError, match="fitted on 5"):
+        sweep_k(X, y, X[:, :3], y, ks=[1])
+    with pytest.raises(ValueError, match="k=9 exceeds"):
+        sweep_k(X, y, X, y, ks=[1, 9])
+    with pytest.raises(ValueError, match="C must be > 0"):
+        sweep_k(X, y, X, y, ks=[1], C=0)

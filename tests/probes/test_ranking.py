@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from probing.probes import rank_neurons
+
+
+def test_mean_diff_puts_planted_neuron_first(planted):
+    X, y, neuron = planted
+    order = rank_neurons(X, y, "mean_diff")
+    assert order[0] == neuron
+
+
+def test_mean_diff_finds_sparse_combination(combination):
+    X, y, planted = combination
+    assert set(rank_neurons(X, y, "mean_diff")[:3]) == set(planted)
+
+
+@pytest.mark.parametrize("method", ["mean_diff", "random"])
+def test_ranking_is_a_permutation(planted, method):
+    X, y, _ = planted
+    order = rank_neurons(X, y, method)
+    assert order.dtype == np.int64
+    assert np.array_equal(np.sort(order), np.arange(X.shape[1]))
+
+
+def test_random_ranking_is_seeded(planted):
+    X, y, _ = planted
+    assert np.array_equal(
+        rank_neurons(X, y, "random", seed=3), rank_neurons(X, y, "random", seed=3)
+    )
+    assert not np.array_equal(
+        rank_neurons(X, y, "random", seed=3), rank_neurons(X, y, "random", seed=4)
+    )
+
+
+def test_mean_diff_is_absolute_difference_of_class_means():
+    X = np.array([[0.0, 5.0, 1.0], [0.0, 5.0, 3.0], [10.0, 4.0, 1.0], [10.0, 4.0, 3.0]], np.float32)
+    y = np.array([0, 0, 1, 1])
+    assert rank_neurons(X, y, "mean_diff").tolist() == [0, 1, 2]
+
+
+def test_unknown_method_names_the_choices(planted):
+    X, y, _ = planted
+    with pytest.raises(ValueError, match="unknown ranking method 'nope'.*mean_diff"):
+        rank_neurons(X, y, "nope")

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from probing.probes import paper_k_list, sweep_k
+from probing.probes.metrics import METRIC_NAMES
+
+
+def test_paper_k_list():
+    assert paper_k_list(2048) == [*range(1, 9), 10, 12, 16, 32, 64, 128, 256, 512, 1024, 2048]
+    assert paper_k_list(3072)[-3:] == [1024, 2048, 3072]
+    assert paper_k_list(16) == [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16]
+    assert paper_k_list(9) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert paper_k_list(1) == [1]
+    with pytest.raises(ValueError):
+        paper_k_list(0)
+
+
+def test_rows_carry_support_coef_and_test_metrics(planted):
+    X, y, neuron = planted
+    rows = sweep_k(X[:800], y[:800], X[800:], y[800:], ks=[1, 4], backend="torch")
+    assert [r["k"] for r in rows] == [1, 4]
+    for r in rows:
+        assert len(r["support"]) == len(r["coef"]) == r["k"]
+        assert r["support"][0] == neuron
+        assert set(METRIC_NAMES) <= set(r) and isinstance(r["intercept"], float)
+        assert r["f1"] > 0.95 and r["train_f1"] > 0.95 and r["fit_seconds"] >= 0
+        assert r["backend"] == "torch"
+
+
+def test_metrics_are_on_the_test_split(planted):
+    X, y, _ = planted
+    flipped = 1 - y[800:]
+    (row,) = sweep_k(X[:800], y[:800], X[800:], flipped, ks=[1])
+    assert row["f1"] < 0.1 and row["train_f1"] > 0.95
+
+
+def test_sparse_combination_recovered_at_k3(combination):
+    X, y, planted = combination
+    rows = sweep_k(X[:1500], y[:1500], X[1500:], y[1500:], ks=[1, 3], backend="torch")
+    assert set(rows[1]["support"]) == set(planted.tolist())
+    assert rows[1]["f1"] > rows[0]["f1"] + 0.1  # one neuron is not enough; three are
+    assert rows[1]["f1"] > 0.9
+
+
+def test_random_ranking_is_worse_than_mean_diff(combination):
+    X, y, _ = combination
+    args = (X[:1500], y[:1500], X[1500:], y[1500:])
+    informed = sweep_k(*args, ks=[3], method="mean_diff")[0]["f1"]
+    chance = sweep_k(*args, ks=[3], method="random")[0]["f1"]
+    assert informed > chance + 0.2
+
+
+def test_single_class_test_split_gives_nan_auc(planted):
+    X, y, _ = planted
+    ones = np.flatnonzero(y == 1)[:50]
+    (row,) = sweep_k(X[:800], y[:800], X[ones], y[ones], ks=[1])
+    assert np.isnan(row["roc_auc"]) and row["recall"] > 0.9

@@ -1,0 +1,96 @@
+"""End to end on tiny-pythia: config -> dataset -> model -> store -> probes -> results -> W&B."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from probing.errors import ConfigError
+from probing.experiment import resolve_layers, run_experiment
+from probing.results import REQUIRED_COLUMNS, read_results
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["feature.params.n_per_class=30", "feature.params.seq_len=32"]
+
+
+def compose_cfg(tmp_path, overrides):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=[f"paths.cache={tmp_path / 'cache'}", "progress=false", *overrides],
+        )
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+def test_end_to_end_writes_results_with_every_column(tmp_path, capsys):
+    cfg = compose_cfg(
+        tmp_path,
+        ["model=tiny-pythia", "feature=programming_language", *SMALL, "logger=wandb",
+         "logger.mode=offline", "probe.ks=[1,2,4,256]", "probe.backend=sklearn"],
+    )
+    summary = run_experiment(cfg, tmp_path / "run")
+    results = read_results(tmp_path / "run")
+    assert set(REQUIRED_COLUMNS) <= set(results.columns)
+    languages = {"python", "c", "javascript", "shell", "perl", "markdown"}
+    assert set(results["feature"]) == languages
+    assert sorted(results["layer"].unique()) == [0, 1]
+    assert sorted(results["k"].unique()) == [1, 2, 4, 256]
+    assert len(results) == len(languages) * 2 * 4
+    assert (results["support"].map(len) == results["k"]).all()
+    assert results["f1"].between(0, 1).all()
+    assert (results["model"] == "tiny-pythia").all()
+    assert set(summary["feature"]) == languages
+    out = capsys.readouterr().out
+    assert "best single neurons" in out and "python" in out
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*")), "no offline W&B run written"
+
+    # A second run reuses the feature dataset and the complete activation store.
+    stores = list((tmp_path / "cache" / "activations" / "tiny-pythia").glob("*.zarr"))
+    assert len(stores) == 1
+    mtime = (stores[0] / "layer_0" / "zarr.json").stat().st_mtime_ns
+    run_experiment(compose_cfg(tmp_path, ["model=tiny-pythia", *SMALL, "logger=none",
+                                          "probe.ks=[1]", "probe.backend=sklearn"]), tmp_path / "run2")
+    assert (stores[0] / "layer_0" / "zarr.json").stat().st_mtime_ns == mtime
+
+
+def test_resolve_layers():
+    assert resolve_layers("all", 4) == [0, 1, 2, 3]
+    assert resolve_layers("middle", 30) == [15]
+    assert resolve_layers("quartiles", 30) == [0, 7, 14, 22, 29]
+    assert resolve_layers([0, -1], 30) == [0, 29]
+    with pytest.raises(ConfigError, match="30 layers"):
+        resolve_layers([30], 30)
+
+
+def test_cli_reports_user_errors_in_one_line(tmp_path):
+    env = {**os.environ, "PROBING_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "probing.run", "model=tiny-pythia", "layer=list", "layer.layers=[7]",
+         "logger=none", *SMALL, f"hydra.run.dir={tmp_path / 'out'}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "error: layer 7 invalid: the model has 2 layers" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_multirun_over_every_feature_collection(tmp_path):
+    env = {**os.environ, "PROBING_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "probing.run", "-m", "model=tiny-pythia", "feature=glob(*)",
+         "logger=none", "probe.ks=[1,8]", "progress=false", f"hydra.sweep.dir={tmp_path / 'multi'}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    collections = sorted(p.stem for p in (ROOT / "conf" / "feature").glob("*.yaml"))
+    results = read_results(tmp_path / "multi")
+    assert sorted(results["collection"].unique()) == collections
+    jobs = [json.loads(line) for f in (tmp_path / "multi").rglob("results.jsonl") for line in open(f)]
+    assert len({j["collection"] for j in jobs}) == len(collections)
