@@ -71,7 +71,7 @@ def read_results(*paths: str | Path) -> pd.DataFrame:
     files: list[Path] = []
     for p in map(Path, paths):
         files.extend(sorted(p.rglob(RESULTS_FILE)) if p.is_dir() else [p])
-    frames = [pd.read_json(f, lines=True) for f in files if f.stat().st_size]
+    frames = [pd.read_json(f, lines=True, precise_float=True) for f in files if f.stat().st_size]
     if not frames:
         return pd.DataFrame(columns=list(REQUIRED_COLUMNS))
     return pd.concat(frames, ignore_index=True)

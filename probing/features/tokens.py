@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,15 +51,33 @@ class Windows:
     tokens: np.ndarray
     lengths: np.ndarray
     docs: np.ndarray
+    texts: list[str] = field(default_factory=list)
+    offsets: list[list[tuple[int, int]]] = field(default_factory=list)
 
 
-def window_at(text: str, tokenizer, seq_len: int, rng: np.random.Generator) -> list[int]:
-    """Up to seq_len tokens from a seeded random line start, leaving room for a full window."""
+def window_at(
+    text: str, tokenizer, seq_len: int, rng: np.random.Generator, with_offsets: bool = False
+) -> tuple[list[int], str, list[tuple[int, int]]]:
+    """Up to seq_len tokens from a seeded random line start, leaving room for a full window.
+
+    Returns the ids, the text they cover and, with_offsets, each token's (start, end) characters
+    in that text (fast tokenizers only), which token-level linguistic labels align against.
+    """
     line_starts = np.array([0] + [m.end() for m in re.finditer("\n", text)])
     room = len(text) - seq_len * 6  # ~6 characters per token is ample for prose and code
     usable = line_starts[line_starts <= max(room, 0)]
     start = int(rng.choice(usable)) if len(usable) else 0
-    return encode(tokenizer, text[start : start + seq_len * 16])[:seq_len]
+    chunk = text[start : start + seq_len * 16]
+    if not with_offsets:
+        return encode(tokenizer, chunk)[:seq_len], chunk, []
+    try:
+        enc = tokenizer(chunk, add_special_tokens=False, return_offsets_mapping=True)
+    except NotImplementedError:
+        raise FeatureDataError(
+            f"{type(tokenizer).__name__} cannot map tokens to characters; use a fast tokenizer"
+        ) from None
+    offsets = [tuple(o) for o in enc["offset_mapping"][:seq_len]]
+    return list(enc["input_ids"][:seq_len]), chunk[: offsets[-1][1] if offsets else 0], offsets
 
 
 def sample_windows(
@@ -71,6 +89,7 @@ def sample_windows(
     max_per_doc: int,
     rng: np.random.Generator,
     min_tokens: int | None = None,
+    with_offsets: bool = False,
 ) -> Windows:
     """n windows from documents 0..n_docs-1, at most max_per_doc each, spread over many documents.
 
@@ -84,6 +103,8 @@ def sample_windows(
     dead: set[int] = set()
     rows: list[list[int]] = []
     docs: list[int] = []
+    cut_texts: list[str] = []
+    cut_offsets: list[list[tuple[int, int]]] = []
     for _ in range(max_per_doc):
         for i in order:
             if len(rows) >= n:
@@ -97,13 +118,18 @@ def sample_windows(
                     dead.add(i)
                     continue
                 texts[i] = text
-            ids = window_at(texts[i], tokenizer, seq_len, rng)
+            ids, cut, offsets = window_at(texts[i], tokenizer, seq_len, rng, with_offsets)
             if len(ids) < min_tokens:
                 dead.add(i)
                 continue
             rows.append(ids)
             docs.append(i)
-    return pack(rows, docs, seq_len, pad_id(tokenizer))
+            if with_offsets:
+                cut_texts.append(cut)
+                cut_offsets.append(offsets)
+    windows = pack(rows, docs, seq_len, pad_id(tokenizer))
+    windows.texts, windows.offsets = cut_texts, cut_offsets
+    return windows
 
 
 def pack(rows: Sequence[Sequence[int]], docs: Sequence[int], seq_len: int, pad: int) -> Windows:

@@ -36,6 +36,7 @@ def test_each_window_is_text_of_a_file_of_its_language(ds, bpe_tokenizer):
         lang = ds.feature_names[int(ds.labels[i].argmax())]
         assert LANGUAGES[lang].accept(path), (lang, path)
         window = bpe_tokenizer.decode(ds.tokens[i, : ds.lengths[i]].tolist())
+        window = window.rstrip("\ufffd")  # the last token may end inside a character
         assert window in read_text(path)
 
 

@@ -7,6 +7,7 @@ import importlib.util
 import pytest
 
 from probing.features import COLLECTIONS, build_feature_dataset
+from probing.features.linguistic import TAGGERS
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +25,8 @@ def smollm2_tokenizer():
 
 @pytest.mark.parametrize("name", sorted(COLLECTIONS))
 def test_default_collection_builds_and_caches(name, smollm2_tokenizer, tmp_path):
+    if name in TAGGERS and importlib.util.find_spec("spacy") is None:
+        pytest.skip("spaCy is not installed")
     ds = build_feature_dataset(name, smollm2_tokenizer, tmp_path)
     assert ds.feature_names == list(COLLECTIONS[name].features)
     assert all(0.01 < share < 0.99 for share in ds.meta["class_balance"].values())
