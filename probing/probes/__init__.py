@@ -1,5 +1,6 @@
 """k-sparse probing: rank neurons, fit probes that may read k of them, sweep k."""
 
+from . import selection  # noqa: F401  (registers the rankings beyond mean_diff and random)
 from .metrics import classification_metrics
 from .ranking import RANKERS, rank_neurons
 from .sparse_probe import SparseProbe

@@ -1,20 +1,14 @@
-"""Held-out metrics of a binary probe: F1 first (the paper's headline), then the rest."""
+"""Held-out metrics of a binary probe: F1 first (the paper's headline), then the rest.
+
+Computed from confusion counts and one sort with numpy, with scikit-learn's definitions (and
+zero_division=0): a sweep scores tens of probes per layer, and scikit-learn's input validation
+would cost more than the fits of small k.
+"""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    balanced_accuracy_score,
-    f1_score,
-    matthews_corrcoef,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
+from scipy.stats import rankdata
 
 METRIC_NAMES = (
     "f1",
@@ -28,25 +22,55 @@ METRIC_NAMES = (
 )
 
 
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den > 0 else 0.0
+
+
+def f1(y_true, y_pred) -> float:
+    """F1 of class 1; 0 when there is no positive at all."""
+    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
+    tp = np.count_nonzero(y_true & y_pred)
+    return _ratio(2 * tp, np.count_nonzero(y_true) + np.count_nonzero(y_pred))
+
+
 def classification_metrics(y_true, y_pred, scores) -> dict[str, float]:
     """All metrics as floats; ROC/PR AUC are nan when y_true holds a single class (undefined)."""
-    y_true = np.asarray(y_true).astype(np.int64)
-    y_pred = np.asarray(y_pred).astype(np.int64)
+    t = np.asarray(y_true).astype(bool)
+    p = np.asarray(y_pred).astype(bool)
     scores = np.asarray(scores, dtype=np.float64)
-    two_classes = np.unique(y_true).size == 2
-    with warnings.catch_warnings():  # one-class y_true makes sklearn warn; we report nan instead
-        warnings.simplefilter("ignore")
-        return _metrics(y_true, y_pred, scores, two_classes)
-
-
-def _metrics(y_true, y_pred, scores, two_classes: bool) -> dict[str, float]:
+    tp, fp = np.count_nonzero(t & p), np.count_nonzero(~t & p)
+    fn, tn = np.count_nonzero(t & ~p), np.count_nonzero(~t & ~p)
+    pos, neg = tp + fn, tn + fp
+    class_recalls = [
+        r for r, n in ((tp / pos if pos else 0, pos), (tn / neg if neg else 0, neg)) if n
+    ]
+    mcc_den = float(tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
+    two_classes = pos > 0 and neg > 0
     return {
-        "f1": float(f1_score(y_true, y_pred, zero_division=0)),
-        "precision": float(precision_score(y_true, y_pred, zero_division=0)),
-        "recall": float(recall_score(y_true, y_pred, zero_division=0)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-        "mcc": float(matthews_corrcoef(y_true, y_pred)),
-        "roc_auc": float(roc_auc_score(y_true, scores)) if two_classes else float("nan"),
-        "pr_auc": float(average_precision_score(y_true, scores)) if two_classes else float("nan"),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, pos),
+        "accuracy": _ratio(tp + tn, len(t)),
+        "balanced_accuracy": float(np.mean(class_recalls)),
+        "mcc": float((tp * tn - fp * fn) / np.sqrt(mcc_den)) if mcc_den > 0 else 0.0,
+        "roc_auc": _roc_auc(t, scores) if two_classes else float("nan"),
+        "pr_auc": _average_precision(t, scores) if two_classes else float("nan"),
     }
+
+
+def _roc_auc(t: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve as the Mann-Whitney statistic (ties count one half)."""
+    ranks = rankdata(scores)
+    n_pos, n_neg = np.count_nonzero(t), np.count_nonzero(~t)
+    return float((ranks[t].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _average_precision(t: np.ndarray, scores: np.ndarray) -> float:
+    """scikit-learn's average precision: sum over thresholds of (R_n - R_{n-1}) P_n."""
+    order = np.argsort(-scores, kind="mergesort")
+    s, hit = scores[order], t[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tps = np.cumsum(hit)[last_of_tie]
+    precision = tps / (last_of_tie + 1)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))

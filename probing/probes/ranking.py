@@ -35,8 +35,15 @@ def order_by_score(score: np.ndarray) -> np.ndarray:
 
 def rank_neurons(X, y, method: str = "mean_diff", seed: int = 0) -> np.ndarray:
     """Neuron indices [d], best first, under ranking `method` (see RANKERS for the names)."""
+    if method == "optimal":
+        raise ValueError(
+            "'optimal' chooses a support per k, not a ranking: use "
+            "SparseProbe(method='optimal') or sweep_k(..., method='optimal')"
+        )
     if method not in RANKERS:
-        raise ValueError(f"unknown ranking method {method!r}; choose one of {sorted(RANKERS)}")
+        raise ValueError(
+            f"unknown ranking method {method!r}; choose one of {[*sorted(RANKERS), 'optimal']}"
+        )
     X, y = check_X_y(X, y)
     order = np.asarray(RANKERS[method](X, y, seed), dtype=np.int64)
     if order.shape != (X.shape[1],):

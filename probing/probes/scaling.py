@@ -11,16 +11,20 @@ import numpy as np
 
 
 def fit_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron mean and std of X [n, d]; constant (dead) neurons get scale 1 so they stay 0."""
+    """Per-neuron mean and std of X [n, d] (float64 accumulators, no float64 copy of X);
+    constant (dead) neurons get scale 1 so they stay 0."""
     mean = X.mean(axis=0, dtype=np.float64)
-    scale = X.std(axis=0, dtype=np.float64)
+    centered = X - mean.astype(X.dtype)
+    scale = np.sqrt(np.einsum("ij,ij->j", centered, centered, dtype=np.float64) / X.shape[0])
     scale[scale < 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0)))] = 1.0
     return mean, scale
 
 
 def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """(X - mean) / scale in `dtype`."""
-    return ((X - mean) / scale).astype(dtype, copy=False)
+    """(X - mean) / scale in `dtype`, computed in that dtype without float64 temporaries."""
+    Z = np.asarray(X, dtype=dtype) - mean.astype(dtype)
+    Z /= scale.astype(dtype)
+    return Z
 
 
 def to_raw_units(

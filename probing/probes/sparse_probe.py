@@ -7,8 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .backends import resolve_backend
-from .fit import fit_ranked
-from .ranking import rank_neurons
+from .fit import fit_method
 from .validation import check_k, check_X, check_X_y
 
 
@@ -43,14 +42,15 @@ class SparseProbe(ClassifierMixin, BaseEstimator):
         if not self.C > 0:
             raise ValueError(f"C must be > 0, got {self.C!r}")
         backend = resolve_backend(self.backend)
-        order = rank_neurons(X, y, self.method, self.seed)
-        (fit,) = fit_ranked(X, y, order, [k], backend, float(self.C))
+        (group,) = fit_method(X, y, self.method, [k], backend, float(self.C), self.seed)
+        (fit,) = group.fits
         self.support_ = fit.support
         self.coef_ = fit.coef[None, :]
         self.intercept_ = np.array([fit.intercept])
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = X.shape[1]
         self.backend_ = backend
+        self.mip_gap_ = fit.extra.get("mip_gap")  # the optimality certificate, for method="optimal"
         return self
 
     def decision_function(self, X) -> np.ndarray:

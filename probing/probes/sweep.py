@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .backends import resolve_backend
 from .controls import dense_ks, random_rotation, rotate_activations
-from .fit import fit_ranked
-from .metrics import classification_metrics
-from .ranking import rank_neurons
+from .fit import fit_method
+from .metrics import classification_metrics, f1
 from .validation import check_k, check_X, check_X_y, check_y
 
 SMALL_KS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16)
@@ -58,26 +55,24 @@ def sweep_k(
         Q = random_rotation(d, seed)
         X_train, X_test = rotate_activations(X_train, Q), rotate_activations(X_test, Q)
 
-    start = time.perf_counter()
-    order = rank_neurons(X_train, y_train, method, seed)
-    rank_seconds = time.perf_counter() - start
     rows = []
-    for fit in fit_ranked(X_train, y_train, order, ks, name, float(C)):
-        test_scores = fit.decision(X_test)
-        row = {
-            "k": fit.k,
-            "support": fit.support.tolist(),
-            "coef": fit.coef.tolist(),
-            "intercept": fit.intercept,
-            **classification_metrics(y_test, (test_scores > 0).astype(np.int64), test_scores),
-            "train_f1": classification_metrics(
-                y_train, (fit.decision(X_train) > 0).astype(np.int64), fit.decision(X_train)
-            )["f1"],
-            "fit_seconds": fit.seconds,
-            "rank_seconds": rank_seconds,
-            "backend": name,
-            "method": method,
-            "rotated": rotate,
-        }
-        rows.append(row)
+    for group in fit_method(X_train, y_train, method, ks, name, float(C), seed):
+        test_logits, train_logits = group.decisions(X_test), group.train_logits
+        for j, fit in enumerate(group.fits):
+            test_pred = (test_logits[:, j] > 0).astype(np.int64)
+            rows.append(
+                {
+                    "k": fit.k,
+                    "support": fit.support.tolist(),
+                    "coef": fit.coef.tolist(),
+                    "intercept": fit.intercept,
+                    **classification_metrics(y_test, test_pred, test_logits[:, j]),
+                    "train_f1": f1(y_train, train_logits[:, j] > 0),
+                    "fit_seconds": fit.seconds,
+                    "backend": name,
+                    "method": method,
+                    "rotated": rotate,
+                    **fit.extra,
+                }
+            )
     return rows

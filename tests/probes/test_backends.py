@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from probing.probes import paper_k_list, sweep_k
 from probing.probes.backends import cuml_backend, resolve_backend, torch_backend
@@ -44,8 +45,6 @@ def test_torch_matches_sklearn_objective_exactly_in_float64():
     rng = np.random.default_rng(1)
     Z = rng.standard_normal((400, 12))
     y = (Z[:, 0] + Z[:, 1] + rng.standard_normal(400) > 1.0).astype(int)  # imbalanced
-    import torch
-
     fits = torch_backend.fit_prefixes(Z, y, [3, 12], C=0.05, dtype=torch.float64, tol=1e-9)
     for (coef, intercept), k in zip(fits, [3, 12], strict=True):
         ref = LogisticRegression(C=0.05, class_weight="balanced", tol=1e-10, max_iter=5000)
@@ -67,3 +66,31 @@ def test_cuml_missing_gives_install_hint():
         resolve_backend("cuml")
     with pytest.raises(ImportError, match="cuML"):
         cuml_backend.fit_prefixes(np.zeros((4, 1)), np.array([0, 1, 0, 1]), [1])
+
+
+def test_prefix_design_products_match_dense_masked_algebra():
+    from probing.probes.backends.prefix_design import PrefixDesign
+
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((30, 9))
+    ks = [1, 2, 5, 9]
+    design = PrefixDesign(Z, ks, torch.float64, "cpu")
+    theta = torch.as_tensor(rng.standard_normal(design.size))
+    Z1 = np.hstack([np.ones((30, 1)), Z])
+    fits = design.unpack(theta)
+    logits = design.matvec(theta).numpy()
+    R = rng.standard_normal((30, len(ks)))
+    back = design.unpack(design.rmatvec(torch.as_tensor(R)))
+    for j, (k, (coef, intercept)) in enumerate(zip(ks, fits, strict=True)):
+        assert coef.shape == (k,)
+        assert np.allclose(logits[:, j], Z1[:, : k + 1] @ np.r_[intercept, coef])
+        assert np.allclose(np.r_[back[j][1], back[j][0]], Z1[:, : k + 1].T @ R[:, j])
+
+
+def test_torch_warns_when_it_stops_early(scaled):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = scaled
+    Z = (X - X.mean(0)) / X.std(0)
+    with pytest.warns(ConvergenceWarning, match=r"k=\[.*200\] did not reach"):
+        torch_backend.fit_prefixes(Z, y, [1, 200], max_iter=3)

@@ -27,3 +27,27 @@ def test_auc_is_nan_with_one_class():
     m = classification_metrics([1, 1, 1], [1, 0, 1], [0.5, -0.5, 2.0])
     assert math.isnan(m["roc_auc"]) and math.isnan(m["pr_auc"])
     assert m["recall"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_metrics_match_scikit_learn(seed):
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(seed)
+    y_true = (rng.random(300) < [0.1, 0.3, 0.5, 0.02][seed]).astype(int)
+    scores = np.round(y_true + rng.standard_normal(300), 1)  # rounding makes ties
+    y_pred = (scores > 0.5).astype(int)
+    m = classification_metrics(y_true, y_pred, scores)
+    assert m["f1"] == pytest.approx(skm.f1_score(y_true, y_pred, zero_division=0))
+    assert m["precision"] == pytest.approx(skm.precision_score(y_true, y_pred, zero_division=0))
+    assert m["recall"] == pytest.approx(skm.recall_score(y_true, y_pred, zero_division=0))
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
+    assert m["mcc"] == pytest.approx(skm.matthews_corrcoef(y_true, y_pred))
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y_true, scores))
+    assert m["pr_auc"] == pytest.approx(skm.average_precision_score(y_true, scores))
+
+
+def test_no_predicted_positives_gives_zero_not_nan():
+    m = classification_metrics([0, 1, 1], [0, 0, 0], [0.1, 0.2, 0.3])
+    assert m["f1"] == 0.0 and m["precision"] == 0.0 and m["mcc"] == 0.0

@@ -23,7 +23,7 @@ def fit_prefixes(
     ks: list[int],
     C: float = 1.0,
     *,
-    tol: float = 1e-5,
+    tol: float = 1e-4,
     max_iter: int = 1000,
 ) -> list[tuple[np.ndarray, float]]:
     """One cuML LogisticRegression (qn solver, L2, balanced) per k on the GPU."""

@@ -12,7 +12,7 @@ def fit_prefixes(
     ks: list[int],
     C: float = 1.0,
     *,
-    tol: float = 1e-5,
+    tol: float = 1e-4,
     max_iter: int = 1000,
 ) -> list[tuple[np.ndarray, float]]:
     """Fit one probe per k on prefixes of the ranked, standardised Z; (coef [k], intercept) per k."""

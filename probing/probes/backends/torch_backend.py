@@ -1,23 +1,35 @@
-"""Batched L-BFGS: every k of the sweep fitted in one pass over the activations.
+"""Batched L-BFGS: every k of the sweep fitted together, each pass over the activations shared.
 
-Problem j is the L2, class-balanced logistic regression on the first k_j ranked neurons. All
-problems share the design matrix Z1 = [1, Z] (intercept column first, so problem j reads the prefix
-Z1[:, :k_j + 1]); their weights form one matrix W [n_problems, width], zero past each prefix. One
-GEMM then evaluates every problem, and the passes over Z1 that dominate the cost are shared.
-Problems that converge leave the batch, and the GEMM narrows to the widest problem still running.
+Problem j is the L2, class-balanced logistic regression on the first k_j ranked neurons. The
+weights of all problems live in one flat vector laid out by PrefixDesign, so one L-BFGS iteration
+costs two passes over the activations whatever the number of ks: one for the logits of the search
+direction (every trial step of the line search is then free, logits being linear in the step) and
+one for the gradient. Curvature pairs, steps and convergence are tracked per problem.
 
 The objective is scikit-learn's divided by C * n (same minimiser):
     mean_i s_i * log(1 + exp(-(2y_i - 1)(z_i . w + b))) + ||w||^2 / (2 C n),
 with s_i = n / (2 n_{class(y_i)}), i.e. class_weight="balanced"; the intercept is not penalised.
+loss="squared_hinge" swaps the log loss for LinearSVC's max(0, 1 - margin)^2 (the "svm" ranking).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
 
-HISTORY = 10  # L-BFGS memory: curvature pairs kept per problem
+from .prefix_design import PrefixDesign
+
+HISTORY = 10  # curvature pairs kept per problem
+
+# loss of the margin m = (2y - 1) * logit, and its derivative in m
+LOSSES = {
+    "logistic": (lambda m: F.softplus(-m), lambda m: -torch.sigmoid(-m)),
+    "squared_hinge": (lambda m: F.relu(1 - m) ** 2, lambda m: -2 * F.relu(1 - m)),
+}
 
 
 def default_device() -> str:
@@ -33,127 +45,114 @@ def fit_prefixes(
     *,
     device: str | None = None,
     dtype: torch.dtype = torch.float32,
-    tol: float = 1e-5,
+    tol: float = 1e-4,
     max_iter: int = 1000,
+    loss: str = "logistic",
 ) -> list[tuple[np.ndarray, float]]:
     """Fit one probe per k on prefixes of the ranked, standardised Z [n, >= max(ks)].
 
     Returns (coef [k], intercept) per k, in the order of `ks`. `tol` bounds the largest absolute
-    gradient entry of the normalised objective (scikit-learn's lbfgs uses the same test).
+    gradient entry of the normalised objective, scikit-learn's lbfgs stopping test.
     """
     device = device or default_device()
-    n = Z.shape[0]
-    width = max(ks) + 1
-    Z1 = torch.empty((n, width), dtype=dtype, device=device)
-    Z1[:, 0] = 1.0
-    Z1[:, 1:] = torch.as_tensor(np.ascontiguousarray(Z[:, : width - 1]), device=device).to(dtype)
-    yt = torch.as_tensor(y, dtype=dtype, device=device)
-    counts = torch.stack([(yt == 0).sum(), (yt == 1).sum()]).to(dtype)
-    s = (n / (2.0 * counts))[yt.long()] / n  # balanced weight / n: the loss is a weighted mean
-
-    kt = torch.as_tensor(ks, device=device)
-    cols = torch.arange(width, device=device)
-    mask = (cols[None, :] <= kt[:, None]).to(dtype)  # column 0 is the intercept
-    lam = mask * (cols[None, :] > 0) / (C * n)  # L2 strength, zero on the intercept
-    W = _lbfgs(Z1, yt, s, mask, lam, kt + 1, tol, max_iter)
-    W = W.double().cpu().numpy()
-    return [(W[j, 1 : k + 1].copy(), float(W[j, 0])) for j, k in enumerate(ks)]
-
-
-def _forward(Z1, y, s, W, lam, widths):
-    """Logits [n, g] and objective [g] (float64) of the problems in W, reading Z1 once."""
-    w = int(widths.max())
-    logits = Z1[:, :w] @ W[:, :w].T
-    data = (s[:, None] * F.softplus(-(2 * y - 1)[:, None] * logits)).double().sum(0)
-    return logits, data + 0.5 * (lam * W * W).double().sum(1)
+    unique = sorted(set(ks))
+    design = PrefixDesign(Z, unique, dtype, device)
+    yt = torch.as_tensor(np.asarray(y), device=device).to(dtype)
+    n = len(yt)
+    n_pos = float(yt.sum())
+    s = torch.where(yt > 0, 0.5 / n_pos, 0.5 / (n - n_pos)).to(dtype)  # balanced weight / n
+    lam = torch.where(design.is_intercept, 0.0, 1.0 / (C * n)).to(dtype)
+    theta, done = _lbfgs(design, yt, s, lam, tol, max_iter, *LOSSES[loss])
+    if not bool(done.all()):
+        late = [k for k, ok in zip(unique, done.tolist(), strict=True) if not ok]
+        warnings.warn(
+            f"torch backend: k={late} did not reach tol={tol} in {max_iter} iterations",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    fits = dict(zip(unique, design.unpack(theta), strict=True))
+    return [fits[k] for k in ks]
 
 
-def _gradient(Z1, y, s, W, logits, mask, lam, widths):
-    """Gradient [g, width] from the logits of _forward."""
-    w = int(widths.max())
-    r = s[:, None] * (torch.sigmoid(logits) - y[:, None])  # [n, g]
-    grad = lam * W
-    grad[:, :w] += (r.T @ Z1[:, :w]) * mask[:, :w]  # r.T @ Z, not Z.T @ r: far faster on CPU
-    return grad
+def _lbfgs(design: PrefixDesign, y, s, lam, tol: float, max_iter: int, value, slope_of):
+    """Minimise every problem's objective; returns the flat weights and which problems converged."""
+    sign = (2 * y - 1)[:, None]
+
+    def data_loss(logits):  # weighted loss per problem [P], summed in float64
+        return (s[:, None] * value(sign * logits)).double().sum(0)
+
+    def gradient(logits, theta):
+        return design.rmatvec(s[:, None] * sign * slope_of(sign * logits)) + lam * theta
+
+    theta = torch.zeros(design.size, dtype=y.dtype, device=y.device)
+    logits = torch.zeros((design.n, design.n_problems), dtype=y.dtype, device=y.device)
+    loss = data_loss(logits)
+    grad = gradient(logits, theta)
+    pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s_k, y_k, rho [P])
+    gamma = torch.ones(design.n_problems, dtype=torch.float64, device=y.device)
+    done = torch.zeros(design.n_problems, dtype=torch.bool, device=y.device)
+    for _ in range(max_iter):
+        done |= design.amax(grad) <= tol
+        if bool(done.all()):
+            break
+        d = _two_loop(design, grad, pairs, gamma) * design.expand(~done)
+        slope = design.dot(d, grad)
+        uphill = (slope >= 0) & ~done  # numerical trouble: restart those problems from -grad
+        if bool(uphill.any()):
+            d = torch.where(design.expand(uphill), -grad, d)
+            slope = design.dot(d, grad)
+            pairs = [(sk, yk, rho.masked_fill(uphill, 0.0)) for sk, yk, rho in pairs]
+        Zd = design.matvec(d)
+        step, loss_new = _backtrack(logits, Zd, data_loss, loss, slope, design, lam, theta, d, done)
+        done |= step == 0  # no decrease possible in this precision: as converged as it gets
+        s_k = design.expand(step).to(theta.dtype) * d
+        theta = theta + s_k
+        logits = logits + step.to(logits.dtype)[None, :] * Zd
+        grad_new = gradient(logits, theta)
+        y_k = grad_new - grad
+        sy = design.dot(s_k, y_k)
+        ok = sy > 1e-12
+        rho = torch.where(ok, 1.0 / sy.clamp_min(1e-12), 0.0)
+        gamma = torch.where(ok, sy / design.dot(y_k, y_k).clamp_min(1e-30), gamma)
+        pairs = [*pairs[-(HISTORY - 1) :], (s_k, y_k, rho)]
+        grad, loss = grad_new, torch.where(step > 0, loss_new, loss)
+    return theta, done | (design.amax(grad) <= tol)
 
 
-def _two_loop(g, S, Yv, rho, gamma):
-    """L-BFGS direction -H g per problem; pairs with rho == 0 are empty and have no effect."""
-    q = g.clone()
+def _two_loop(design: PrefixDesign, grad, pairs, gamma) -> torch.Tensor:
+    """The L-BFGS direction -H grad, per problem; pairs with rho == 0 have no effect."""
+    q = grad.clone()
     alphas = []
-    for i in range(S.shape[0] - 1, -1, -1):
-        a = rho[i] * (S[i] * q).sum(1)
-        q -= a[:, None] * Yv[i]
+    for s_k, y_k, rho in reversed(pairs):
+        a = rho * design.dot(s_k, q)
+        q -= design.expand(a).to(q.dtype) * y_k
         alphas.append(a)
-    r = gamma[:, None] * q
-    for i, a in zip(range(S.shape[0]), reversed(alphas), strict=True):
-        b = rho[i] * (Yv[i] * r).sum(1)
-        r += S[i] * (a - b)[:, None]
+    r = design.expand(gamma).to(q.dtype) * q
+    for (s_k, y_k, rho), a in zip(pairs, reversed(alphas), strict=True):
+        b = rho * design.dot(y_k, r)
+        r += design.expand(a - b).to(q.dtype) * s_k
     return -r
 
 
-def _lbfgs(Z1, y, s, mask, lam, widths, tol, max_iter):
-    """Batched L-BFGS with per-problem Armijo backtracking; returns W [g, width]."""
-    n_prob, width = mask.shape
-    W = torch.zeros_like(mask)
-    S = torch.zeros((HISTORY, n_prob, width), dtype=W.dtype, device=W.device)
-    Yv = torch.zeros_like(S)
-    rho = torch.zeros((HISTORY, n_prob), dtype=W.dtype, device=W.device)
-    gamma = torch.ones(n_prob, dtype=W.dtype, device=W.device)
-    logits, loss = _forward(Z1, y, s, W, lam, widths)
-    grad = _gradient(Z1, y, s, W, logits, mask, lam, widths)
-    active = torch.arange(n_prob, device=W.device)
-    for _ in range(max_iter):
-        active = active[grad[active].abs().amax(1) > tol]
-        if active.numel() == 0:
-            break
-        a = active
-        d = _two_loop(grad[a], S[:, a], Yv[:, a], rho[:, a], gamma[a])
-        slope = (d * grad[a]).double().sum(1)
-        bad = slope >= 0  # not a descent direction (numerical trouble): restart from -grad
-        if bad.any():
-            d[bad] = -grad[a][bad]
-            slope = (d * grad[a]).double().sum(1)
-            rho[:, a[bad]] = 0
-        step, new_loss, logits = _backtrack(Z1, y, s, W[a], d, loss[a], slope, lam[a], widths[a])
-        moved = step > 0
-        if not moved.any():
-            break  # no problem can decrease further in this precision
-        a, d, step = a[moved], d[moved], step[moved]
-        W_new = W[a] + step[:, None].to(W.dtype) * d
-        g_new = _gradient(Z1, y, s, W_new, logits[:, moved], mask[a], lam[a], widths[a])
-        s_k, y_k = W_new - W[a], g_new - grad[a]
-        sy = (s_k * y_k).sum(1)
-        S, Yv, rho = S.roll(-1, 0), Yv.roll(-1, 0), rho.roll(-1, 0)
-        S[-1, a], Yv[-1, a] = s_k, y_k
-        rho[-1, a] = torch.where(sy > 0, 1.0 / sy, torch.zeros_like(sy))
-        gamma[a] = torch.where(sy > 0, sy / (y_k * y_k).sum(1).clamp_min(1e-30), gamma[a])
-        W[a], grad[a], loss[a] = W_new, g_new, new_loss[moved]
-        stuck = active[~moved]
-        if stuck.numel():
-            grad[stuck] = 0  # cannot improve in this precision: treat as converged
-    return W
+def _backtrack(logits, Zd, data_loss, loss, slope, design, lam, theta, d, done, c1=1e-4):
+    """Armijo backtracking from step 1, per problem; step 0 where no step decreases the loss.
 
-
-def _backtrack(Z1, y, s, W, d, loss, slope, lam, widths, c1=1e-4, max_halvings=30):
-    """Largest step in 1, 1/2, 1/4, ... meeting Armijo, per problem (0 where none does).
-
-    Returns the steps, the new objectives and the logits at the accepted points, so the gradient
-    there costs one more pass over Z1, not two.
+    Logits are linear in the step, so each trial costs O(n * P), not a pass over the activations;
+    the L2 term is a quadratic in the step with per-problem coefficients.
     """
-    step = torch.ones_like(loss)
+    ww, wd, dd = design.dot(lam * theta, theta), design.dot(lam * theta, d), design.dot(lam * d, d)
+    base = loss + 0.5 * ww
+    step = torch.where(done, 0.0, 1.0).double()
     new_loss = loss.clone()
-    logits = torch.zeros((Z1.shape[0], W.shape[0]), dtype=W.dtype, device=W.device)
-    todo = torch.arange(W.shape[0], device=W.device)
-    for _ in range(max_halvings):
-        trial = W[todo] + step[todo, None].to(W.dtype) * d[todo]
-        z, f = _forward(Z1, y, s, trial, lam[todo], widths[todo])
-        ok = f <= loss[todo] + c1 * step[todo] * slope[todo]
-        new_loss[todo[ok]] = f[ok]
-        logits[:, todo[ok]] = z[:, ok]
-        todo = todo[~ok]
-        if todo.numel() == 0:
+    todo = ~done
+    for _ in range(40):
+        if not bool(todo.any()):
             break
-        step[todo] /= 2
-    step[todo] = 0
-    return step, new_loss, logits
+        t = step.to(logits.dtype)
+        data = data_loss(logits + t[None, :] * Zd)
+        f = data + 0.5 * (ww + 2 * step * wd + step**2 * dd)
+        ok = todo & (f <= base + c1 * step * slope)
+        new_loss = torch.where(ok, data, new_loss)
+        todo &= ~ok
+        step = torch.where(todo, step / 2, step)
+    return torch.where(todo, 0.0, step), new_loss
