@@ -10,7 +10,6 @@ from probing.models import ModelLoadError
 from probing.splits import SplitError
 
 
-
 class ConfigError(ValueError):
     """An override names something that does not exist (a layer, a feature of a collection)."""
 

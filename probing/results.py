@@ -13,17 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from probing.probes.metrics import METRIC_NAMES
+
 RESULTS_FILE = "results.jsonl"
-METRICS = (
-    "f1",
-    "precision",
-    "recall",
-    "accuracy",
-    "balanced_accuracy",
-    "mcc",
-    "roc_auc",
-    "pr_auc",
-)
+METRICS = METRIC_NAMES
 # Every row has these; a test checks the end-to-end run against this list.
 REQUIRED_COLUMNS = (
     "model",
@@ -92,7 +85,9 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_summary(summary: pd.DataFrame) -> str:
-    lines = [f"{'model':<16} {'feature':<28} {'layer':>5} {'neuron':>7} {'F1@k=1':>7} {'best F1':>8}"]
+    lines = [
+        f"{'model':<16} {'feature':<28} {'layer':>5} {'neuron':>7} {'F1@k=1':>7} {'best F1':>8}"
+    ]
     for r in summary.itertuples():
         lines.append(
             f"{r.model:<16} {r.feature:<28} {r.layer:>5} {r.neuron:>7} {r.f1_k1:>7.3f} {r.best_f1:>8.3f}"

@@ -5,8 +5,10 @@ ds = build_feature_dataset("programming_language", tokenizer, cache_dir="cache/f
 """
 
 from probing.features import (  # noqa: F401  (importing a collection module registers it)
+    compound_words,
     linguistic,
     natural_language,
+    people,
     programming_language,
     surface_text,
     text_source,

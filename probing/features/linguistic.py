@@ -71,17 +71,28 @@ def load_spacy(model: str, parse: bool):
 
 
 def english_windows(
-    tokenizer, n_sequences: int, seq_len: int, max_per_doc: int, rng: np.random.Generator
+    tokenizer,
+    n_sequences: int,
+    seq_len: int,
+    max_per_doc: int,
+    rng: np.random.Generator,
+    keep: Callable[[str], str | None] | None = None,
 ) -> tuple[Windows, dict[str, str]]:
-    """Equal shares of each genre's windows, with their text and token offsets."""
+    """Equal shares of each genre's windows, with their text and token offsets. `keep` maps a
+    document's text to the part worth sampling from (None: skip the document)."""
     parts, documents, offset = [], {}, 0
     shares = np.diff(np.linspace(0, n_sequences, len(TEXT_GENRES) + 1).round().astype(int))
     for name, share in zip(TEXT_GENRES, shares, strict=True):
         paths, _ = genre_paths(name)
         read = GENRES[name].read
+
+        def read_kept(i: int, p=paths, r=read) -> str | None:
+            text = r(p[i])
+            return text if keep is None or text is None else keep(text)
+
         part = sample_windows(
-            len(paths), lambda i, p=paths, r=read: r(p[i]), tokenizer, int(share), seq_len,
-            max_per_doc, rng, with_offsets=True,
+            len(paths), read_kept, tokenizer, int(share), seq_len, max_per_doc, rng,
+            with_offsets=True,
         )  # fmt: skip
         require_count(len(part.lengths), int(share), f"{name} windows", "raise max_per_doc")
         documents.update({str(d + offset): str(paths[d]) for d in set(part.docs.tolist())})

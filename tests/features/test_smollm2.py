@@ -30,6 +30,8 @@ def test_default_collection_builds_and_caches(name, smollm2_tokenizer, tmp_path)
     ds = build_feature_dataset(name, smollm2_tokenizer, tmp_path)
     assert ds.feature_names == list(COLLECTIONS[name].features)
     assert all(0.01 < share < 0.99 for share in ds.meta["class_balance"].values())
-    assert (ds.tokens[ds.lengths == ds.tokens.shape[1]] != smollm2_tokenizer.pad_token_id).any()
+    if name != "people":  # windows of running text fill whole rows; a name is a short text
+        full = ds.tokens[ds.lengths == ds.tokens.shape[1]]
+        assert (full != smollm2_tokenizer.pad_token_id).any()
     again = build_feature_dataset(name, smollm2_tokenizer, tmp_path)
     assert again.content_hash() == ds.content_hash()
