@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def resolve_layers(spec: str | int | Sequence[int], n_layers: int) -> list[int]:
-    """"all", "middle", "quartiles", one index or a list; negative indices count from the end."""
+    """ "all", "middle", "quartiles", one index or a list; negative indices count from the end."""
     if spec == "all":
         return list(range(n_layers))
     if spec == "middle":
@@ -92,8 +92,12 @@ def _run(cfg: DictConfig, run_dir: Path, logger) -> pd.DataFrame:
         progress=cfg.progress,
     )
     t_extract = time.perf_counter() - t0
-    log.info("activations: %s (%d layers computed, %d reused)", store.path, len(computed),
-             len(layers) - len(computed))
+    log.info(
+        "activations: %s (%d layers computed, %d reused)",
+        store.path,
+        len(computed),
+        len(layers) - len(computed),
+    )
     identity = {"model": model.name, "revision": model.revision, "d_mlp": model.d_mlp}
     del model  # probing needs only the store; give the memory back
     gc.collect()
@@ -120,8 +124,15 @@ def _run(cfg: DictConfig, run_dir: Path, logger) -> pd.DataFrame:
             y = dataset.label(feature).astype(np.int64)
             train, test = splits[feature]
             rows = sweep_k(
-                X[train], y[train], X[test], y[test], ks,
-                method=probe.method, backend=probe.backend, seed=probe.seed, C=probe.C,
+                X[train],
+                y[train],
+                X[test],
+                y[test],
+                ks,
+                method=probe.method,
+                backend=probe.backend,
+                seed=probe.seed,
+                C=probe.C,
                 **({"rotate": True} if probe.get("rotate") else {}),
             )
             for row in rows:
@@ -146,6 +157,8 @@ def _run(cfg: DictConfig, run_dir: Path, logger) -> pd.DataFrame:
     elapsed = time.perf_counter() - t0
     print(f"\n{identity['model']} / {cfg.feature.name}: best single neurons (held-out F1)")
     print(format_summary(summary))
-    print(f"results: {writer.path}  ({len(results)} rows; extraction {t_extract:.0f}s, "
-          f"total {elapsed:.0f}s)")
+    print(
+        f"results: {writer.path}  ({len(results)} rows; extraction {t_extract:.0f}s, "
+        f"total {elapsed:.0f}s)"
+    )
     return summary

@@ -1,5 +1,16 @@
 """Experiment loggers. W&B runs offline unless the user gave an API key: a run never waits
-on the network, and `wandb sync` uploads an offline run later."""
+on the network, and `wandb sync` uploads an offline run later.
+
+Names are fixed so a dashboard of the scale sweep needs no code (README, "W&B dashboard"):
+- group: the sweep (the multirun directory), so one sweep's jobs sit together;
+- tags: model:<name>, feature:<collection>, probe:<method>, backend:<backend>, layers:<spec>;
+- history, x axis "layer": f1_k1/<feature> (the best single neuron) and f1_max/<feature>;
+- summary: f1_k1/<feature>, f1_max/<feature>, best_layer/<feature>, best_neuron/<feature>
+  ("L12N345"), k90/<feature> (smallest k reaching 90% of max F1 at the best layer), and per run
+  f1_k1_mean, f1_max_mean, k90_median, d_mlp;
+- tables: results (every row, so analysis can rebuild the table from W&B), best_neurons,
+  top_neurons (the k=1 neuron of every layer).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +18,59 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 log = logging.getLogger(__name__)
 
+SPARSITY_FRACTION = 0.9  # k90: the smallest k reaching this fraction of the best F1
+
+
+def sweep_group(run_dir: str | Path) -> str:
+    """The W&B group of a job: its Hydra sweep directory (which holds multirun.yaml), else the
+    run directory itself, so a single run is a group of one."""
+    run_dir = Path(run_dir).resolve()
+    if (run_dir.parent / "multirun.yaml").exists():
+        return "sweep-" + "_".join(run_dir.parent.parts[-2:])
+    return "run-" + run_dir.name
+
+
+def config_tags(config: dict) -> list[str]:
+    """key:value tags from the composed config: filterable in the W&B UI without custom code."""
+
+    def get(*keys: str):
+        node = config
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    layers = get("layer", "layers")
+    layers = layers if isinstance(layers, str) else ",".join(map(str, layers or []))
+    pairs = {
+        "model": get("model", "name"),
+        "feature": get("feature", "name"),
+        "probe": get("probe", "method"),
+        "backend": get("probe", "backend"),
+        "layers": layers,
+    }
+    tags = [f"{k}:{v}"[:64] for k, v in pairs.items() if v not in (None, "")]
+    if get("probe", "rotate"):
+        tags.append("control:rotated")
+    return tags
+
+
+def smallest_k(curve: pd.DataFrame, fraction: float = SPARSITY_FRACTION) -> int:
+    """The smallest k whose F1 reaches `fraction` of the curve's best F1."""
+    curve = curve.sort_values("k")
+    f1 = curve["f1"].fillna(0).to_numpy()
+    return int(curve["k"].to_numpy()[np.argmax(f1 >= fraction * f1.max())])
+
 
 class WandbLogger:
-    """One W&B run per job; rows go to a Table, per-layer F1 to charts, the best to the summary.
+    """One W&B run per job; rows go to Tables, per-layer F1 to charts, the best to the summary.
 
     mode: "auto" (online when WANDB_API_KEY is set, else offline), "online", "offline", "disabled".
+    group: None groups runs per sweep (`sweep_group`); a string sets the group explicitly.
     """
 
     def __init__(
@@ -45,13 +100,16 @@ class WandbLogger:
 
         os.environ.setdefault("WANDB_SILENT", "true")
         mode = self.resolved_mode()
+        group = self.group or sweep_group(run_dir)
+        all_tags = list(dict.fromkeys([*self.tags, *tags, *config_tags(config)]))
         kwargs = dict(
             project=self.project,
             entity=self.entity,
             name=name,
-            group=self.group,
-            tags=[*self.tags, *tags],
-            config=config,
+            group=group,
+            job_type="probe",
+            tags=all_tags,
+            config={**config, "sweep": group},
             dir=str(run_dir),
             reinit="finish_previous",
             settings=wandb.Settings(init_timeout=self.init_timeout, console="off"),
@@ -64,14 +122,15 @@ class WandbLogger:
             log.warning("W&B online init failed (%s); logging offline instead", err)
             self.run = wandb.init(mode="offline", **kwargs)
         self.run.define_metric("layer")
-        self.run.define_metric("*", step_metric="layer")
+        for prefix in ("f1_k1", "f1_max"):
+            self.run.define_metric(f"{prefix}/*", step_metric="layer")
 
     def log_layer(self, feature: str, layer: int, rows: list[dict]) -> None:
         """Per-layer charts against a "layer" axis: F1 of the best neuron and the best over k."""
         if self.run is None or not rows:
             return
-        metrics = {"layer": layer, f"{feature}/f1_max": max(r["f1"] for r in rows)}
-        metrics.update({f"{feature}/f1_k1": r["f1"] for r in rows if r["k"] == 1})
+        metrics = {"layer": layer, f"f1_max/{feature}": max(r["f1"] for r in rows)}
+        metrics.update({f"f1_k1/{feature}": r["f1"] for r in rows if r["k"] == 1})
         self.run.log(metrics)
 
     def log_results(self, results: pd.DataFrame, summary: pd.DataFrame) -> None:
@@ -80,17 +139,67 @@ class WandbLogger:
         import wandb
 
         table = results.assign(support=results["support"].map(lambda s: ",".join(map(str, s))))
-        self.run.log({"results": wandb.Table(dataframe=table)})
-        self.run.log({"best_neurons": wandb.Table(dataframe=summary)})
-        for r in summary.itertuples():
-            self.run.summary[f"{r.feature}/best_f1_k1"] = r.f1_k1
-            self.run.summary[f"{r.feature}/best_layer"] = r.layer
-            self.run.summary[f"{r.feature}/best_neuron"] = f"L{r.layer}N{r.neuron}"
+        best = summary.assign(neuron_id=[f"L{r.layer}N{r.neuron}" for r in summary.itertuples()])
+        self.run.log(
+            {
+                "results": wandb.Table(dataframe=table),
+                "best_neurons": wandb.Table(dataframe=best),
+                "top_neurons": wandb.Table(dataframe=top_neurons(results)),
+            }
+        )
+        self.run.summary.update(summary_metrics(results, summary))
 
     def finish(self) -> None:
         if self.run is not None:
             self.run.finish()
             self.run = None
+
+
+def top_neurons(results: pd.DataFrame) -> pd.DataFrame:
+    """The k=1 neuron of every layer and feature, best first, named (layer, neuron)."""
+    k1 = results[results["k"] == 1].sort_values("f1", ascending=False)
+    neuron = k1["support"].map(lambda s: int(s[0]))
+    return pd.DataFrame(
+        {
+            "model": k1["model"],
+            "feature": k1["feature"],
+            "method": k1["method"],
+            "layer": k1["layer"],
+            "neuron": neuron,
+            "neuron_id": [f"L{la}N{n}" for la, n in zip(k1["layer"], neuron, strict=True)],
+            "f1": k1["f1"],
+            "precision": k1["precision"],
+            "recall": k1["recall"],
+        }
+    ).reset_index(drop=True)
+
+
+def summary_metrics(results: pd.DataFrame, summary: pd.DataFrame) -> dict:
+    """The run summary: per-feature keys "<metric>/<feature>" and per-run aggregates."""
+    out: dict = {}
+    k90 = []
+    for r in summary.itertuples():
+        rows = results[results["feature"] == r.feature]
+        by_layer = rows.groupby("layer")["f1"].agg(["max", "mean"])  # ties: best mean over k
+        best_layer = by_layer.sort_values(["max", "mean"], ascending=False).index[0]
+        k = smallest_k(rows[rows["layer"] == best_layer])
+        k90.append(k)
+        out.update(
+            {
+                f"f1_k1/{r.feature}": r.f1_k1,
+                f"f1_max/{r.feature}": r.best_f1,
+                f"best_layer/{r.feature}": r.layer,
+                f"best_neuron/{r.feature}": f"L{r.layer}N{r.neuron}",
+                f"k90/{r.feature}": k,
+            }
+        )
+    if len(summary):
+        out["f1_k1_mean"] = float(summary["f1_k1"].mean())
+        out["f1_max_mean"] = float(summary["best_f1"].mean())
+        out["k90_median"] = float(np.median(k90))
+    if "d_mlp" in results and len(results):
+        out["d_mlp"] = int(results["d_mlp"].max())
+    return out
 
 
 class NullLogger:

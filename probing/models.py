@@ -50,7 +50,7 @@ def resolve_device(device: str | None) -> torch.device:
 
 
 def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
-    """"auto": bfloat16 where it is fast (CUDA, or a CPU with avx512_bf16 / AMX), else float32."""
+    """ "auto": bfloat16 where it is fast (CUDA, or a CPU with avx512_bf16 / AMX), else float32."""
     if dtype in (None, "auto"):
         if device.type == "cuda":
             return torch.bfloat16
@@ -58,7 +58,9 @@ def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     try:
         return getattr(torch, dtype)
     except AttributeError:
-        raise ModelLoadError(f"unknown dtype {dtype!r}: use float32, float16, bfloat16 or auto") from None
+        raise ModelLoadError(
+            f"unknown dtype {dtype!r}: use float32, float16, bfloat16 or auto"
+        ) from None
 
 
 def _cpu_has_fast_bf16() -> bool:
@@ -112,7 +114,9 @@ def load_model(
     )
 
 
-def _boot_bridge(name: str, hf_model: Any, tokenizer: Any, device: torch.device, dtype: torch.dtype):
+def _boot_bridge(
+    name: str, hf_model: Any, tokenizer: Any, device: torch.device, dtype: torch.dtype
+):
     from transformer_lens.model_bridge import TransformerBridge
 
     hf_model = hf_model.to(device=device, dtype=dtype).eval()
@@ -174,7 +178,9 @@ def _load_from_gguf_package(package: str | None, gguf_file: str | None, dtype: t
         tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=dtype)
     except ImportError as err:
-        raise ModelLoadError(f"loading a GGUF needs gguf and accelerate: pip install gguf accelerate ({err})") from None
+        raise ModelLoadError(
+            f"loading a GGUF needs gguf and accelerate: pip install gguf accelerate ({err})"
+        ) from None
     version = _package_version(package)
     return model, tok, f"{package}=={version}:{gguf_file}"
 
@@ -187,7 +193,9 @@ def _assemble_gguf(package: str, folder: Path, gguf_file: str | None) -> Path:
     try:
         path = Path(module.assemble())
     except (OSError, ValueError) as err:
-        raise ModelLoadError(f"could not assemble the GGUF of {package} ({err}): reinstall it") from None
+        raise ModelLoadError(
+            f"could not assemble the GGUF of {package} ({err}): reinstall it"
+        ) from None
     if path.name != gguf_file:
         raise ModelLoadError(f"{package} assembled {path.name}, the model config names {gguf_file}")
     return path.parent

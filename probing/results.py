@@ -35,9 +35,13 @@ REQUIRED_COLUMNS = (
 class ResultWriter:
     """Appends rows to RUN_DIR/results.jsonl, one flush per layer so a crash loses little."""
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, fresh: bool = True) -> None:
+        """fresh: start the file anew, so a requeued job rewrites its rows instead of adding
+        a second copy (its activations are reused from the store; only probing repeats)."""
         self.path = Path(run_dir) / RESULTS_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            self.path.unlink(missing_ok=True)
 
     def write(self, rows: Iterable[dict]) -> None:
         with self.path.open("a") as f:

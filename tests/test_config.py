@@ -33,9 +33,7 @@ def test_every_group_has_members():
     assert len([m for m in members("model") if m.startswith("pythia-")]) == 7
 
 
-@pytest.mark.parametrize(
-    "group,member", [(g, m) for g in GROUPS for m in members(g)]
-)
+@pytest.mark.parametrize("group,member", [(g, m) for g in GROUPS for m in members(g)])
 def test_member_composes_and_resolves(compose_cfg, group, member):
     cfg = compose_cfg([f"{group}={member}"])
     container = OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves

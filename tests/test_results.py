@@ -8,8 +8,18 @@ from probing.results import REQUIRED_COLUMNS, ResultWriter, read_results, summar
 
 def row(feature, layer, k, f1, support):
     base = {c: 0.5 for c in REQUIRED_COLUMNS}
-    base.update(model="m", feature=feature, collection="c", category="cat", layer=layer,
-                method="mean_diff", backend="sklearn", k=k, f1=f1, support=support)
+    base.update(
+        model="m",
+        feature=feature,
+        collection="c",
+        category="cat",
+        layer=layer,
+        method="mean_diff",
+        backend="sklearn",
+        k=k,
+        f1=f1,
+        support=support,
+    )
     return base
 
 
@@ -30,3 +40,9 @@ def test_rows_round_trip_and_summary_picks_best_layer_at_k1(tmp_path):
 def test_row_without_required_columns_is_refused(tmp_path):
     with pytest.raises(ValueError, match="lacks"):
         ResultWriter(tmp_path).write([{"model": "m"}])
+
+
+def test_a_rerun_job_rewrites_its_rows_instead_of_duplicating_them(tmp_path):
+    ResultWriter(tmp_path).write([row("a", 0, 1, 0.6, [3])])
+    ResultWriter(tmp_path).write([row("a", 0, 1, 0.6, [3])])  # the requeued job
+    assert len(read_results(tmp_path)) == 1

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from probing.activations.lock import store_lock
 from probing.activations.store import ActivationStore
 from probing.features.dataset import FeatureDataset
 from probing.models import LoadedModel
@@ -79,18 +80,43 @@ def extract_activations(
     chunk_sequences: int = 128,
     progress: bool = True,
 ) -> list[int]:
-    """Fill `store` for `layers`; returns the layers that were computed (not already complete)."""
-    pending = store.missing_layers(layers)
-    if not pending:
-        return []
-    bad = [layer for layer in pending if not 0 <= layer < model.n_layers]
+    """Fill `store` for `layers`; returns the layers that were computed (not already complete).
+
+    Jobs sharing the store take turns through a lock next to it: one extracts, the others wait
+    and then find the layers complete, so no forward pass is ever run twice.
+    """
+    bad = [layer for layer in layers if not 0 <= layer < model.n_layers]
     if bad:
         raise ValueError(f"layers {bad} out of range: {model.name} has {model.n_layers} layers")
+    if not store.missing_layers(layers):
+        return []  # all reused, without waiting on a job that extracts other layers
+    with store_lock(store.path):
+        pending = store.missing_layers(layers)  # another job may have finished them meanwhile
+        if not pending:
+            log.info(
+                "%s: layers %s were extracted by another job; reusing them", store.path, layers
+            )
+            return []
+        _extract(model, dataset, store, pending, batch_size, chunk_sequences, progress)
+    return pending
+
+
+def _extract(
+    model: LoadedModel,
+    dataset: FeatureDataset,
+    store: ActivationStore,
+    pending: list[int],
+    batch_size: int,
+    chunk_sequences: int,
+    progress: bool,
+) -> None:
     # Chunks always start at multiples of chunk_sequences, so a resumed run repeats exactly the
     # batches of an uninterrupted one and writes identical values.
     start = min(store.progress(layer) for layer in pending)
     start -= start % chunk_sequences
     n_seq = dataset.n_sequences
+    if start:
+        log.info("%s: resuming at sequence %d of %d", store.path, start, n_seq)
     bar = tqdm(
         total=n_seq,
         initial=start,
@@ -101,15 +127,18 @@ def extract_activations(
     with torch.inference_mode():
         for chunk_start in range(start, n_seq, chunk_sequences):
             chunk_stop = min(chunk_start + chunk_sequences, n_seq)
-            parts = _forward_chunk(model, dataset, pending, chunk_start, chunk_stop, batch_size, bar)
+            parts = _forward_chunk(
+                model, dataset, pending, chunk_start, chunk_stop, batch_size, bar
+            )
             ex_start, _ = dataset.examples_of(chunk_start, chunk_stop)
             for layer in pending:
-                values = np.concatenate(parts[layer]) if parts[layer] else np.zeros((0, model.d_mlp))
+                values = (
+                    np.concatenate(parts[layer]) if parts[layer] else np.zeros((0, model.d_mlp))
+                )
                 store.write(layer, ex_start, _cast(values, store, layer), n_seq_done=chunk_stop)
     bar.close()
     for layer in pending:
         store.mark_complete(layer)
-    return pending
 
 
 def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, bar):

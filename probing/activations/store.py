@@ -10,6 +10,9 @@ computes the missing ones.
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -57,29 +60,43 @@ class ActivationStore:
         return int(self.metadata["d_mlp"])
 
     def _open(self) -> zarr.Group:
-        if (self.path / "zarr.json").exists():
-            group = zarr.open_group(self.path, mode="r+")
-            stored = dict(group.attrs)
-            diffs = {
-                k: (stored.get(k), self.metadata[k])
-                for k in IDENTITY_KEYS
-                if stored.get(k) != self.metadata[k]
-            }
-            if diffs:
-                detail = "; ".join(f"{k}: stored {a!r}, wanted {b!r}" for k, (a, b) in diffs.items())
+        if not (self.path / "zarr.json").exists():
+            if self.path.exists() and any(self.path.iterdir()):
                 raise StoreMismatchError(
-                    f"activation store {self.path} was made by a different run ({detail}); "
-                    "delete it or point paths.activations elsewhere"
+                    f"{self.path} exists and is not an activation store: refusing to overwrite it"
                 )
-            return group
-        if self.path.exists() and any(self.path.iterdir()):
+            self._create()
+        group = zarr.open_group(self.path, mode="r+")
+        stored = dict(group.attrs)
+        diffs = {
+            k: (stored.get(k), self.metadata[k])
+            for k in IDENTITY_KEYS
+            if stored.get(k) != self.metadata[k]
+        }
+        if diffs:
+            detail = "; ".join(f"{k}: stored {a!r}, wanted {b!r}" for k, (a, b) in diffs.items())
             raise StoreMismatchError(
-                f"{self.path} exists and is not an activation store: refusing to overwrite it"
+                f"activation store {self.path} was made by a different run ({detail}); "
+                "delete it or point paths.activations elsewhere"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        group = zarr.open_group(self.path, mode="w", zarr_format=3)
-        group.attrs.update(self.metadata)
         return group
+
+    def _create(self) -> None:
+        """Create the group with its metadata in a private folder, then rename it into place.
+
+        The rename is atomic, so a concurrent job sees either no store or a whole one; if another
+        job created it first, the rename fails and theirs is used (and checked) instead.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        zarr.create_group(tmp, zarr_format=3, attributes=self.metadata)
+        try:
+            tmp.rename(self.path)
+        except OSError:  # another job won the race: the store exists now
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not (self.path / "zarr.json").exists():
+                raise
 
     def _array(self, layer: int) -> zarr.Array:
         name = f"layer_{layer}"

@@ -11,17 +11,24 @@ from tests.conftest import make_dataset
 def test_extracted_values_match_a_direct_forward_pass(tiny_model, tmp_path, aggregation):
     ds = make_dataset(aggregation)
     store = open_store(tmp_path, tiny_model, ds, "float32")
-    assert extract_activations(tiny_model, ds, store, [0, 1], batch_size=7, progress=False) == [0, 1]
+    assert extract_activations(tiny_model, ds, store, [0, 1], batch_size=7, progress=False) == [
+        0,
+        1,
+    ]
     X = store.read(1)
     seq = 5
     n = ds.lengths[seq]
-    _, cache = tiny_model.bridge.run_with_cache(torch.from_numpy(ds.tokens[seq : seq + 1, :n]).long())
+    _, cache = tiny_model.bridge.run_with_cache(
+        torch.from_numpy(ds.tokens[seq : seq + 1, :n]).long()
+    )
     acts = cache["blocks.1.mlp.hook_post"][0].numpy()  # [pos, d_mlp]
     start, stop = ds.examples_of(seq, seq + 1)
     if aggregation == "token":
         expected = acts[ds.example_pos[start:stop]]
     else:
-        expected = acts.mean(0, keepdims=True) if aggregation == "mean" else acts.max(0, keepdims=True)
+        expected = (
+            acts.mean(0, keepdims=True) if aggregation == "mean" else acts.max(0, keepdims=True)
+        )
     np.testing.assert_allclose(X[start:stop], expected, atol=1e-5)
 
 
@@ -35,7 +42,9 @@ def test_reduce_batch_ignores_padding():
 def test_resume_after_interruption_equals_uninterrupted_run(tiny_model, tmp_path, monkeypatch):
     ds = make_dataset("token", n_seq=50)
     whole = open_store(tmp_path / "whole", tiny_model, ds, "float16")
-    extract_activations(tiny_model, ds, whole, [0, 1], batch_size=4, chunk_sequences=8, progress=False)
+    extract_activations(
+        tiny_model, ds, whole, [0, 1], batch_size=4, chunk_sequences=8, progress=False
+    )
 
     store = open_store(tmp_path / "killed", tiny_model, ds, "float16")
     calls = {"n": 0}
@@ -49,19 +58,25 @@ def test_resume_after_interruption_equals_uninterrupted_run(tiny_model, tmp_path
 
     monkeypatch.setattr(type(store), "write", dying_write)
     with pytest.raises(KeyboardInterrupt):
-        extract_activations(tiny_model, ds, store, [0, 1], batch_size=4, chunk_sequences=8, progress=False)
+        extract_activations(
+            tiny_model, ds, store, [0, 1], batch_size=4, chunk_sequences=8, progress=False
+        )
     monkeypatch.setattr(type(store), "write", real_write)
     assert not store.is_complete(0) and store.progress(0) == 24 and store.progress(1) == 16
 
     reopened = open_store(tmp_path / "killed", tiny_model, ds, "float16")
     resumed_from = []
     monkeypatch.setattr(
-        type(reopened), "write",
+        type(reopened),
+        "write",
         lambda self, layer, start, values, n_seq_done: (
-            resumed_from.append(n_seq_done), real_write(self, layer, start, values, n_seq_done)
+            resumed_from.append(n_seq_done),
+            real_write(self, layer, start, values, n_seq_done),
         ),
     )
-    extract_activations(tiny_model, ds, reopened, [0, 1], batch_size=4, chunk_sequences=8, progress=False)
+    extract_activations(
+        tiny_model, ds, reopened, [0, 1], batch_size=4, chunk_sequences=8, progress=False
+    )
     assert min(resumed_from) == 24  # restarted at the last chunk both layers finished
     for layer in (0, 1):
         np.testing.assert_array_equal(reopened.read(layer), whole.read(layer))

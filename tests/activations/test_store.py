@@ -4,14 +4,27 @@ import pytest
 from probing.activations.store import ActivationStore, StoreMismatchError
 
 META = {
-    "model": "m", "revision": "r", "dataset": "d", "dataset_hash": "h", "hook": "blocks.{layer}.mlp.hook_post",
-    "aggregation": "mean", "dtype": "float16", "d_mlp": 4, "n_examples": 10, "n_sequences": 10,
+    "model": "m",
+    "revision": "r",
+    "dataset": "d",
+    "dataset_hash": "h",
+    "hook": "blocks.{layer}.mlp.hook_post",
+    "aggregation": "mean",
+    "dtype": "float16",
+    "d_mlp": 4,
+    "n_examples": 10,
+    "n_sequences": 10,
 }
 
 
 def test_metadata_mismatch_is_an_error_not_a_reuse(tmp_path):
     ActivationStore(tmp_path / "s.zarr", META)
-    for key, value in [("dataset_hash", "other"), ("revision", "r2"), ("dtype", "float32"), ("aggregation", "max")]:
+    for key, value in [
+        ("dataset_hash", "other"),
+        ("revision", "r2"),
+        ("dtype", "float32"),
+        ("aggregation", "max"),
+    ]:
         with pytest.raises(StoreMismatchError, match=key):
             ActivationStore(tmp_path / "s.zarr", {**META, key: value})
     ActivationStore(tmp_path / "s.zarr", META)  # the same metadata reopens

@@ -1,0 +1,267 @@
+"""`python -m analysis.report RUN_DIR... [-o report.html]`: one self-contained HTML report.
+
+Reads every results.jsonl under the run directories (or a W&B project with --wandb), draws the
+paper's plots (PNG files beside the report, and embedded in it), and writes the tables and the
+neuron pages of the best single neurons into one HTML file that opens from disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from analysis import html, plots
+from analysis.aggregate import load_results
+from analysis.models import order_models
+from analysis.neurons import NeuronPage, default_cache, neuron_page
+from analysis.tables import best_neurons, sparsity, top_neurons
+
+log = logging.getLogger(__name__)
+
+
+def primary_method(results: pd.DataFrame) -> str:
+    """The method the cross-model plots use: the most common one that is not a control."""
+    methods = results["method"].value_counts()
+    real = [m for m in methods.index if not str(m).endswith("+rotated")]
+    return real[0] if real else methods.index[0]
+
+
+def build_report(
+    results: pd.DataFrame,
+    out: str | Path,
+    cache: str | Path | None = None,
+    fraction: float = 0.9,
+    neuron_pages: int = 60,
+    sources: Sequence[str] = (),
+) -> Path:
+    """Write the report for `results` (a `load_results` table) to `out`; PNGs go to
+    <out stem>_files/. Returns the report's path."""
+    if results.empty:
+        raise ValueError("no result rows: nothing to report (are these run directories?)")
+    out = Path(out)
+    figures = out.with_name(out.stem + "_files")
+    cache = Path(cache) if cache is not None else default_cache()
+    method = primary_method(results)
+    models = order_models(list(results["model"].unique()), results)
+    best = best_neurons(results)
+    sparse = sparsity(results, fraction)
+    pages = _neuron_pages(results, best, cache, figures, neuron_pages)
+
+    parts = [f"<h1>Sparse probing report</h1>{_overview(results, models, sources, cache)}"]
+    parts.append(
+        "<h2>Best single neurons</h2><p>Per model, feature and probe method: the layer "
+        "whose best neuron (k=1) has the highest held-out F1; best_f1 is the best over "
+        "all k and layers. Click a neuron for its page, a header to sort.</p>"
+    )
+    hrefs = [f"#{_anchor(r)}" if _anchor(r) in pages else None for r in best.to_dict("records")]
+    parts.append(html.table(best, "best-neurons", links={"neuron_id": hrefs}))
+    heatmap = plots.layer_heatmap(results, figures / "heatmap_k1.png", method=method)
+    parts.append(
+        f"<h2>Where single neurons encode each feature</h2><p>F1 of the best single "
+        f"neuron per layer ({escape(method)}); with several models the columns are "
+        f"relative depth (0 = first layer, 1 = last).</p>{html.image(heatmap, 'heatmap')}"
+    )
+    parts.append(_sparsity_section(sparse, method, fraction, figures))
+    parts.append(_f1_vs_k_section(results, models, figures))
+    parts.append(
+        "<h2>Top neurons</h2><p>The five highest-F1 single neurons per model and "
+        "feature, over all layers.</p>"
+    )
+    parts.append(html.table(top_neurons(results), "top-neurons"))
+    parts.append(
+        "<h2>Neuron pages</h2>" + "".join(_neuron_html(p, figures) for p in pages.values())
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html.page("Sparse probing report", "".join(parts)), encoding="utf-8")
+    return out
+
+
+def _overview(results: pd.DataFrame, models: list[str], sources: list[str], cache: Path) -> str:
+    facts = {
+        "models (smallest first)": ", ".join(models),
+        "features": f"{results['feature'].nunique()} in {results['collection'].nunique()} "
+        f"collections ({', '.join(sorted(results['collection'].unique()))})",
+        "probe methods": ", ".join(sorted(results["method"].unique())),
+        "result rows": f"{len(results)} (after de-duplicating reruns: "
+        f"{results.attrs.get('duplicates', 0)} dropped)",
+        "sources": ", ".join(sources) or "-",
+        "activation cache": str(cache),
+    }
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts.items())
+    return f"<table>{rows}</table>"
+
+
+def _sparsity_section(table: pd.DataFrame, method: str, fraction: float, figures: Path) -> str:
+    rows = table[table["method"] == method]
+    plot = plots.sparsity_vs_scale(rows, figures / "sparsity_vs_scale.png")
+    return (
+        f"<h2>Sparsity across model scale</h2><p>Per feature, the smallest k whose F1 reaches "
+        f"{fraction:g} of the best F1 over k, at the layer with the highest F1 "
+        f"({escape(method)}). Lower means fewer neurons carry the feature.</p>"
+        f"{html.image(plot, 'sparsity vs scale')}{html.table(table, 'sparsity')}"
+    )
+
+
+def _f1_vs_k_section(results: pd.DataFrame, models: list[str], figures: Path) -> str:
+    parts = [
+        "<h2>F1 versus k</h2><p>One line per layer and method (dashed: the random-rotation "
+        "control; dotted, dash-dot: further methods).</p>"
+    ]
+    for model in tqdm(models, desc="F1 vs k plots", unit="model", disable=None):
+        images = []
+        for feature in sorted(results.loc[results["model"] == model, "feature"].unique()):
+            path = plots.f1_vs_k(
+                results, model, feature, figures / f"f1_vs_k_{_slug(model)}_{_slug(feature)}.png"
+            )
+            images.append(html.image(path, f"F1 vs k {model} {feature}"))
+        parts.append(
+            f"<details open><summary><b>{escape(model)}</b></summary>"
+            f"<div class='grid'>{''.join(images)}</div></details>"
+        )
+    return "".join(parts)
+
+
+def _neuron_pages(
+    results: pd.DataFrame, best: pd.DataFrame, cache: Path, figures: Path, limit: int
+) -> dict[str, NeuronPage]:
+    """Pages for the best neurons, highest F1 first, at most `limit`; not for the rotation
+    control, whose "neurons" are directions of a random basis, not units of the model."""
+    pages: dict[str, NeuronPage] = {}
+    real = best[~best["method"].astype(str).str.endswith("+rotated")]
+    chosen = real.sort_values("f1_k1", ascending=False).head(limit).to_dict("records")
+    for r in tqdm(chosen, desc="neuron pages", unit="page", disable=None):
+        row = results[
+            (results["model"] == r["model"])
+            & (results["feature"] == r["feature"])
+            & (results["method"] == r["method"])
+            & (results["layer"] == r["layer"])
+            & (results["k"] == 1)
+        ].iloc[0]
+        try:
+            page = neuron_page(cache, row.to_dict())
+        except Exception as err:  # one unreadable store must not cost the whole report
+            log.warning("neuron page %s failed: %s", _anchor(r), err)
+            page = NeuronPage(
+                r["model"],
+                r["feature"],
+                r["collection"],
+                int(r["layer"]),
+                int(r["neuron"]),
+                float(r["f1_k1"]),
+                problem=f"could not read it: {err}",
+            )
+        page.model = r["model"]  # the label used in the tables ("name@revision" if several)
+        pages[_anchor(r)] = page
+    return pages
+
+
+def _neuron_html(page: NeuronPage, figures: Path) -> str:
+    anchor = _anchor({"model": page.model, "feature": page.feature, "neuron_id": page.neuron_id})
+    head = (
+        f'<div class="neuron" id="{anchor}"><h3>{escape(page.model)} {page.neuron_id} '
+        f'&mdash; {escape(page.feature)}</h3><p class="muted">collection '
+        f"{escape(page.collection)}, k=1 F1 {page.f1:.3f}</p>"
+    )
+    if page.problem:
+        return f'{head}<p class="problem">{escape(page.problem)}</p></div>'
+    hist = plots.activation_histogram(
+        page.activations,
+        page.labels,
+        f"{page.model} {page.neuron_id}: {page.feature}",
+        figures / f"hist_{anchor}.png",
+    )
+    how = (
+        "the probed token is highlighted"
+        if page.aggregation == "token"
+        else f"sequence-level feature ({page.aggregation} over tokens): the sequence's start is shown"
+    )
+    ids = "" if page.decoded else " Tokens are shown as ids: the tokenizer could not be loaded."
+    contexts = "".join(html.context(c) for c in page.contexts)
+    which = (
+        "Top-activating examples"
+        if page.sign > 0
+        else "Lowest-activating examples (this neuron is lower on the feature than off it)"
+    )
+    return (
+        f"{head}{html.image(hist, 'activation histogram')}<p>{which} "
+        f"({how}; red bar = label 1).{ids}</p>{contexts}</div>"
+    )
+
+
+def _anchor(row: dict) -> str:
+    return _slug(f"neuron-{row['model']}-{row['feature']}-{row['neuron_id']}")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.report", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "run_dirs", nargs="*", help="run or multirun directories (or results.jsonl files)"
+    )
+    parser.add_argument(
+        "-o", "--output", default="report.html", help="report file (default report.html)"
+    )
+    parser.add_argument(
+        "--wandb", metavar="ENTITY/PROJECT", help="also read runs from W&B (online)"
+    )
+    parser.add_argument(
+        "--cache", help="PROBING_CACHE the runs used (default: $PROBING_CACHE or .cache/probing)"
+    )
+    parser.add_argument(
+        "--fraction", type=float, default=0.9, help="sparsity: fraction of max F1 (default 0.9)"
+    )
+    parser.add_argument(
+        "--neuron-pages", type=int, default=60, help="at most this many neuron pages"
+    )
+    args = parser.parse_args(argv)
+    if not args.run_dirs and not args.wandb:
+        parser.error("give at least one RUN_DIR or --wandb ENTITY/PROJECT")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        results = _load(args.run_dirs, args.wandb)
+        out = build_report(
+            results,
+            args.output,
+            args.cache,
+            args.fraction,
+            args.neuron_pages,
+            sources=[*args.run_dirs, *([f"wandb:{args.wandb}"] if args.wandb else [])],
+        )
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"report: {out}  ({len(results)} rows; figures in {out.with_name(out.stem + '_files')})")
+    return 0
+
+
+def _load(run_dirs: list[str], project: str | None) -> pd.DataFrame:
+    from analysis.aggregate import finalize
+
+    frames = [load_results(*run_dirs)] if run_dirs else []
+    if project:
+        from analysis.wandb_source import load_wandb_results
+
+        frames.append(load_wandb_results(project))
+    if len(frames) == 1:
+        return frames[0]
+    duplicates = sum(f.attrs.get("duplicates", 0) for f in frames)
+    merged = finalize(pd.concat(frames, ignore_index=True))
+    merged.attrs["duplicates"] += duplicates
+    return merged
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""What a sweep will cost, printed before anything is submitted: jobs, GPU-hours, and the disk its
+activation stores take, per model.
+
+    python -m launch.estimate experiment=paper_sweep
+    python -m launch.estimate model=pythia-70m,pythia-1b 'feature=glob(*)'
+
+Takes the overrides `python -m probing.run -m` takes and expands them as Hydra's basic sweeper
+will (the experiment's `hydra.sweeper.params` included), one job per combination. Sizes come from
+the model configs (n_layers, d_mlp, n_params) and each feature collection's parameters; times come
+from the throughput assumptions below. They are assumptions, not measurements of your cluster:
+run one job, compare, and scale.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+# Forward pass: an A100's dense bf16 peak (312 TFLOP/s) at 25% utilisation, since batches of
+# 128-token sequences with hooks do not saturate it. An H100 is roughly twice as fast. Assumed.
+FORWARD_FLOPS_PER_S = 312e12 * 0.25
+# Loading: reading bf16 weights at 0.5 GB/s from a shared file system, plus interpreter start.
+LOAD_BYTES_PER_S = 0.5e9
+STARTUP_S = 60.0
+# Probing one (layer, feature) over the paper's k list, mean_diff, torch backend: measured on
+# 2 CPU cores at 4.5e-7 s per (example x neuron) for 1800 examples x 2048 neurons (18 values of k).
+# Used as-is for GPU nodes (8 cores, or the GPU backend): an upper bound rather than a guess.
+PROBE_S_PER_EXAMPLE_NEURON = 4.5e-7
+
+
+@dataclass
+class Job:
+    model: str
+    collection: str
+    n_layers: int
+    d_mlp: int
+    n_examples: int
+    forward_hours: float  # loading and the forward pass, on the GPU
+    probe_hours: float  # probing, an upper bound (see PROBE_S_PER_EXAMPLE_NEURON)
+    store_bytes: float  # the activation store this job fills (shared with same-dataset jobs)
+    store_key: tuple[str, str]
+    timeout_min: float | None
+
+
+def dataset_size(params: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(sequences, examples, seq_len) a collection builds from its parameters: an upper bound,
+    since a builder may find less text than asked for.
+
+    Sequence-level collections take n_per_class for each class (the list parameter: languages,
+    genres); token-level ones take n_sequences with tokens_per_sequence probed tokens each.
+    A ValueError for collections sized otherwise (see built_size).
+    """
+    seq_len = int(params.get("seq_len", 128))
+    if "n_sequences" in params:
+        n_seq = int(params["n_sequences"])
+    elif "n_per_class" in params:
+        classes = [v for v in params.values() if isinstance(v, Sequence) and not isinstance(v, str)]
+        n_seq = int(params["n_per_class"]) * max((len(c) for c in classes), default=2)
+    else:
+        raise ValueError(f"cannot size a collection with parameters {sorted(params)}")
+    n_examples = n_seq * int(params.get("tokens_per_sequence", 1))
+    return n_seq, n_examples, seq_len
+
+
+@cache
+def _stand_in_tokenizer() -> Any:
+    from probing.models import load_model
+
+    return load_model("tiny-pythia", "random_gpt_neox", device="cpu", dtype="float32").tokenizer
+
+
+def built_size(name: str, params: dict, cache_dir: str) -> tuple[int, int, int]:
+    """Sizes of a collection whose parameters do not say (e.g. people: every person found), by
+    building it with tiny-pythia's byte-level tokenizer: offline, and cached for the next time."""
+    from probing.features import build_feature_dataset
+
+    ds = build_feature_dataset(name, _stand_in_tokenizer(), cache_dir=cache_dir, **params)
+    return ds.n_sequences, ds.n_examples, int(ds.tokens.shape[1])
+
+
+def n_layers_probed(cfg: DictConfig) -> int:
+    from probing.experiment import resolve_layers
+
+    spec = cfg.layer.layers
+    spec = OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec
+    return len(resolve_layers(spec, int(cfg.model.n_layers)))
+
+
+def estimate_job(cfg: DictConfig, base: DictConfig | None = None) -> Job:
+    """One job's size and time; `base` (the multirun's base config) holds the launcher."""
+    base = base if base is not None else cfg
+    model = cfg.model
+    for key in ("n_layers", "d_mlp", "n_params"):
+        if model.get(key) is None:
+            raise SystemExit(f"conf/model/{model.name}.yaml lacks `{key}`: add it to estimate it")
+    params = OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True)
+    try:
+        n_seq, n_examples, seq_len = dataset_size(params)
+    except ValueError:
+        n_seq, n_examples, seq_len = built_size(cfg.feature.name, params, cfg.paths.features)
+    n_layers = n_layers_probed(cfg)
+    d_mlp, n_params = int(model.d_mlp), int(model.n_params)
+    # 2 FLOPs per parameter per token; the forward pass stops at the last probed layer, which for
+    # layer=all is every layer (the unembedding is skipped, a few % of the parameters).
+    forward_s = 2 * n_params * n_seq * seq_len / FORWARD_FLOPS_PER_S
+    load_s = STARTUP_S + 2 * n_params / LOAD_BYTES_PER_S
+    n_features = _n_features(cfg)
+    probe_s = PROBE_S_PER_EXAMPLE_NEURON * n_examples * d_mlp * n_layers * n_features
+    gpus = int(OmegaConf.select(base, "hydra.launcher.gpus_per_node", default=1) or 1)
+    itemsize = np.dtype(cfg.store.dtype).itemsize
+    timeout = OmegaConf.select(base, "hydra.launcher.timeout_min", default=None)
+    return Job(
+        model=model.name,
+        collection=cfg.feature.name,
+        n_layers=n_layers,
+        d_mlp=d_mlp,
+        n_examples=n_examples,
+        forward_hours=gpus * (load_s + forward_s) / 3600,
+        probe_hours=gpus * probe_s / 3600,
+        store_bytes=n_examples * d_mlp * n_layers * itemsize,
+        store_key=(model.name, cfg.feature.name),
+        timeout_min=float(timeout) if timeout is not None else None,
+    )
+
+
+def _n_features(cfg: DictConfig) -> int:
+    """Binary features in the collection (one-vs-rest over its classes), or those in feature.only."""
+    if cfg.feature.get("only"):
+        return len(cfg.feature.only)
+    from probing.features import COLLECTIONS
+
+    return len(COLLECTIONS[cfg.feature.name].features)
+
+
+def expand(overrides: list[str]) -> tuple[DictConfig, list[DictConfig]]:
+    """The base config (it sizes the job array) and one composed config per job, as
+    `python -m probing.run -m OVERRIDES` would launch them."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+        fixed = [
+            o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()
+        ]
+        base = compose("config", overrides=fixed, return_hydra_config=True)
+        params = OmegaConf.select(base, "hydra.sweeper.params") or {}
+        # As in Hydra's basic sweeper: the experiment's sweep, then the command line, later
+        # keys replacing earlier ones.
+        lines = [f"{k}={v}" for k, v in params.items()] + list(overrides)
+        batches = BasicSweeper.split_arguments(parser.parse_overrides(lines), None)
+        jobs = [compose("config", overrides=fixed + list(job)) for job in batches[0]]
+    GlobalHydra.instance().clear()
+    return base, jobs
+
+
+def report(jobs: list[Job]) -> str:
+    by_model: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_model.setdefault(job.model, []).append(job)
+    lines = [
+        f"{'model':<14}{'jobs':>5}{'layers':>7}{'d_mlp':>7}{'examples':>10}{'activations':>13}"
+        f"{'forward h':>11}{'probe h <=':>12}{'longest job':>13}",
+    ]
+    stores: dict[tuple[str, str], float] = {}
+    for model, group in by_model.items():
+        model_stores = {j.store_key: j.store_bytes for j in group}
+        stores.update(model_stores)
+        longest = max(j.forward_hours + j.probe_hours for j in group)
+        lines.append(
+            f"{model:<14}{len(group):>5}{max(j.n_layers for j in group):>7}{group[0].d_mlp:>7}"
+            f"{sum(j.n_examples for j in group):>10}{_gb(sum(model_stores.values())):>13}"
+            f"{sum(j.forward_hours for j in group):>11.1f}"
+            f"{sum(j.probe_hours for j in group):>12.1f}{longest * 60:>9.0f} min"
+        )
+    forward = sum(j.forward_hours for j in jobs)
+    probe = sum(j.probe_hours for j in jobs)
+    lines.append(
+        f"{'total':<14}{len(jobs):>5}{'':>24}{_gb(sum(stores.values())):>13}"
+        f"{forward:>11.1f}{probe:>12.1f}"
+    )
+    lines.append(
+        f"GPU-hours: {forward + probe:.1f} at most (forward {forward:.1f} + probing "
+        f"{probe:.1f}); activations on the shared file system: {_gb(sum(stores.values()))}"
+    )
+    slow = [
+        j for j in jobs if j.timeout_min and (j.forward_hours + j.probe_hours) * 60 > j.timeout_min
+    ]
+    if slow:
+        lines.append(
+            f"{len(slow)} job(s) may outlast hydra.launcher.timeout_min: raise it (model.slurm."
+            "timeout_min); a requeued job resumes its extraction but starts probing over"
+        )
+    lines.append(
+        "Assumed: the forward pass at 25% of an A100's bf16 peak, weights read at 0.5 GB/s; "
+        "probing at a rate measured on 2 CPU cores (an upper bound); dataset sizes upper bounds."
+    )
+    return "\n".join(lines)
+
+
+def _gb(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.1f} GB"
+
+
+def main(argv: list[str]) -> None:
+    base, cfgs = expand([a for a in argv if a not in ("-m", "--multirun")])
+    launcher = OmegaConf.select(base, "hydra.launcher._target_", default="") or ""
+    print(
+        f"{len(cfgs)} jobs ({len({c.feature.name for c in cfgs})} feature collections), "
+        f"launcher {launcher.rsplit('.', 1)[-1]}, each job "
+        f"{OmegaConf.select(base, 'hydra.launcher.mem_gb', default='?')} GB, "
+        f"{OmegaConf.select(base, 'hydra.launcher.timeout_min', default='?')} min"
+    )
+    print(report([estimate_job(c, base) for c in cfgs]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

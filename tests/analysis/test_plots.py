@@ -1,0 +1,54 @@
+"""Every plot writes a real PNG of sensible size; bad input is an error, not an empty file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from analysis import plots
+from analysis.aggregate import finalize
+from analysis.tables import sparsity
+
+
+@pytest.fixture
+def results(sweep_rows) -> pd.DataFrame:
+    return finalize(pd.DataFrame(sweep_rows))
+
+
+def check_png(path, min_bytes: int = 8_000) -> np.ndarray:
+    assert path.exists()
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > min_bytes
+    image = imread(path)
+    assert image.shape[0] > 150 and image.shape[1] > 250
+    assert image[..., :3].std() > 0.05  # something drawn, not one flat colour
+    return image
+
+
+def test_f1_vs_k(results, tmp_path):
+    check_png(plots.f1_vs_k(results, "pythia-70m", "python", tmp_path / "f1.png"))
+    with pytest.raises(ValueError, match="no rows"):
+        plots.f1_vs_k(results, "pythia-70m", "nothing", tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_layer_heatmap_one_and_several_models(results, tmp_path):
+    both = check_png(plots.layer_heatmap(results, tmp_path / "both.png"))
+    one = results[results["model"] == "pythia-70m"]
+    single = check_png(plots.layer_heatmap(one, tmp_path / "one.png"))
+    assert both.shape[1] > single.shape[1]  # one panel per model
+
+
+def test_sparsity_vs_scale(results, tmp_path):
+    check_png(plots.sparsity_vs_scale(sparsity(results), tmp_path / "sparsity.png"))
+    with pytest.raises(ValueError, match="empty"):
+        plots.sparsity_vs_scale(sparsity(results.iloc[:0]), tmp_path / "empty.png")
+
+
+def test_activation_histogram(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.arange(200) % 2
+    acts = rng.normal(size=200) + 3 * labels
+    check_png(plots.activation_histogram(acts, labels, "L1N2: python", tmp_path / "hist.png"))

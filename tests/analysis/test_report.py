@@ -1,0 +1,65 @@
+"""The report: one HTML file with the tables, embedded plots and neuron pages; the CLI."""
+
+from __future__ import annotations
+
+import re
+
+from analysis.aggregate import load_results
+from analysis.report import build_report, main
+from tests.analysis.conftest import row, write_results
+
+
+def test_report_has_tables_plots_and_neuron_pages(report_run, tmp_path):
+    run_dir, cache = report_run
+    out = build_report(load_results(run_dir), tmp_path / "out" / "report.html", cache=cache)
+
+    text = out.read_text()
+    for table_id in ("best-neurons", "sparsity", "top-neurons"):
+        assert f'<table class="sortable" id="{table_id}">' in text
+    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    # heatmap + sparsity + F1 vs k (tiny: python; pythia-70m: python, c) + 1 histogram
+    assert len(images) == 6
+    assert all(len(i) > 5_000 for i in images)
+    pngs = sorted(p.name for p in (tmp_path / "out" / "report_files").glob("*.png"))
+    assert len(pngs) == 6 and "heatmap_k1.png" in pngs
+    # tiny-pythia's neuron has a page with contexts; pythia-70m's store is missing
+    assert 'id="neuron-tiny-pythia-python-L1N2"' in text
+    assert 'href="#neuron-tiny-pythia-python-L1N2"' in text
+    assert text.count('class="ctx') == 8
+    assert "no complete activation store for pythia-70m" in text
+    assert "http://" not in text and "https://" not in text  # no CDN, nothing fetched
+    assert "<script src" not in text
+
+
+def test_cli_writes_the_report(report_run, tmp_path, capsys):
+    run_dir, cache = report_run
+    out = tmp_path / "r.html"
+    assert main([str(run_dir), "-o", str(out), "--cache", str(cache), "--neuron-pages", "1"]) == 0
+    assert out.stat().st_size > 30_000
+    assert "report:" in capsys.readouterr().out
+    assert out.read_text().count('class="neuron"') == 1
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main([str(tmp_path / "missing"), "-o", str(tmp_path / "r.html")]) == 2
+    assert "missing" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty"), "-o", str(tmp_path / "r.html")]) == 2
+    assert "no result rows" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_the_rotation_control_gets_no_neuron_page(report_run, tmp_path):
+    run_dir, cache = report_run
+    rotated = dict(method="mean_diff+rotated", n_train=10, n_test=2)
+    write_results(
+        run_dir / "2_rotated",
+        [
+            row("tiny-pythia", "python", 1, k, 0.95, [3] if k == 1 else [0, 1], **rotated)
+            for k in (1, 2)
+        ],
+    )
+    text = build_report(load_results(run_dir), tmp_path / "r.html", cache=cache).read_text()
+    assert "<td>mean_diff+rotated</td>" in text  # it is in the tables
+    assert 'id="neuron-tiny-pythia-python-L1N3"' not in text
+    assert 'id="neuron-tiny-pythia-python-L1N2"' in text
