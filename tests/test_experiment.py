@@ -143,3 +143,24 @@ def test_multirun_over_every_feature_collection(tmp_path):
         json.loads(line) for f in (tmp_path / "multi").rglob("results.jsonl") for line in open(f)
     ]
     assert len({j["collection"] for j in jobs}) == len(collections)
+
+
+@pytest.mark.slow
+def test_smollm2_has_a_dedicated_python_neuron_on_held_out_files(tmp_path):
+    """The paper's finding on a real model: one neuron (k=1) tells Python code from five other
+    languages with held-out F1 >= 0.9 (layer 5 of SmolLM2-135M; test files unseen in training)."""
+    cfg = compose_cfg(
+        tmp_path,
+        [
+            "model=smollm2-135m",
+            "feature=programming_language",
+            "feature.only=[python]",
+            "layer=list",
+            "layer.layers=[5]",
+            "probe.ks=[1]",
+            "logger=none",
+        ],
+    )
+    summary = run_experiment(cfg, tmp_path / "run").set_index("feature")
+    assert summary.loc["python", "f1_k1"] >= 0.9
+    assert summary.loc["python", "layer"] == 5
