@@ -16,7 +16,10 @@ from probing.features.tokens import pack, pad_id, require_count, sample_windows
 
 RECIPE_VERSION = 1
 ENGLISH = "en"
-LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt_BR", "ru", "ja", "zh_CN"]
+LANGUAGES = [
+    "en", "de", "fr", "es", "it", "nl", "pt_BR", "ru", "ja", "zh_CN",
+    "pl", "sv", "cs", "uk", "ko", "tr", "pt", "hu", "fi", "da",
+]  # fmt: skip
 
 
 def domain_texts(
