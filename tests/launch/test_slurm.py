@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import zarr
 
+from probing.features import COLLECTIONS
 from probing.results import REQUIRED_COLUMNS, read_results
 
 pytestmark = pytest.mark.slurm
@@ -160,7 +161,7 @@ def test_multirun_two_models_two_features_is_one_job_array(slurm_cluster, tmp_pa
         assert set(rows.layer) == {middle}, (model, collection)
         assert set(rows.k) == {1, 2}
         assert rows.f1.between(0, 1).all()
-        n_features = {"programming_language": 6, "natural_language": 10}[collection]
+        n_features = len(COLLECTIONS[collection].features)
         assert rows.feature.nunique() == n_features
     stores = sorted((tmp_path / "cache" / "activations").glob("*/*.zarr"))
     assert len(stores) == 4
