@@ -12,7 +12,8 @@ import numpy as np
 from probing.features.catalogs import LOCALE_DIR, read_catalog, require_locale
 from probing.features.dataset import FeatureDataset
 from probing.features.registry import Collection, FeatureDataError, register
-from probing.features.tokens import pack, pad_id, require_count, sample_windows
+from probing.features.sequence_classes import sequence_class_dataset
+from probing.features.tokens import require_count, sample_windows
 
 RECIPE_VERSION = 1
 ENGLISH = "en"
@@ -63,9 +64,9 @@ def build(
     rng = np.random.default_rng(seed)
     texts = domain_texts(languages, locale_dir, min_words, rng)
     domains = sorted({d for per_lang in texts.values() for d in per_lang})
-    rows, groups, lang_of = [], [], []
+    per_language, groups = [], []
     meta: dict = {"group_names": domains, "domains": {}, "locale_dir": locale_dir}
-    for lang_index, lang in enumerate(languages):
+    for lang in languages:
         names = sorted(texts[lang])
         windows = sample_windows(
             len(names),
@@ -83,24 +84,11 @@ def build(
             "raise max_per_domain, lower n_per_class or min_words, or install more translated "
             "programs",
         )
-        rows += [list(t[:n]) for t, n in zip(windows.tokens, windows.lengths, strict=True)]
-        groups += [domains.index(names[d]) for d in windows.docs]
-        lang_of += [lang_index] * len(windows.lengths)
+        per_language.append(windows)
+        groups.append([domains.index(names[d]) for d in windows.docs])
         meta["domains"][lang] = sorted({names[d] for d in windows.docs})
-    order = rng.permutation(len(rows))
-    packed = pack([rows[i] for i in order], [groups[i] for i in order], seq_len, pad_id(tokenizer))
-    n = len(rows)
-    return FeatureDataset(
-        name="natural_language",
-        feature_names=list(languages),
-        tokens=packed.tokens,
-        lengths=packed.lengths,
-        example_seq=np.arange(n),
-        example_pos=np.full(n, -1),
-        labels=np.eye(len(languages), dtype=np.int8)[np.asarray(lang_of)[order]],
-        groups=packed.docs,
-        aggregation="mean",
-        meta=meta,
+    return sequence_class_dataset(
+        "natural_language", languages, per_language, groups, seq_len, tokenizer, rng, meta
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from probing.features.dataset import FeatureDataset
 from probing.features.registry import Collection, FeatureDataError, register
+from probing.features.sequence_classes import sequence_class_dataset
 from probing.features.sources import (
     document_reader,
     has_extension,
@@ -25,7 +26,7 @@ from probing.features.sources import (
     shebang_interpreter,
     walk_files,
 )
-from probing.features.tokens import pack, pad_id, require_count, sample_windows
+from probing.features.tokens import require_count, sample_windows
 
 RECIPE_VERSION = 1
 SHELLS = {"sh", "bash", "dash"}
@@ -118,10 +119,10 @@ def build(
         )
     rng = np.random.default_rng(seed)
     seen: set[str] = set()
-    rows, docs, lang_of = [], [], []
+    per_language, groups = [], []
     meta: dict = {"files": {}, "roots": {}, "documents": {}}
     group_offset = 0
-    for lang_index, lang in enumerate(languages):
+    for lang in languages:
         source = LANGUAGES[lang]
         lang_roots = list(roots.get(lang) or source.roots())
         paths = walk_files(lang_roots, source.accept, min_bytes, max_bytes, source.exclude_dirs)
@@ -143,29 +144,15 @@ def build(
             f"{lang} windows from {len(paths)} files",
             f"raise max_per_file or lower n_per_class, or {source.install}",
         )
-        rows += [list(t[:n]) for t, n in zip(windows.tokens, windows.lengths, strict=True)]
-        docs += list(windows.docs + group_offset)
-        lang_of += [lang_index] * len(windows.lengths)
+        per_language.append(windows)
+        groups.append(windows.docs + group_offset)
         meta["files"][lang] = {"found": len(paths), "used": len(set(windows.docs.tolist()))}
         meta["roots"][lang] = lang_roots
         for doc in sorted(set(windows.docs.tolist())):
             meta["documents"][str(doc + group_offset)] = str(paths[doc])
         group_offset += len(paths)
-    order = rng.permutation(len(rows))  # interleave languages so any prefix is balanced
-    packed = pack([rows[i] for i in order], [docs[i] for i in order], seq_len, pad_id(tokenizer))
-    labels = np.eye(len(languages), dtype=np.int8)[np.asarray(lang_of)[order]]
-    n = len(rows)
-    return FeatureDataset(
-        name="programming_language",
-        feature_names=list(languages),
-        tokens=packed.tokens,
-        lengths=packed.lengths,
-        example_seq=np.arange(n),
-        example_pos=np.full(n, -1),
-        labels=labels,
-        groups=packed.docs,
-        aggregation="mean",
-        meta=meta,
+    return sequence_class_dataset(
+        "programming_language", languages, per_language, groups, seq_len, tokenizer, rng, meta
     )
 
 

@@ -17,6 +17,7 @@ from probing.features.dataset import FeatureDataset
 from probing.features.genres import read_docstrings, read_gzip_text, read_msgids, render_man_page
 from probing.features.prose import is_prose_file
 from probing.features.registry import Collection, FeatureDataError, register
+from probing.features.sequence_classes import sequence_class_dataset
 from probing.features.sources import (
     has_extension,
     python_stdlib_root,
@@ -24,7 +25,7 @@ from probing.features.sources import (
     require_files,
     walk_files,
 )
-from probing.features.tokens import pack, pad_id, require_count, sample_windows
+from probing.features.tokens import require_count, sample_windows
 
 RECIPE_VERSION = 1
 
@@ -135,10 +136,10 @@ def build(
     if unknown or len(genres) < 2:
         raise FeatureDataError(f"text_source needs 2+ genres from {sorted(GENRES)}; got {genres}")
     rng = np.random.default_rng(seed)
-    rows, docs, genre_of = [], [], []
+    per_genre, groups = [], []
     meta: dict = {"files": {}, "roots": {}, "documents": {}}
     offset = 0
-    for index, name in enumerate(genres):
+    for name in genres:
         genre = GENRES[name]
         paths, genre_roots = genre_paths(name, roots.get(name))
         windows = sample_windows(
@@ -156,28 +157,15 @@ def build(
             f"{name} windows from {len(paths)} documents",
             f"raise max_per_doc or lower n_per_class, or {genre.install}",
         )
-        rows += [list(t[:n]) for t, n in zip(windows.tokens, windows.lengths, strict=True)]
-        docs += (windows.docs + offset).tolist()
-        genre_of += [index] * len(windows.lengths)
+        per_genre.append(windows)
+        groups.append(windows.docs + offset)
         used = sorted(set(windows.docs.tolist()))
         meta["files"][name] = {"found": len(paths), "used": len(used)}
         meta["roots"][name] = genre_roots
         meta["documents"].update({str(d + offset): str(paths[d]) for d in used})
         offset += len(paths)
-    order = rng.permutation(len(rows))
-    packed = pack([rows[i] for i in order], [docs[i] for i in order], seq_len, pad_id(tokenizer))
-    n = len(rows)
-    return FeatureDataset(
-        name="text_source",
-        feature_names=list(genres),
-        tokens=packed.tokens,
-        lengths=packed.lengths,
-        example_seq=np.arange(n),
-        example_pos=np.full(n, -1),
-        labels=np.eye(len(genres), dtype=np.int8)[np.asarray(genre_of)[order]],
-        groups=packed.docs,
-        aggregation="mean",
-        meta=meta,
+    return sequence_class_dataset(
+        "text_source", genres, per_genre, groups, seq_len, tokenizer, rng, meta
     )
 
 

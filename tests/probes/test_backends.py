@@ -94,3 +94,48 @@ def test_torch_warns_when_it_stops_early(scaled):
     Z = (X - X.mean(0)) / X.std(0)
     with pytest.warns(ConvergenceWarning, match=r"k=\[.*200\] did not reach"):
         torch_backend.fit_prefixes(Z, y, [1, 200], max_iter=3)
+
+
+class _StandInCumlLogisticRegression:
+    """The slice of cuml.linear_model.LogisticRegression's interface the backend uses, computed by
+    scikit-learn: CI has no GPU, so this checks our wiring (arguments, shapes, dispatch), not cuML."""
+
+    def __init__(self, *, C, penalty, class_weight, tol, max_iter, output_type):
+        from sklearn.linear_model import LogisticRegression
+
+        assert penalty == "l2" and class_weight == "balanced" and output_type == "numpy"
+        self._model = LogisticRegression(C=C, class_weight=class_weight, tol=tol, max_iter=max_iter)
+
+    def fit(self, X, y):
+        assert X.flags.c_contiguous  # cuML copies non-contiguous input to the device slowly
+        self._model.fit(X, y.astype(int))
+        self.coef_, self.intercept_ = self._model.coef_, self._model.intercept_
+        return self
+
+
+@pytest.fixture
+def stand_in_cuml(monkeypatch):
+    import importlib.machinery
+    import sys
+    import types
+
+    cuml = types.ModuleType("cuml")
+    cuml.__spec__ = importlib.machinery.ModuleSpec("cuml", None)
+    linear_model = types.ModuleType("cuml.linear_model")
+    linear_model.LogisticRegression = _StandInCumlLogisticRegression
+    cuml.linear_model = linear_model
+    monkeypatch.setitem(sys.modules, "cuml", cuml)
+    monkeypatch.setitem(sys.modules, "cuml.linear_model", linear_model)
+
+
+def test_cuml_backend_wiring_agrees_with_sklearn(stand_in_cuml, scaled):
+    X, y = scaled
+    assert cuml_backend.available()
+    assert resolve_backend("cuml") == "cuml"
+    args = (X[:1100], y[:1100], X[1100:], y[1100:], [1, 4, 32, X.shape[1]])
+    cuml_rows, sk_rows = sweep_k(*args, backend="cuml"), sweep_k(*args, backend="sklearn")
+    for cu, sk in zip(cuml_rows, sk_rows, strict=True):
+        assert cu["backend"] == "cuml" and cu["support"] == sk["support"]
+        assert len(cu["coef"]) == cu["k"]
+        assert np.allclose(cu["coef"], sk["coef"], rtol=1e-3, atol=1e-6)
+        assert cu["f1"] == pytest.approx(sk["f1"], abs=1e-9)
