@@ -106,7 +106,9 @@ def main() -> None:
     for row in rows:
         saga_f1, saga_converged = paper[row["k"]]
         diffs.append(abs(row["f1"] - saga_f1))
-        line = f"{row['k']:>6} {row['f1']:8.4f} {saga_f1:8.4f} {diffs[-1]:7.4f} {saga_converged!s:>9}"
+        line = (
+            f"{row['k']:>6} {row['f1']:8.4f} {saga_f1:8.4f} {diffs[-1]:7.4f} {saga_converged!s:>9}"
+        )
         if exact:
             exact_diffs.append(abs(row["f1"] - exact[row["k"]][0]))
             line += f" {exact[row['k']][0]:8.4f} {exact_diffs[-1]:12.4f}"
