@@ -1,5 +1,7 @@
 """The batched torch backend must solve the same problem as scikit-learn, k by k."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -139,3 +141,24 @@ def test_cuml_backend_wiring_agrees_with_sklearn(stand_in_cuml, scaled):
         assert len(cu["coef"]) == cu["k"]
         assert np.allclose(cu["coef"], sk["coef"], rtol=1e-3, atol=1e-6)
         assert cu["f1"] == pytest.approx(sk["f1"], abs=1e-9)
+
+
+def test_stops_when_the_objective_stalls_above_the_gradient_floor(monkeypatch, scaled):
+    """In float32 a converged problem's gradient can stay above tol from rounding alone (seen on
+    SmolLM2 activations with 18 ks); the objective then stops falling and the fit must end there,
+    at the optimum, instead of spinning to max_iter."""
+    from sklearn.linear_model import LogisticRegression
+
+    from probing.probes.backends.prefix_design import PrefixDesign
+
+    amax = PrefixDesign.amax
+    monkeypatch.setattr(PrefixDesign, "amax", lambda self, a: amax(self, a) + 1.0)  # never <= tol
+    X, y = scaled
+    Z = (X - X.mean(0)) / X.std(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ConvergenceWarning (max_iter reached) fails the test
+        fits = torch_backend.fit_prefixes(Z, y, [1, 2, 8], max_iter=200)
+    for (coef, intercept), k in zip(fits, [1, 2, 8], strict=True):
+        ref = LogisticRegression(class_weight="balanced", tol=1e-8, max_iter=5000).fit(Z[:, :k], y)
+        assert np.allclose(coef, ref.coef_[0], atol=2e-3), k
+        assert intercept == pytest.approx(ref.intercept_[0], abs=2e-3)

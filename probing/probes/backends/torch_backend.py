@@ -28,6 +28,10 @@ HISTORY = 10  # curvature pairs kept per problem
 # from the converged optimum at k >= 1024 (benchmarks/probe_sweep.py --reference, N=8000,
 # d=8192); 1e-5 is within 0.001 there for twice the time of 1e-4, still 1-2 s a layer.
 TOL = 1e-5
+# A problem also stops when an iteration lowers its objective by less than FTOL relative (the
+# factr test of L-BFGS-B): in float32 the gradient of a converged problem can stay above TOL from
+# rounding alone, and then every later step is accepted without any decrease.
+FTOL = {torch.float32: 1e-9, torch.float64: 64 * float(np.finfo(np.float64).eps)}
 
 # loss of the margin m = (2y - 1) * logit, and its derivative in m
 LOSSES = {
@@ -66,7 +70,8 @@ def fit_prefixes(
     n_pos = float(yt.sum())
     s = torch.where(yt > 0, 0.5 / n_pos, 0.5 / (n - n_pos)).to(dtype)  # balanced weight / n
     lam = torch.where(design.is_intercept, 0.0, 1.0 / (C * n)).to(dtype)
-    theta, done = _lbfgs(design, yt, s, lam, tol, max_iter, *LOSSES[loss])
+    ftol = FTOL.get(dtype, FTOL[torch.float32])
+    theta, done = _lbfgs(design, yt, s, lam, tol, ftol, max_iter, *LOSSES[loss])
     if not bool(done.all()):
         late = [k for k, ok in zip(unique, done.tolist(), strict=True) if not ok]
         warnings.warn(
@@ -78,7 +83,9 @@ def fit_prefixes(
     return [fits[k] for k in ks]
 
 
-def _lbfgs(design: PrefixDesign, y, s, lam, tol: float, max_iter: int, value, slope_of):
+def _lbfgs(
+    design: PrefixDesign, y, s, lam, tol: float, ftol: float, max_iter: int, value, slope_of
+):
     """Minimise every problem's objective; returns the flat weights and which problems converged."""
     sign = (2 * y - 1)[:, None]
 
@@ -110,7 +117,11 @@ def _lbfgs(design: PrefixDesign, y, s, lam, tol: float, max_iter: int, value, sl
         step, loss_new = _backtrack(logits, Zd, data_loss, loss, slope, design, lam, theta, d, done)
         done |= step == 0  # no decrease possible in this precision: as converged as it gets
         s_k = design.expand(step).to(theta.dtype) * d
+        objective = loss + 0.5 * design.dot(lam * theta, theta)
         theta = theta + s_k
+        new_objective = loss_new + 0.5 * design.dot(lam * theta, theta)
+        stalled = objective - new_objective <= ftol * torch.clamp(objective.abs(), min=1.0)
+        done |= (step > 0) & stalled
         logits = logits + step.to(logits.dtype)[None, :] * Zd
         grad_new = gradient(logits, theta)
         y_k = grad_new - grad
