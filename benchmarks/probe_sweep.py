@@ -5,8 +5,14 @@ Both sides rank neurons once (mean difference) and standardise once on the same 
 then fit every k of paper_k_list(d) and score F1 on the same test split. Prints both wall times,
 their ratio and the largest |F1 difference| over k. Timings are measured here, never asserted.
 
-    python benchmarks/probe_sweep.py            # N=8000 examples, d=8192 neurons
-    python benchmarks/probe_sweep.py --quick    # N=2000, d=1024
+saga stops at max_iter (100, scikit-learn's default) before converging once k reaches the
+thousands, so its F1 there is that of an unfinished fit; the "saga conv" column says where.
+--reference adds an lbfgs fit at tol 1e-8 per k, the optimum both sides approach, and the largest
+|F1 difference| of ours to it.
+
+    python benchmarks/probe_sweep.py               # N=8000 examples, d=8192 neurons
+    python benchmarks/probe_sweep.py --quick       # N=2000, d=1024
+    python benchmarks/probe_sweep.py --reference   # also the converged optimum (+ ~10 s)
 """
 
 from __future__ import annotations
