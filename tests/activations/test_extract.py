@@ -95,3 +95,23 @@ def test_layer_out_of_range_is_a_clear_error(tiny_model, tmp_path):
     store = open_store(tmp_path, tiny_model, ds)
     with pytest.raises(ValueError, match="has 2 layers"):
         extract_activations(tiny_model, ds, store, [5], progress=False)
+
+
+def test_a_row_no_hook_wrote_is_refused_not_stored(tiny_model, tmp_path, monkeypatch):
+    """Hooks fill arrays allocated per chunk; a batch whose hook never fired must not leave
+    uninitialised values in the store."""
+    ds = make_dataset("mean", n_seq=20)
+    store = open_store(tmp_path, tiny_model, ds, "float32")
+    real = tiny_model.bridge.run_with_hooks
+    batches = {"n": 0}
+
+    def skips_layer_1_once(tokens, fwd_hooks, **kwargs):
+        batches["n"] += 1
+        if batches["n"] == 2:
+            fwd_hooks = [(name, fn) for name, fn in fwd_hooks if not name.startswith("blocks.1.")]
+        return real(tokens, fwd_hooks=fwd_hooks, **kwargs)
+
+    monkeypatch.setattr(tiny_model.bridge, "run_with_hooks", skips_layer_1_once)
+    with pytest.raises(FloatingPointError, match="layer 1"):
+        extract_activations(tiny_model, ds, store, [0, 1], batch_size=4, progress=False)
+    assert not store.is_complete(1)
