@@ -4,9 +4,11 @@
 1. A multirun through `hydra/launcher=slurm_cpu` over two models (tiny-pythia and the real
    offline SmolLM2-135M) and two feature collections is one job array whose four jobs each write
    their results.
-2. A job killed mid-extraction (`scontrol requeue`: SLURM kills it, as a preemption does, and
-   puts it back in the queue) reruns, resumes from the store's last finished chunk, and leaves
-   arrays equal to those of an uninterrupted run.
+2. A job interrupted mid-extraction reruns, resumes from the store's last finished chunk, and
+   leaves arrays equal to those of an uninterrupted run. Two interrupts: `scontrol requeue`
+   (SLURM kills the job, as a preemption or node failure does, and queues it again), and USR2,
+   the signal SLURM sends `signal_delay_s` before a time limit (`--signal=USR2@...`): submitit
+   catches it, checkpoints the launcher's job and requeues it itself.
 """
 
 from __future__ import annotations
@@ -99,9 +101,11 @@ def _start(overrides: list[str], cache: Path, sweep_dir: Path, launcher: str = "
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log
 
 
-def _job_logs(sweep_dir: Path) -> str:
+def _job_logs(sweep_dir: Path, tail: int | None = 3000) -> str:
+    """The jobs' submitit logs; the last `tail` characters of each (None: all of them)."""
     return "\n".join(
-        f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(sweep_dir.glob(".submitit/*/*_log.*"))
+        f"--- {p}\n{p.read_text()[-tail if tail else 0 :]}"
+        for p in sorted(sweep_dir.glob(".submitit/*/*_log.*"))
     )
 
 
@@ -193,7 +197,16 @@ def _release(job: str) -> None:
     pytest.fail(f"requeued job {job} never went back to PENDING")
 
 
-def test_killed_job_requeues_resumes_and_matches_uninterrupted_run(slurm_cluster, tmp_path):
+INTERRUPTS = {
+    "killed": ["scontrol", "requeue"],  # SIGTERM, SIGKILL, back in the queue
+    "usr2": ["scancel", "--signal=USR2"],  # what a time limit sends; the job requeues itself
+}
+
+
+@pytest.mark.parametrize("interrupt", sorted(INTERRUPTS))
+def test_interrupted_job_requeues_resumes_and_matches_uninterrupted_run(
+    slurm_cluster, tmp_path, interrupt
+):
     n_seq, chunk = 480, 32
     # The uninterrupted reference runs in-process (the `local` profile) alongside the SLURM job.
     ref_proc, ref_log = _start(KILL_RUN, tmp_path / "ref", tmp_path / "ref_run", launcher="local")
@@ -204,16 +217,18 @@ def test_killed_job_requeues_resumes_and_matches_uninterrupted_run(slurm_cluster
     while (done := _progress(cache, 3)) < chunk:
         assert proc.poll() is None and time.time() < deadline, _job_logs(sweep)
         time.sleep(0.1)
-    assert done < n_seq, "extraction finished before the kill: make it slower"
+    assert done < n_seq, "extraction finished before the interrupt: make it slower"
     (job,) = _job_ids()
-    subprocess.run(["scontrol", "requeue", job], check=True)  # SIGTERM, SIGKILL, back in queue
+    subprocess.run([*INTERRUPTS[interrupt], job], check=True)
     _release(job)
     _wait(proc, log, sweep, timeout_s=300)
     _wait(ref_proc, ref_log, tmp_path / "ref_run", timeout_s=300, slurm=False)
 
-    job_log = _job_logs(sweep)
+    job_log = _job_logs(sweep, tail=None)
     starts = re.findall(r"submitit INFO \(.*\) - Starting with JobEnvironment", job_log)
-    assert len(starts) == 2, "the job ran twice: killed, then requeued"
+    assert len(starts) == 2, "the job ran twice: interrupted, then requeued"
+    if interrupt == "usr2":
+        assert "Caught signal SIGUSR2" in job_log and "Calling checkpoint method" in job_log
     resumed = re.search(r"resuming at sequence (\d+) of (\d+)", job_log)
     assert resumed, job_log
     start = int(resumed.group(1))
