@@ -114,14 +114,13 @@ def _lbfgs(
             slope = design.dot(d, grad)
             pairs = [(sk, yk, rho.masked_fill(uphill, 0.0)) for sk, yk, rho in pairs]
         Zd = design.matvec(d)
-        step, loss_new = _backtrack(logits, Zd, data_loss, loss, slope, design, lam, theta, d, done)
+        step, loss_new, drop = _backtrack(
+            logits, Zd, data_loss, loss, slope, design, lam, theta, d, done
+        )
         done |= step == 0  # no decrease possible in this precision: as converged as it gets
+        done |= (step > 0) & (drop <= ftol)  # stalled: steps no longer lower the objective
         s_k = design.expand(step).to(theta.dtype) * d
-        objective = loss + 0.5 * design.dot(lam * theta, theta)
         theta = theta + s_k
-        new_objective = loss_new + 0.5 * design.dot(lam * theta, theta)
-        stalled = objective - new_objective <= ftol * torch.clamp(objective.abs(), min=1.0)
-        done |= (step > 0) & stalled
         logits = logits + step.to(logits.dtype)[None, :] * Zd
         grad_new = gradient(logits, theta)
         y_k = grad_new - grad
@@ -152,13 +151,14 @@ def _two_loop(design: PrefixDesign, grad, pairs, gamma) -> torch.Tensor:
 def _backtrack(logits, Zd, data_loss, loss, slope, design, lam, theta, d, done, c1=1e-4):
     """Armijo backtracking from step 1, per problem; step 0 where no step decreases the loss.
 
+    Returns the steps, the data loss at them, and the objective's drop relative to its size.
     Logits are linear in the step, so each trial costs O(n * P), not a pass over the activations;
     the L2 term is a quadratic in the step with per-problem coefficients.
     """
     ww, wd, dd = design.dot(lam * theta, theta), design.dot(lam * theta, d), design.dot(lam * d, d)
     base = loss + 0.5 * ww
     step = torch.where(done, 0.0, 1.0).double()
-    new_loss = loss.clone()
+    new_loss, new_f = loss.clone(), base.clone()
     todo = ~done
     for _ in range(40):
         if not bool(todo.any()):
@@ -167,7 +167,8 @@ def _backtrack(logits, Zd, data_loss, loss, slope, design, lam, theta, d, done, 
         data = data_loss(logits + t[None, :] * Zd)
         f = data + 0.5 * (ww + 2 * step * wd + step**2 * dd)
         ok = todo & (f <= base + c1 * step * slope)
-        new_loss = torch.where(ok, data, new_loss)
+        new_loss, new_f = torch.where(ok, data, new_loss), torch.where(ok, f, new_f)
         todo &= ~ok
         step = torch.where(todo, step / 2, step)
-    return torch.where(todo, 0.0, step), new_loss
+    drop = (base - new_f) / base.abs().clamp_min(1.0)
+    return torch.where(todo, 0.0, step), new_loss, drop
