@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import json
 import logging
 import os
 import socket
@@ -41,6 +43,7 @@ class LoadedModel:
     d_mlp: int
     device: torch.device
     dtype: torch.dtype
+    config_hash: str = ""  # of the architecture config: same name, other shape -> other store
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -101,6 +104,7 @@ def load_model(
         )
     if architectures:
         hf_model.config.architectures = list(architectures)
+    config_digest = config_hash(hf_model.config)
     bridge = _boot_bridge(name, hf_model, tokenizer, dev, dt)
     return LoadedModel(
         name=name,
@@ -111,7 +115,28 @@ def load_model(
         d_mlp=int(bridge.cfg.d_mlp),
         device=dev,
         dtype=dt,
+        config_hash=config_digest,
     )
+
+
+# Config fields that name where or how a model was loaded, not what it computes.
+_VOLATILE_CONFIG_KEYS = (
+    "_name_or_path",
+    "transformers_version",
+    "torch_dtype",
+    "dtype",
+    "_commit_hash",
+)
+
+
+def config_hash(hf_config: Any) -> str:
+    """A short hash of a Hugging Face model config (its architecture and sizes): two models of
+    one name but other shapes or settings (`model.config.*` overrides) never share a store."""
+    values = hf_config.to_dict()
+    for key in _VOLATILE_CONFIG_KEYS:
+        values.pop(key, None)
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _boot_bridge(

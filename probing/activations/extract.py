@@ -7,6 +7,8 @@ The forward pass stops after the last layer still missing (`stop_at_layer`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -15,20 +17,21 @@ import torch
 from tqdm.auto import tqdm
 
 from probing.activations.lock import store_lock
-from probing.activations.store import ActivationStore
+from probing.activations.store import FORMAT_VERSION, IDENTITY_KEYS, ActivationStore
 from probing.features.dataset import FeatureDataset
 from probing.models import LoadedModel
 
 log = logging.getLogger(__name__)
 
 HOOK = "blocks.{layer}.mlp.hook_post"
-FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 def store_metadata(model: LoadedModel, dataset: FeatureDataset, dtype: str) -> dict:
     return {
         "model": model.name,
         "revision": model.revision,
+        "model_config_hash": model.config_hash,
+        "model_dtype": str(model.dtype).removeprefix("torch."),
         "dataset": dataset.name,
         "dataset_hash": dataset.content_hash(),
         "hook": HOOK,
@@ -37,19 +40,30 @@ def store_metadata(model: LoadedModel, dataset: FeatureDataset, dtype: str) -> d
         "d_mlp": model.d_mlp,
         "n_examples": dataset.n_examples,
         "n_sequences": dataset.n_sequences,
-        "model_dtype": str(model.dtype).removeprefix("torch."),
     }
 
 
-def store_path(root: str | Path, model: LoadedModel, dataset: FeatureDataset) -> Path:
-    """One store per (model, dataset content): a changed dataset gets a new store."""
-    return Path(root) / model.name / f"{dataset.name}-{dataset.content_hash()}.zarr"
+def identity_digest(metadata: dict) -> str:
+    """A short hash of everything that determines a store's values (IDENTITY_KEYS)."""
+    identity = {k: metadata.get(k) for k in IDENTITY_KEYS}
+    identity.setdefault("format_version", FORMAT_VERSION)
+    identity["format_version"] = identity["format_version"] or FORMAT_VERSION
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def store_path(root: str | Path, metadata: dict) -> Path:
+    """One store per identity: another revision, model config, model or store dtype, hook or
+    dataset gets its own folder, so a sweep over checkpoints or precisions never collides."""
+    name = f"{metadata['dataset']}-{metadata['dataset_hash']}-{identity_digest(metadata)}.zarr"
+    return Path(root) / metadata["model"] / name
 
 
 def open_store(
     root: str | Path, model: LoadedModel, dataset: FeatureDataset, dtype: str = "float16"
 ) -> ActivationStore:
-    return ActivationStore(store_path(root, model, dataset), store_metadata(model, dataset, dtype))
+    metadata = store_metadata(model, dataset, dtype)
+    return ActivationStore(store_path(root, metadata), metadata)
 
 
 def reduce_batch(
@@ -88,9 +102,21 @@ def extract_activations(
     bad = [layer for layer in layers if not 0 <= layer < model.n_layers]
     if bad:
         raise ValueError(f"layers {bad} out of range: {model.name} has {model.n_layers} layers")
-    if not store.missing_layers(layers):
+    damaged = _damaged_layers(store, layers)
+    if not damaged and not store.missing_layers(layers):
         return []  # all reused, without waiting on a job that extracts other layers
     with store_lock(store.path):
+        for damage in _damaged_layers(store, layers):  # re-checked: another job may have mended it
+            log.warning(
+                "activation store %s: layer %d damaged at %s (%s); re-extracting it from "
+                "sequence %d",
+                store.path,
+                damage.layer,
+                damage.file,
+                damage.reason,
+                damage.seq_start,
+            )
+            store.rewind(damage)
         pending = store.missing_layers(layers)  # another job may have finished them meanwhile
         if not pending:
             log.info(
@@ -99,6 +125,17 @@ def extract_activations(
             return []
         _extract(model, dataset, store, pending, batch_size, chunk_sequences, progress)
     return pending
+
+
+def _damaged_layers(store: ActivationStore, layers: list[int]) -> list:
+    """Complete layers whose files no longer hold what was written (see ActivationStore.damage)."""
+    found = []
+    for layer in layers:
+        if store.is_complete(layer):
+            damage = store.damage(layer)
+            if damage is not None:
+                found.append(damage)
+    return found
 
 
 def _extract(
@@ -133,7 +170,7 @@ def _extract(
             ex_start, _ = dataset.examples_of(chunk_start, chunk_stop)
             for layer in pending:
                 values = _cast(parts[layer], store, layer)
-                store.write(layer, ex_start, values, n_seq_done=chunk_stop)
+                store.write(layer, ex_start, values, n_seq_done=chunk_stop, seq_start=chunk_start)
     bar.close()
     for layer in pending:
         store.mark_complete(layer)
@@ -180,9 +217,13 @@ def _cast(values: np.ndarray, store: ActivationStore, layer: int) -> np.ndarray:
     """Cast to the store's dtype, refusing values it cannot hold: nothing is silently lost."""
     if not np.isfinite(values).all():
         raise FloatingPointError(f"non-finite activations at layer {layer} for {store.path}")
-    dtype = np.dtype(store.metadata["dtype"])
-    if dtype == np.float16 and np.abs(values).max(initial=0.0) > FLOAT16_MAX:
+    dtype = store.dtype
+    if dtype.kind != "f":  # an integer store would truncate every activation to 0 or +-1
+        raise TypeError(f"store dtype {dtype} cannot hold activations: use float16 or float32")
+    peak = np.abs(values).max(initial=0.0)
+    if peak > np.finfo(dtype).max:
         raise OverflowError(
-            f"layer {layer} has activations beyond float16 range: set store.dtype=float32"
+            f"layer {layer} has activations up to {peak:.3g}, beyond {dtype} range: "
+            "set store.dtype=float32"
         )
     return values.astype(dtype)

@@ -1,29 +1,47 @@
 """ActivationStore: a zarr v3 group of MLP activations for one model and one feature dataset.
 
 Layout: one array per layer, `layer_{l}` of shape [n_examples, d_mlp], chunked along examples.
-The group's attributes hold the metadata that produced it (model, revision, dataset hash, hook,
-aggregation, dtype...); opening a store with different metadata is an error, never a reuse.
-Each layer array carries its own progress (`n_seq_done`) and a `complete` mark, so a run that
-dies resumes from the last finished chunk and a later run that asks for more layers only
+The group's attributes hold the metadata that produced it (model, revision, model config and
+dtype, dataset hash, hook, aggregation, store dtype...); opening a store with different identity
+is an error, never a reuse (and `store_path` gives each identity its own folder).
+
+Nothing is read back wrong:
+- each write is a block of whole sequences; its CRC-32 is recorded in the layer's attributes
+  after the data is on disk (fsync), together with the progress (`n_seq_done`);
+- unwritten rows are NaN (the fill value), never zeros;
+- `damage(layer)` re-reads a layer and names the first block whose bytes, shape or dtype differ
+  from what was written (a deleted, truncated, garbled or swapped chunk file, edited metadata);
+  `rewind(layer, ...)` then moves the layer's progress back so that extraction redoes it;
+- `read` checks the same and raises StoreCorruptError instead of returning bad numbers.
+A run that dies resumes from the last finished block; a later run that asks for more layers only
 computes the missing ones.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import socket
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import zarr
 
-FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2  # 2: NaN fill, per-block checksums, identity includes model config and dtype
+STORE_DTYPES = ("float16", "float32")
 # Keys that must match for a store to be reused; everything else in the metadata is informative.
 IDENTITY_KEYS = (
     "format_version",
     "model",
     "revision",
+    "model_config_hash",
+    "model_dtype",
     "dataset",
     "dataset_hash",
     "hook",
@@ -39,6 +57,26 @@ class StoreMismatchError(RuntimeError):
     """An existing store was produced by something else than what is asked for now."""
 
 
+class StoreCorruptError(RuntimeError):
+    """A store's files do not hold what was written to them (the message names the file)."""
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Where a layer first differs from what was written, and why."""
+
+    layer: int
+    file: Path
+    reason: str
+    seq_start: int  # extraction must redo the layer from this sequence
+    whole_layer: bool = False  # the array itself is unusable (metadata): drop it
+
+
+def block_checksum(values: np.ndarray) -> int:
+    """CRC-32 of a block's bytes as stored (C order, the store's dtype)."""
+    return zlib.crc32(np.ascontiguousarray(values).view(np.uint8).reshape(-1))
+
+
 class ActivationStore:
     """Open (or create) the store at `path` for `metadata`; see the module docstring."""
 
@@ -48,6 +86,10 @@ class ActivationStore:
         missing = [k for k in IDENTITY_KEYS if k not in self.metadata]
         if missing:
             raise ValueError(f"activation store metadata lacks {missing}")
+        if self.metadata["dtype"] not in STORE_DTYPES:
+            raise StoreMismatchError(
+                f"store dtype {self.metadata['dtype']!r} is not supported: use one of {STORE_DTYPES}"
+            )
         self.chunk_examples = int(chunk_examples)
         self.group = self._open()
 
@@ -59,6 +101,12 @@ class ActivationStore:
     def d_mlp(self) -> int:
         return int(self.metadata["d_mlp"])
 
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.metadata["dtype"])
+
+    # -- opening -------------------------------------------------------------------------------
+
     def _open(self) -> zarr.Group:
         if not (self.path / "zarr.json").exists():
             if self.path.exists() and any(self.path.iterdir()):
@@ -66,8 +114,14 @@ class ActivationStore:
                     f"{self.path} exists and is not an activation store: refusing to overwrite it"
                 )
             self._create()
-        group = zarr.open_group(self.path, mode="r+")
-        stored = dict(group.attrs)
+        try:
+            group = zarr.open_group(self.path, mode="r+")
+            stored = dict(group.attrs)
+        except Exception as err:  # unreadable group metadata: nothing in it can be trusted
+            raise StoreCorruptError(
+                f"activation store {self.path}: {self.path / 'zarr.json'} is unreadable "
+                f"({type(err).__name__}); delete {self.path} to rebuild it"
+            ) from None
         diffs = {
             k: (stored.get(k), self.metadata[k])
             for k in IDENTITY_KEYS
@@ -98,54 +152,209 @@ class ActivationStore:
             if not (self.path / "zarr.json").exists():
                 raise
 
+    # -- layers --------------------------------------------------------------------------------
+
+    def _name(self, layer: int) -> str:
+        return f"layer_{layer}"
+
+    def _attrs(self, layer: int) -> dict:
+        """The layer's attributes read straight from its zarr.json ({} if absent or unreadable)."""
+        try:
+            return json.loads((self.path / self._name(layer) / "zarr.json").read_text()).get(
+                "attributes", {}
+            )
+        except (OSError, ValueError, AttributeError):
+            return {}
+
     def _array(self, layer: int) -> zarr.Array:
-        name = f"layer_{layer}"
-        if name in self.group.array_keys():
-            return self.group[name]
+        """The layer's array, created if absent; one whose metadata is unreadable or no longer
+        fits the store (edited shape or dtype) is recreated empty, with a warning."""
+        name = self._name(layer)
+        folder = self.path / name
+        if (folder / "zarr.json").exists():
+            try:
+                arr = zarr.open_array(folder, mode="r+")
+                if tuple(arr.shape) == (self.n_examples, self.d_mlp) and arr.dtype == self.dtype:
+                    return arr
+                problem = f"shape {tuple(arr.shape)} / dtype {arr.dtype}"
+            except Exception as err:
+                problem = f"unreadable metadata ({type(err).__name__})"
+            log.warning("activation store %s: %s has %s; recreating it", self.path, name, problem)
+            shutil.rmtree(folder)
         return self.group.create_array(
             name,
             shape=(self.n_examples, self.d_mlp),
             chunks=(min(self.chunk_examples, max(self.n_examples, 1)), self.d_mlp),
             dtype=self.metadata["dtype"],
-            fill_value=0,
-            attributes={"layer": layer, "n_seq_done": 0, "complete": False},
+            fill_value=np.nan,  # an unwritten or lost chunk reads as NaN, never as zeros
+            attributes={"layer": layer, "n_seq_done": 0, "complete": False, "blocks": []},
+            overwrite=True,
         )
 
     def is_complete(self, layer: int) -> bool:
-        name = f"layer_{layer}"
-        return name in self.group.array_keys() and bool(self.group[name].attrs.get("complete"))
+        return bool(self._attrs(layer).get("complete"))
 
     def progress(self, layer: int) -> int:
         """Number of sequences whose activations are written for `layer`."""
-        name = f"layer_{layer}"
-        if name not in self.group.array_keys():
-            return 0
-        return int(self.group[name].attrs.get("n_seq_done", 0))
+        return int(self._attrs(layer).get("n_seq_done", 0))
 
     def missing_layers(self, layers: list[int]) -> list[int]:
         return [layer for layer in layers if not self.is_complete(layer)]
 
-    def write(self, layer: int, start: int, values: np.ndarray, n_seq_done: int) -> None:
-        """Write examples [start, start+len(values)) of `layer`, then record the progress.
+    def write(
+        self,
+        layer: int,
+        start: int,
+        values: np.ndarray,
+        n_seq_done: int,
+        seq_start: int | None = None,
+    ) -> None:
+        """Write examples [start, start+len(values)) of `layer` (sequences [seq_start,
+        n_seq_done)), make them durable, then record the block's checksum and the progress.
 
-        The progress is written after the data, so a kill between the two only repeats work.
+        The progress is written after the data is on disk, so a kill (or a node crash) between
+        the two only repeats work. Blocks recorded at or after `start` are replaced: a resumed
+        extraction rewrites them.
         """
-        arr = self._array(layer)
         if values.shape[1:] != (self.d_mlp,):
             raise ValueError(f"layer {layer}: got width {values.shape[1:]}, store has {self.d_mlp}")
+        if values.dtype != self.dtype:
+            raise TypeError(f"layer {layer}: got {values.dtype}, the store holds {self.dtype}")
+        arr = self._array(layer)
+        blocks = [b for b in arr.attrs.get("blocks", []) if b[3] <= start]
+        if seq_start is None:
+            seq_start = blocks[-1][1] if blocks else 0
+        stop = start + len(values)
         if len(values):
-            arr[start : start + len(values)] = values
-        arr.attrs["n_seq_done"] = int(n_seq_done)
+            arr[start:stop] = values
+            self._sync_rows(layer, start, stop)
+        blocks.append(
+            [int(seq_start), int(n_seq_done), int(start), int(stop), block_checksum(values)]
+        )
+        arr.attrs.update({"n_seq_done": int(n_seq_done), "blocks": blocks, "complete": False})
+
+    def _sync_rows(self, layer: int, start: int, stop: int) -> None:
+        """fsync the chunk files holding rows [start, stop): data before progress, on disk."""
+        rows = min(self.chunk_examples, max(self.n_examples, 1))
+        for i in range(start // rows, (stop - 1) // rows + 1):
+            chunk = self.path / self._name(layer) / "c" / str(i) / "0"
+            try:
+                fd = os.open(chunk, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # an all-NaN chunk is not stored
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def mark_complete(self, layer: int) -> None:
         arr = self._array(layer)
         if int(arr.attrs.get("n_seq_done", 0)) != int(self.metadata["n_sequences"]):
             raise RuntimeError(f"layer {layer} of {self.path} is not fully written")
+        covered = sum(b[3] - b[2] for b in arr.attrs.get("blocks", []))
+        if covered != self.n_examples:
+            raise RuntimeError(
+                f"layer {layer} of {self.path}: blocks cover {covered} of {self.n_examples} rows"
+            )
         arr.attrs["complete"] = True
 
+    # -- checking ------------------------------------------------------------------------------
+
+    def damage(self, layer: int) -> Damage | None:
+        """The first place where a complete layer differs from what was written, or None."""
+        return self._load_checked(layer)[1]
+
+    def rewind(self, damage: Damage) -> None:
+        """Make a damaged layer incomplete from `damage.seq_start` on, so extraction redoes it."""
+        folder = self.path / self._name(damage.layer)
+        if damage.whole_layer:
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        arr = self._array(damage.layer)
+        blocks = [b for b in arr.attrs.get("blocks", []) if b[1] <= damage.seq_start]
+        arr.attrs.update({"n_seq_done": int(damage.seq_start), "blocks": blocks, "complete": False})
+
+    def _load_checked(self, layer: int) -> tuple[np.ndarray | None, Damage | None]:
+        folder = self.path / self._name(layer)
+        meta_file = folder / "zarr.json"
+
+        def whole(reason: str) -> tuple[None, Damage]:
+            return None, Damage(layer, meta_file, reason, 0, whole_layer=True)
+
+        try:
+            arr = zarr.open_array(folder, mode="r")
+            attrs = dict(arr.attrs)
+        except Exception as err:
+            return whole(f"array metadata unreadable ({type(err).__name__})")
+        if tuple(arr.shape) != (self.n_examples, self.d_mlp):
+            return whole(f"shape {tuple(arr.shape)}, expected {(self.n_examples, self.d_mlp)}")
+        if arr.dtype != self.dtype:
+            return whole(f"dtype {arr.dtype}, the store holds {self.dtype}")
+        blocks = attrs.get("blocks")
+        if not isinstance(blocks, list) or not blocks:
+            return whole("no block checksums recorded")
+        expected_start = 0
+        for _, _, start, stop, _ in blocks:
+            if start != expected_start:
+                return whole(f"blocks do not tile the rows (gap at row {expected_start})")
+            expected_start = stop
+        if expected_start != self.n_examples:
+            return whole(f"blocks cover {expected_start} of {self.n_examples} rows")
+        rows = arr.chunks[0]
+        try:
+            values = arr[:]
+        except Exception as err:  # a truncated or garbled chunk: find which block by block
+            values = None
+            reason = f"undecodable ({type(err).__name__})"
+        for seq_start, _, start, stop, crc in blocks:
+            if values is None:
+                try:
+                    block = arr[start:stop]
+                except Exception:
+                    return None, Damage(
+                        layer, self._chunk_file(layer, start, rows), reason, seq_start
+                    )
+            else:
+                block = values[start:stop]
+            if block_checksum(block) != crc:
+                bad = self._first_bad_chunk(arr, layer, block, start, rows)
+                why = "rows never written (NaN)" if np.isnan(block).any() else "checksum mismatch"
+                return None, Damage(layer, bad, why, seq_start)
+        return values, None
+
+    def _chunk_file(self, layer: int, row: int, rows: int) -> Path:
+        return self.path / self._name(layer) / "c" / str(row // rows) / "0"
+
+    def _first_bad_chunk(self, arr, layer: int, block: np.ndarray, start: int, rows: int) -> Path:
+        """The chunk file of the first NaN row of a bad block (a missing file), else its first."""
+        nan_rows = np.flatnonzero(np.isnan(block).any(axis=1))
+        row = start + int(nan_rows[0]) if len(nan_rows) else start
+        return self._chunk_file(layer, row, rows)
+
     def read(self, layer: int, neurons: slice | None = None) -> np.ndarray:
-        """The [n_examples, d_mlp] matrix of a complete layer (or a block of its neurons)."""
+        """The [n_examples, d_mlp] matrix of a complete layer (or a block of its neurons).
+
+        A whole layer is checked against its block checksums; a block of neurons cannot be, so
+        it is checked for unwritten (NaN) rows.
+        """
         if not self.is_complete(layer):
             raise RuntimeError(f"layer {layer} of {self.path} is not complete: extract it first")
-        arr = self.group[f"layer_{layer}"]
-        return arr[:, neurons] if neurons is not None else arr[:]
+        if neurons is None:
+            values, damage = self._load_checked(layer)
+        else:
+            try:
+                values, damage = (
+                    zarr.open_array(self.path / self._name(layer), mode="r")[:, neurons],
+                    None,
+                )
+            except Exception as err:
+                values = None
+                damage = Damage(layer, self.path / self._name(layer), str(err), 0, True)
+            if values is not None and np.isnan(values).any():
+                damage = Damage(layer, self.path / self._name(layer), "NaN rows", 0)
+        if damage is not None:
+            raise StoreCorruptError(
+                f"activation store {self.path}: layer {layer} is damaged at {damage.file} "
+                f"({damage.reason}); rerun the job to re-extract it"
+            )
+        return values

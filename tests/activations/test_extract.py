@@ -4,6 +4,7 @@ import torch
 
 from probing.activations import extract_activations, open_store
 from probing.activations.extract import reduce_batch
+from probing.activations.store import StoreCorruptError
 from tests.conftest import make_dataset
 
 
@@ -69,9 +70,9 @@ def test_resume_after_interruption_equals_uninterrupted_run(tiny_model, tmp_path
     monkeypatch.setattr(
         type(reopened),
         "write",
-        lambda self, layer, start, values, n_seq_done: (
+        lambda self, layer, start, values, n_seq_done, **kw: (
             resumed_from.append(n_seq_done),
-            real_write(self, layer, start, values, n_seq_done),
+            real_write(self, layer, start, values, n_seq_done, **kw),
         ),
     )
     extract_activations(
@@ -115,3 +116,48 @@ def test_a_row_no_hook_wrote_is_refused_not_stored(tiny_model, tmp_path, monkeyp
     with pytest.raises(FloatingPointError, match="layer 1"):
         extract_activations(tiny_model, ds, store, [0, 1], batch_size=4, progress=False)
     assert not store.is_complete(1)
+
+
+def test_a_damaged_chunk_is_re_extracted_with_one_line_naming_it(tiny_model, tmp_path, caplog):
+    ds = make_dataset("mean", n_seq=40)
+    store = open_store(tmp_path, tiny_model, ds, "float16")
+    store.chunk_examples = 8
+    extract_activations(tiny_model, ds, store, [0, 1], chunk_sequences=16, progress=False)
+    before = store.read(1)
+    bad = store.path / "layer_1" / "c" / "3" / "0"  # rows 24-31: inside the second block
+    bad.unlink()
+    with pytest.raises(StoreCorruptError, match="rerun"):
+        store.read(1)
+    assert extract_activations(tiny_model, ds, store, [0, 1], progress=False) == [1]
+    assert str(bad) in caplog.text and "from sequence 16" in caplog.text
+    np.testing.assert_array_equal(store.read(1), before)
+
+
+def test_model_config_and_dtype_get_their_own_store(tiny_model, tmp_path):
+    """An existing tiny-pythia store was reused for a model with 8 heads, or in another dtype."""
+    from probing.models import load_model
+
+    ds = make_dataset("mean")
+    other_heads = load_model(
+        "tiny-pythia",
+        "random_gpt_neox",
+        config={"num_attention_heads": 8},
+        device="cpu",
+        dtype="float32",
+    )
+    other_dtype = load_model("tiny-pythia", "random_gpt_neox", device="cpu", dtype="bfloat16")
+    paths = {open_store(tmp_path, m, ds).path for m in (tiny_model, other_heads, other_dtype)}
+    assert len(paths) == 3
+    assert open_store(tmp_path, tiny_model, ds).path in paths  # the same identity reopens
+
+
+def test_float16_overflow_is_refused_not_clipped(tiny_model, tmp_path, monkeypatch):
+    ds = make_dataset("mean", n_seq=8)
+    store = open_store(tmp_path, tiny_model, ds, "float16")
+    monkeypatch.setattr(
+        "probing.activations.extract.reduce_batch",
+        lambda *a, **k: torch.full((len(a[1]), tiny_model.d_mlp), 1e6),
+    )
+    with pytest.raises(OverflowError, match="store.dtype=float32"):
+        extract_activations(tiny_model, ds, store, [0], progress=False)
+    assert not store.is_complete(0)
