@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 from analysis.models import CONF_MODELS
 from probing.activations import ActivationStore
+from probing.activations.store import FORMAT_VERSION
 from probing.features.dataset import FeatureDataset
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ def find_store(
         attrs = _json_attrs(path / "zarr.json")
         layer_attrs = _json_attrs(path / f"layer_{layer}" / "zarr.json")
         if (
-            attrs.get("dataset") == collection
+            attrs.get("format_version") == FORMAT_VERSION
+            and attrs.get("dataset") == collection
             and str(attrs.get("revision", "")) == revision
             and (n_examples is None or attrs.get("n_examples") == n_examples)
             and layer_attrs.get("complete")

@@ -4,6 +4,8 @@ results -> loggers. A plain function of the config, usable without Hydra's comma
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -14,12 +16,14 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from probing.activations import extract_activations, open_store
+from probing.activations.store import IDENTITY_KEYS
+from probing.config import validate_config
 from probing.errors import ConfigError
-from probing.features import COLLECTIONS, build_feature_dataset
+from probing.features import COLLECTIONS, FeatureDataError, build_feature_dataset
 from probing.models import load_model
 from probing.probes import paper_k_list, sweep_k
 from probing.results import ResultWriter, format_summary, read_results, summarize
-from probing.splits import group_split
+from probing.splits import SplitError, group_split
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +58,15 @@ def select_features(all_features: list[str], only: Sequence[str] | None) -> list
 
 
 def run_experiment(cfg: DictConfig, run_dir: str | Path) -> pd.DataFrame:
-    """Run one (model, feature collection) job; returns the per-feature summary table."""
+    """Run one (model, feature collection) job; returns the per-feature summary table.
+
+    The config is validated first (probing.config), so a bad value costs seconds, not a model
+    load. A rerun into the same run directory (a requeued job) keeps the blocks of rows it
+    already wrote and probes only the rest.
+    """
     import hydra.utils
 
+    validate_config(cfg)
     run_dir = Path(run_dir)
     logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else None
     try:
@@ -64,6 +74,43 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path) -> pd.DataFrame:
     finally:  # one failed job must not leave a W&B run open and break the rest of a multirun
         if logger is not None:
             logger.finish()
+
+
+def check_ks(ks: Sequence[int] | None, d_mlp: int) -> list[int]:
+    """The k sweep: the paper's list, or the configured ks, every one of them possible."""
+    if not ks:
+        return paper_k_list(d_mlp)
+    too_big = [k for k in ks if k > d_mlp]
+    if too_big:
+        raise ConfigError(f"probe.ks has {too_big} > d_mlp={d_mlp} (the model's MLP width)")
+    return sorted(set(ks))
+
+
+def make_splits(dataset, features: list[str], test_fraction: float, seed: int) -> dict:
+    """{feature: (train, test)}; a feature whose split is impossible is skipped with a warning
+    naming it, and the run fails only when no feature is left."""
+    splits = {}
+    for feature in features:
+        try:
+            splits[feature] = group_split(
+                dataset.label(feature), dataset.groups, test_fraction, seed
+            )
+        except SplitError as err:
+            log.warning("skipping feature %s of %s: %s", feature, dataset.name, err)
+    if not splits:
+        raise SplitError(f"no feature of {dataset.name} can be split for probing: {features}")
+    return splits
+
+
+def run_key(store, probe: DictConfig, ks: list[int], features: list[str]) -> str:
+    """What determines a job's rows: the activations (store identity) and the probing setup."""
+    spec = {
+        "store": {k: store.metadata[k] for k in IDENTITY_KEYS},
+        "probe": OmegaConf.to_container(probe, resolve=True),
+        "ks": ks,
+        "features": features,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _run(cfg: DictConfig, run_dir: Path, logger) -> pd.DataFrame:
@@ -76,40 +123,86 @@ def _run(cfg: DictConfig, run_dir: Path, logger) -> pd.DataFrame:
         **OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True),
     )
     collection = COLLECTIONS[cfg.feature.name]
+    probe = cfg.probe
+    ks = check_ks(probe.get("ks"), model.d_mlp)
     features = select_features(dataset.feature_names, cfg.feature.get("only"))
+    unusable = dataset.meta.get("unusable", {})
+    features = [f for f in features if f not in unusable]  # build_feature_dataset warned
+    if not features:
+        raise FeatureDataError(f"no usable feature left in {dataset.name}: {list(unusable)}")
+    splits = make_splits(dataset, features, probe.test_fraction, probe.seed)
+    features = list(splits)
     spec = cfg.layer.layers
     layers = resolve_layers(
         OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec, model.n_layers
     )
     store = open_store(cfg.paths.activations, model, dataset, cfg.store.dtype)
+    writer = ResultWriter(run_dir, run_key=run_key(store, probe, ks, features))
+    try:
+        return _extract_and_probe(
+            cfg,
+            run_dir,
+            logger,
+            model,
+            dataset,
+            collection,
+            store,
+            writer,
+            layers,
+            features,
+            splits,
+            ks,
+            t0,
+        )
+    finally:
+        writer.close()
+
+
+def _extract_and_probe(
+    cfg,
+    run_dir,
+    logger,
+    model,
+    dataset,
+    collection,
+    store,
+    writer,
+    layers,
+    features,
+    splits,
+    ks,
+    t0,
+) -> pd.DataFrame:
+    todo = [layer for layer in layers if not all(writer.done(layer, f) for f in features)]
+    if len(todo) < len(layers):
+        log.info(
+            "resuming: %d of %d layers already probed in %s",
+            len(layers) - len(todo),
+            len(layers),
+            writer.path,
+        )
     computed = extract_activations(
         model,
         dataset,
         store,
-        layers,
+        todo,
         batch_size=cfg.model.batch_size,
         chunk_sequences=cfg.store.chunk_sequences,
         progress=cfg.progress,
+        lock_timeout_s=60.0 * cfg.store.get("lock_timeout_min", 720.0),
     )
     t_extract = time.perf_counter() - t0
     log.info(
         "activations: %s (%d layers computed, %d reused)",
         store.path,
         len(computed),
-        len(layers) - len(computed),
+        len(todo) - len(computed),
     )
     identity = {"model": model.name, "revision": model.revision, "d_mlp": model.d_mlp}
     del model  # probing needs only the store; give the memory back
     gc.collect()
 
     probe = cfg.probe
-    ks = paper_k_list(store.d_mlp)
-    if probe.get("ks"):
-        ks = [k for k in probe.ks if 1 <= k <= store.d_mlp]
-    splits = {
-        f: group_split(dataset.label(f), dataset.groups, probe.test_fraction, probe.seed)
-        for f in features
-    }
     if logger is not None:
         logger.start(
             run_dir,
@@ -117,10 +210,11 @@ def _run(cfg: DictConfig, run_dir: Path, logger) -> pd.DataFrame:
             config=OmegaConf.to_container(cfg, resolve=True),
             tags=[identity["model"], cfg.feature.name, probe.method],
         )
-    writer = ResultWriter(run_dir)
-    for layer in layers:
+    for layer in todo:
         X = np.asarray(store.read(layer), dtype=np.float32)
         for feature in features:
+            if writer.done(layer, feature):
+                continue
             y = dataset.label(feature).astype(np.int64)
             train, test = splits[feature]
             rows = sweep_k(

@@ -1,19 +1,25 @@
 """Result rows: one per model x feature x layer x probe x k, appended to results.jsonl.
 
-JSON lines because a run that dies keeps every row written before it, a multirun's jobs each
-write their own file, and pandas reads them back in one call (`read_results`).
+JSON lines because a run that dies keeps every row written before it and a multirun's jobs each
+write their own file; `read_results` reads them back, skipping (and naming) any damaged line.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import math
-from collections.abc import Iterable
+import os
+import socket
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from probing.probes.metrics import METRIC_NAMES
+
+log = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.jsonl"
 METRICS = METRIC_NAMES
@@ -32,24 +38,106 @@ REQUIRED_COLUMNS = (
 )
 
 
-class ResultWriter:
-    """Appends rows to RUN_DIR/results.jsonl, one flush per layer so a crash loses little."""
+class RunDirBusy(RuntimeError):
+    """Another live process is writing results into the same run directory."""
 
-    def __init__(self, run_dir: str | Path, fresh: bool = True) -> None:
-        """fresh: start the file anew, so a requeued job rewrites its rows instead of adding
-        a second copy (its activations are reused from the store; only probing repeats)."""
+
+class ResultWriter:
+    """Appends rows to RUN_DIR/results.jsonl in whole blocks, and resumes a rerun job.
+
+    - The run directory is claimed with a lock for as long as the writer lives: a second process
+      that lands in the same directory (two runs started in the same second with a fixed
+      hydra.run.dir) stops with RunDirBusy instead of mixing or deleting the first one's rows.
+    - A block (one layer x feature) is written with one call and fsync'ed, so a crash leaves whole
+      blocks; a half-written last line (a full disk, a kill) is cut off on the next open.
+    - Rows carry `run_key` (what determines their values); a rerun of the same job (a SLURM requeue)
+      keeps every finished block and `done(layer, feature)` tells it what to skip. Rows of another
+      configuration in the same file are an error, not a mix.
+    """
+
+    def __init__(self, run_dir: str | Path, run_key: str = "") -> None:
         self.path = Path(run_dir) / RESULTS_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if fresh:
-            self.path.unlink(missing_ok=True)
+        self.run_key = run_key
+        self._claim = _claim(self.path.parent)
+        self._done = self._resume()
+
+    def _resume(self) -> set[tuple[int, str]]:
+        if not self.path.exists():
+            return set()
+        _cut_partial_line(self.path)
+        done = set()
+        for row in iter_rows(self.path):
+            if row.get("run_key", "") != self.run_key:
+                self.close()
+                raise RunDirBusy(
+                    f"{self.path} holds results of another configuration (run_key "
+                    f"{row.get('run_key')!r}, this run {self.run_key!r}): give this run its own "
+                    "hydra.run.dir"
+                )
+            done.add((int(row["layer"]), str(row["feature"])))
+        return done
+
+    def done(self, layer: int, feature: str) -> bool:
+        """True when a previous attempt of this job already wrote this block."""
+        return (int(layer), str(feature)) in self._done
 
     def write(self, rows: Iterable[dict]) -> None:
+        lines = []
+        for row in rows:
+            missing = [c for c in REQUIRED_COLUMNS if c not in row]
+            if missing:
+                raise ValueError(f"result row lacks {missing}")
+            lines.append(json.dumps(_jsonable({**row, "run_key": self.run_key})) + "\n")
         with self.path.open("a") as f:
-            for row in rows:
-                missing = [c for c in REQUIRED_COLUMNS if c not in row]
-                if missing:
-                    raise ValueError(f"result row lacks {missing}")
-                f.write(json.dumps(_jsonable(row)) + "\n")
+            f.write("".join(lines))
+            f.flush()
+            os.fsync(f.fileno())
+        self._done.update((int(r["layer"]), str(r["feature"])) for r in map(json.loads, lines))
+
+    def close(self) -> None:
+        if self._claim is not None:
+            self._claim.close()  # releases the flock
+            self._claim = None
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _claim(run_dir: Path):
+    """An exclusive flock on RUN_DIR/.writer.lock, held open; RunDirBusy if another holds it."""
+    f = open(run_dir / ".writer.lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        who = f.read().strip() or "another process"
+        f.close()
+        raise RunDirBusy(
+            f"run directory {run_dir} is being written by {who}: give this run its own "
+            "hydra.run.dir"
+        ) from None
+    except OSError:  # a file system without locks: the unique run directory name still holds
+        return f
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    f.flush()
+    return f
+
+
+def _cut_partial_line(path: Path) -> None:
+    """Drop a last line that lacks its newline (a write cut short), with a warning."""
+    with path.open("rb+") as f:
+        data = f.read()
+        if not data or data.endswith(b"\n"):
+            return
+        keep = data.rfind(b"\n") + 1
+        log.warning("%s: dropping a half-written last line (%d bytes)", path, len(data) - keep)
+        f.truncate(keep)
 
 
 def _jsonable(row: dict) -> dict:
@@ -63,15 +151,32 @@ def _jsonable(row: dict) -> dict:
     return out
 
 
+def iter_rows(path: Path) -> Iterator[dict]:
+    """The good rows of one results file; a bad line is skipped with a warning naming file:line."""
+    with Path(path).open("rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, UnicodeDecodeError) as err:
+                log.warning("%s:%d: skipping a bad results line (%s)", path, number, err)
+                continue
+            yield row
+
+
 def read_results(*paths: str | Path) -> pd.DataFrame:
     """Rows of every results.jsonl under the given files or run directories, as one table."""
     files: list[Path] = []
     for p in map(Path, paths):
         files.extend(sorted(p.rglob(RESULTS_FILE)) if p.is_dir() else [p])
-    frames = [pd.read_json(f, lines=True, precise_float=True) for f in files if f.stat().st_size]
-    if not frames:
+    rows = [row for f in files if f.stat().st_size for row in iter_rows(f)]
+    if not rows:
         return pd.DataFrame(columns=list(REQUIRED_COLUMNS))
-    return pd.concat(frames, ignore_index=True)
+    frame = pd.DataFrame.from_records(rows)
+    return frame.astype({c: float for c in METRICS if c in frame})
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:

@@ -1,5 +1,12 @@
-"""Hydra entry point: `python -m probing.run [overrides]`. Composes the config, then hands it to
-run_experiment; errors a user can fix end in one line instead of a traceback."""
+"""Hydra entry point: `python -m probing.run [overrides]`. Composes the config, validates it, then
+hands it to run_experiment.
+
+- A single run: errors a user can fix end in one line and exit 2; anything else is a bug and
+  keeps its traceback.
+- A multirun (`-m`): every job's config is validated before the first job starts (probing.multirun,
+  a Hydra callback), a job that fails records why in its run directory and the sweep goes on, and
+  the sweep ends with a summary and a non-zero exit when any job failed.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +15,35 @@ import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from probing.errors import USER_ERRORS
+import probing.config  # noqa: F401  (registers the ${unique:} resolver of conf/config.yaml)
+from probing.errors import user_message
 from probing.experiment import run_experiment
+from probing.multirun import clear_failure, record_failure
 
 log = logging.getLogger("probing")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    hydra_cfg = HydraConfig.get()
+    run_dir = hydra_cfg.runtime.output_dir
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    clear_failure(run_dir)
     try:
-        summary = run_experiment(cfg, HydraConfig.get().runtime.output_dir)
-    except USER_ERRORS as err:
-        log.error("%s: %s", type(err).__name__, err)
-        print(f"error: {err}", file=sys.stderr)
+        summary = run_experiment(cfg, run_dir)
+    except Exception as err:
+        message = user_message(err)
+        if multirun:  # record it and let the sweep go on; the sweep's summary reports it
+            record_failure(run_dir, err, message)
+            log.error("job failed: %s", message or err)
+            return None
+        if message is None:
+            raise
+        log.error("%s", message)
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     # The best held-out F1 of a single neuron: a scalar for Hydra sweepers to optimise.
     return float(summary["f1_k1"].max()) if len(summary) else None

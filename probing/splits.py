@@ -1,4 +1,4 @@
-"""Held-out splits that keep each source document on one side, stratified by label.
+"""Held-out splits that keep each source document on one side, stratified by label, always.
 
 Windows cut from the same file share text; a random split would score probes on text they
 were trained on. Grouping by document makes the test score a held-out-text score.
@@ -25,13 +25,21 @@ def group_split(
     if (counts < 2).any():
         raise SplitError(f"need at least 2 examples of each class, got {counts.tolist()}")
     n_splits = max(2, round(1 / test_fraction))
-    n_groups_per_class = [len(np.unique(groups[y == c])) for c in (0, 1)]
-    if min(n_groups_per_class) < n_splits:
-        # Too few documents to hold some out per class: fall back to a stratified example split.
-        groups = np.arange(len(y))
+    for c in (0, 1):
+        n_docs = len(np.unique(groups[y == c]))
+        if n_docs < 2:
+            raise SplitError(
+                f"all {counts[c]} examples labelled {c} come from {n_docs} document: a split "
+                "that holds out whole documents needs at least 2"
+            )
+    # Never fall back to splitting documents: a test score on windows of training documents
+    # would measure memorised text. With few documents per class some folds lack a class;
+    # the first fold that has both classes on both sides is taken.
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    train, test = next(folds.split(np.zeros(len(y)), y, groups))
-    for name, idx in (("train", train), ("test", test)):
-        if len(np.unique(y[idx])) < 2:
-            raise SplitError(f"the {name} split has one class; add examples or change the seed")
-    return np.sort(train), np.sort(test)
+    for train, test in folds.split(np.zeros(len(y)), y, groups):
+        if len(np.unique(y[train])) == 2 and len(np.unique(y[test])) == 2:
+            return np.sort(train), np.sort(test)
+    raise SplitError(
+        f"no split into {n_splits} folds by document has both classes on both sides "
+        f"({len(np.unique(groups))} documents): add documents or change test_fraction"
+    )

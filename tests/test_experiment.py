@@ -101,7 +101,7 @@ def test_cli_reports_user_errors_in_one_line(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 2
-    assert "error: layer 7 invalid: the model has 2 layers" in proc.stderr
+    assert "error: invalid config: layer.layers has 7: the model has 2 layers" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

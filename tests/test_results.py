@@ -1,9 +1,10 @@
 import math
+import os
 
 import pandas as pd
 import pytest
 
-from probing.results import REQUIRED_COLUMNS, ResultWriter, read_results, summarize
+from probing.results import REQUIRED_COLUMNS, ResultWriter, RunDirBusy, read_results, summarize
 
 
 def row(feature, layer, k, f1, support):
@@ -42,7 +43,46 @@ def test_row_without_required_columns_is_refused(tmp_path):
         ResultWriter(tmp_path).write([{"model": "m"}])
 
 
-def test_a_rerun_job_rewrites_its_rows_instead_of_duplicating_them(tmp_path):
-    ResultWriter(tmp_path).write([row("a", 0, 1, 0.6, [3])])
-    ResultWriter(tmp_path).write([row("a", 0, 1, 0.6, [3])])  # the requeued job
-    assert len(read_results(tmp_path)) == 1
+def test_a_rerun_job_keeps_finished_blocks_and_skips_them(tmp_path):
+    with ResultWriter(tmp_path, run_key="job1") as first:
+        first.write([row("a", 0, 1, 0.6, [3]), row("a", 0, 2, 0.7, [3, 1])])
+        assert first.done(0, "a") and not first.done(1, "a")
+    with ResultWriter(tmp_path, run_key="job1") as requeued:
+        assert requeued.done(0, "a") and not requeued.done(0, "b")
+        requeued.write([row("a", 1, 1, 0.8, [4])])
+    results = read_results(tmp_path)
+    assert len(results) == 3 and sorted(results.layer) == [0, 0, 1]
+
+
+def test_a_run_directory_has_one_writer_at_a_time(tmp_path):
+    """Two runs started in the same second shared a run directory: one deleted the other's
+    results, or their rows were mixed."""
+    first = ResultWriter(tmp_path, run_key="x")
+    with pytest.raises(RunDirBusy, match=f"pid {os.getpid()}"):
+        ResultWriter(tmp_path, run_key="x")
+    first.close()
+    ResultWriter(tmp_path, run_key="x").close()  # free again once the first is done
+
+
+def test_rows_of_another_configuration_are_not_mixed_in(tmp_path):
+    with ResultWriter(tmp_path, run_key="x") as writer:
+        writer.write([row("a", 0, 1, 0.6, [3])])
+    with pytest.raises(RunDirBusy, match="another configuration"):
+        ResultWriter(tmp_path, run_key="y")
+
+
+def test_a_half_written_last_line_is_cut_and_bad_lines_are_skipped_by_name(tmp_path, caplog):
+    """A full disk left half a row; the report then refused the whole file naming none."""
+    with ResultWriter(tmp_path, run_key="x") as writer:
+        writer.write([row("a", 0, 1, 0.6, [3])])
+        writer.write([row("a", 1, 1, 0.7, [5])])
+    path = tmp_path / "results.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + "{garbage\n" + lines[1] + lines[1][:40])
+    results = read_results(tmp_path)
+    assert len(results) == 2 and sorted(results.layer) == [0, 1]
+    assert f"{path}:2" in caplog.text
+    with ResultWriter(tmp_path, run_key="x") as resumed:  # the cut tail is dropped on reopen
+        assert resumed.done(1, "a")
+        resumed.write([row("b", 0, 1, 0.5, [1])])
+    assert len(read_results(tmp_path)) == 3 and path.read_text().endswith("\n")

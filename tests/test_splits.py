@@ -23,3 +23,20 @@ def test_groups_never_straddle_the_split_and_both_sides_have_both_classes():
 def test_one_class_is_refused():
     with pytest.raises(SplitError, match="each class"):
         group_split(np.zeros(20, int), np.arange(20))
+
+
+def test_documents_are_held_out_even_when_a_class_has_few_of_them():
+    """With fewer documents per class than folds the split used to fall back, silently, to
+    splitting examples: test windows then came from training documents."""
+    y = np.array([1] * 30 + [0] * 170)
+    groups = np.concatenate([np.repeat([0, 1, 2], 10), 3 + np.arange(170) // 10])
+    train, test = group_split(y, groups, 0.2, seed=0)
+    assert not set(groups[train]) & set(groups[test])
+    assert set(y[test]) == {0, 1} and set(y[train]) == {0, 1}
+
+
+def test_a_class_from_one_document_cannot_be_held_out():
+    y = np.array([1] * 30 + [0] * 70)
+    groups = np.concatenate([np.zeros(30, int), 1 + np.arange(70) // 7])
+    with pytest.raises(SplitError, match="labelled 1 come from 1 document"):
+        group_split(y, groups, 0.2)

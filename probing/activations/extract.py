@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from probing.activations.lock import store_lock
+from probing.activations.lock import DEFAULT_TIMEOUT_S, store_lock
 from probing.activations.store import FORMAT_VERSION, IDENTITY_KEYS, ActivationStore
 from probing.features.dataset import FeatureDataset
 from probing.models import LoadedModel
@@ -24,6 +24,10 @@ from probing.models import LoadedModel
 log = logging.getLogger(__name__)
 
 HOOK = "blocks.{layer}.mlp.hook_post"
+
+
+class ActivationRangeError(OverflowError):
+    """Activations the store's dtype cannot hold (float16 overflow): never clipped."""
 
 
 def store_metadata(model: LoadedModel, dataset: FeatureDataset, dtype: str) -> dict:
@@ -93,6 +97,7 @@ def extract_activations(
     batch_size: int = 16,
     chunk_sequences: int = 128,
     progress: bool = True,
+    lock_timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> list[int]:
     """Fill `store` for `layers`; returns the layers that were computed (not already complete).
 
@@ -105,7 +110,7 @@ def extract_activations(
     damaged = _damaged_layers(store, layers)
     if not damaged and not store.missing_layers(layers):
         return []  # all reused, without waiting on a job that extracts other layers
-    with store_lock(store.path):
+    with store_lock(store.path, timeout_s=lock_timeout_s):
         for damage in _damaged_layers(store, layers):  # re-checked: another job may have mended it
             log.warning(
                 "activation store %s: layer %d damaged at %s (%s); re-extracting it from "
@@ -222,7 +227,7 @@ def _cast(values: np.ndarray, store: ActivationStore, layer: int) -> np.ndarray:
         raise TypeError(f"store dtype {dtype} cannot hold activations: use float16 or float32")
     peak = np.abs(values).max(initial=0.0)
     if peak > np.finfo(dtype).max:
-        raise OverflowError(
+        raise ActivationRangeError(
             f"layer {layer} has activations up to {peak:.3g}, beyond {dtype} range: "
             "set store.dtype=float32"
         )

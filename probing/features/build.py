@@ -59,25 +59,35 @@ def cache_path(cache_dir: str | Path, spec: dict[str, Any]) -> Path:
     return Path(cache_dir) / f"{spec['collection']}-{key}.npz"
 
 
-def check_labels(ds: FeatureDataset, min_per_class: int) -> dict[str, float]:
-    """Every feature needs both classes, each with at least min_per_class examples."""
-    balance = {}
+def check_labels(ds: FeatureDataset, min_per_class: int) -> tuple[dict[str, float], dict[str, str]]:
+    """(class balance of the usable features, {unusable feature: why}).
+
+    A probe needs both classes, each with at least min_per_class examples. A feature without
+    them is set aside with a warning naming it and the collection goes on; a collection with no
+    usable feature at all is an error.
+    """
+    balance, unusable = {}, {}
     for j, feature in enumerate(ds.feature_names):
         positives = int(ds.labels[:, j].sum())
         negatives = ds.n_examples - positives
         if positives == 0 or negatives == 0:
             only = "1" if negatives == 0 else "0"
-            raise FeatureDataError(
+            unusable[feature] = (
                 f"{ds.name}/{feature}: all {ds.n_examples} examples are labelled {only}; "
                 "a probe needs both classes (use more or other text, or a different tokenizer)"
             )
-        if min(positives, negatives) < min_per_class:
-            raise FeatureDataError(
+        elif min(positives, negatives) < min_per_class:
+            unusable[feature] = (
                 f"{ds.name}/{feature}: too few examples ({positives} positive, {negatives} "
                 f"negative; need {min_per_class} of each): raise the collection's size parameters"
             )
-        balance[feature] = round(positives / ds.n_examples, 4)
-    return balance
+        else:
+            balance[feature] = round(positives / ds.n_examples, 4)
+    if not balance:
+        raise FeatureDataError("; ".join(unusable.values()))
+    for reason in unusable.values():
+        log.warning("skipping %s", reason)
+    return balance, unusable
 
 
 def build_feature_dataset(
@@ -95,18 +105,36 @@ def build_feature_dataset(
     collection = get_collection(name)
     spec = recipe(collection, resolve_params(collection, params), tokenizer)
     path = cache_path(cache_dir, spec) if cache_dir is not None else None
-    if path is not None and path.exists():
-        try:
-            cached = FeatureDataset.load(path)
-        except (OSError, ValueError, KeyError) as err:
-            log.warning("ignoring unreadable cached feature dataset %s (%s)", path, err)
-        else:
-            if cached.meta.get("recipe") == spec:
-                return cached
-            log.warning("cached feature dataset %s has a different recipe; rebuilding", path)
+    cached = load_cached(path, spec) if path is not None else None
+    if cached is not None:
+        return cached
     ds = collection.builder(tokenizer, **spec["params"])
     ds.meta["recipe"] = spec
-    ds.meta["class_balance"] = check_labels(ds, min_per_class)
+    ds.meta["class_balance"], ds.meta["unusable"] = check_labels(ds, min_per_class)
     if path is not None:
-        ds.save(path)
+        ds.save(path)  # atomic: a temporary file in the same directory, then a rename
     return ds
+
+
+def load_cached(path: Path, spec: dict[str, Any]) -> FeatureDataset | None:
+    """The dataset cached at `path` if it is readable and was built from `spec`, else None."""
+    if not path.exists():
+        return None
+    try:
+        cached = FeatureDataset.load(path)
+        same_recipe = cached.meta.get("recipe") == spec
+    except Exception as err:
+        # The file is only a cache, so any damage means rebuild. Damage surfaces as BadZipFile,
+        # EOFError, ValueError, KeyError, NotImplementedError, tokenize.TokenError, ... from
+        # zipfile and numpy, depending on where the bytes end or went wrong.
+        log.warning(
+            "cached feature dataset %s is unreadable (%s: %s); rebuilding it",
+            path,
+            type(err).__name__,
+            err,
+        )
+        return None
+    if not same_recipe:
+        log.warning("cached feature dataset %s has a different recipe; rebuilding", path)
+        return None
+    return cached

@@ -44,15 +44,15 @@ def optimal_support(X: np.ndarray, y: np.ndarray, k: int, seed: int = 0) -> Opti
     """Solve the k-sparse hinge-loss program on the F-statistic shortlist (see module docs)."""
     from .selection import f_stat
 
-    cand = np.sort(f_stat(X, y)[: max(k, min(CANDIDATES, X.shape[1]))])
+    cand = f_stat(X, y)[: max(k, min(CANDIDATES, X.shape[1]))]  # highest F first
     idx = _stratified(y, MAX_EXAMPLES, seed)
     Z = standardize(X[np.ix_(idx, cand)], *fit_scaling(X[np.ix_(idx, cand)])).astype(np.float64)
     sol = _solve(Z, y[idx], k)
     order = np.argsort(-np.abs(sol.w), kind="stable")
     chosen = order[np.abs(sol.w[order]) > 1e-9][:k]
     if chosen.size < k:  # fewer than k neurons were needed: pad by F statistic so |support| == k
-        rest = [j for j in range(len(cand)) if j not in set(chosen)]
-        chosen = np.concatenate([chosen, np.array(rest[: k - chosen.size], dtype=np.int64)])
+        rest = np.setdiff1d(np.arange(len(cand)), chosen)  # ascending position = F order
+        chosen = np.concatenate([chosen, rest[: k - chosen.size]])
     return OptimalSupport(cand[chosen], sol.objective, sol.mip_gap, sol.status)
 
 

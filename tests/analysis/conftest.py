@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probing.activations import ActivationStore
+from probing.activations import ActivationStore, store_path
 from probing.features.dataset import FeatureDataset
 from probing.models import byte_level_tokenizer
 
@@ -101,6 +101,8 @@ def token_cache(tmp_path) -> tuple[Path, FeatureDataset, np.ndarray, np.ndarray]
     metadata = {
         "model": "tiny-pythia",
         "revision": "main",
+        "model_config_hash": "0" * 16,
+        "model_dtype": "float32",
         "dataset": dataset.name,
         "dataset_hash": dataset.content_hash(),
         "hook": "blocks.{layer}.mlp.hook_post",
@@ -110,8 +112,7 @@ def token_cache(tmp_path) -> tuple[Path, FeatureDataset, np.ndarray, np.ndarray]
         "n_examples": n_ex,
         "n_sequences": n_seq,
     }
-    path = cache / "activations" / "tiny-pythia" / f"{dataset.name}-{dataset.content_hash()}.zarr"
-    store = ActivationStore(path, metadata)
+    store = ActivationStore(store_path(cache / "activations", metadata), metadata)
     acts = rng.normal(size=(n_ex, d_mlp)).astype(np.float32)
     acts[:, 2] = np.arange(n_ex)
     acts[:, 3] = -np.arange(n_ex)  # lower on label 1 (odd examples): encodes it negatively

@@ -54,6 +54,21 @@ def test_optimal_in_probe_and_sweep(complementary_pair):
     assert rows[1]["f1"] > rows[0]["f1"] + 0.1
 
 
+def test_padding_follows_the_f_statistic():
+    """Neuron 8 alone separates the classes, so the program needs one neuron for k=2; the second
+    is the strongest remaining by F statistic (neuron 9), not the lowest index."""
+    rng = np.random.default_rng(0)
+    n = 200
+    y = np.tile([0, 1], n // 2)
+    X = rng.standard_normal((n, 10))
+    X[:, 8] = y  # hinge loss 0 with w = 1: any second neuron only adds L1 cost
+    X[:, 9] = 0.7 * y + rng.standard_normal(n)  # informative, but far from separating
+    assert rank_neurons(X, y, "f_stat")[:2].tolist() == [8, 9]
+    sol = optimal_support(X.astype(np.float32), y, 2)
+    assert sol.support.tolist() == [8, 9]
+    assert sol.objective == pytest.approx(optimal_module.LAM)  # |w_8| = 1, nothing else
+
+
 def test_time_limit_returns_incumbent_with_gap(monkeypatch):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((200, 40)).astype(np.float32)

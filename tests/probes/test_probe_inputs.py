@@ -12,11 +12,13 @@ y = np.array([0, 1] * 10)
     ("X_bad", "y_bad", "k", "message"),
     [
         (X[0], y, 1, "X must be 2-D"),
-        (X, y[:-1], 1, "X has 20 examples but y has 19 labels"),
+        (X, y[:-1], 1, "inconsistent numbers of samples: \\[20, 19\\]"),
         (np.where(np.eye(20, 5, dtype=bool), np.nan, X), y, 1, "NaN or inf"),
         (np.where(np.eye(20, 5, dtype=bool), np.inf, X), y, 1, "NaN or inf"),
+        (X + 1j, y, 1, "Complex data not supported"),
         (X, np.zeros(20, int), 1, "single class"),
         (X, np.arange(20) % 3, 1, "binary"),
+        (X, np.linspace(0, 1, 20), 1, "Unknown label type: continuous"),
         (X, y, 6, "k=6 exceeds the number of neurons \\(5\\)"),
         (X, y, 0, "k must be >= 1"),
     ],
@@ -27,10 +29,13 @@ def test_fit_rejects_bad_input_in_one_line(X_bad, y_bad, k, message):
     assert "\n" not in str(err.value)
 
 
-def test_predict_checks_width():
+def test_predict_checks_width_and_shape_in_one_line():
     probe = SparseProbe(k=1).fit(X, y)
-    with pytest.raises(ValueError, match="X has 4 neurons but the probe was fitted on 5"):
+    with pytest.raises(ValueError, match="X has 4 features, but SparseProbe is expecting 5"):
         probe.predict(X[:, :4])
+    with pytest.raises(ValueError, match="got shape \\(5,\\). Reshape your data") as err:
+        probe.predict(X[0])
+    assert "\n" not in str(err.value)
 
 
 def test_unknown_backend_names_the_choices():

@@ -27,6 +27,26 @@ def test_fitted_attributes_follow_sklearn(planted):
     assert probe.n_features_in_ == X.shape[1]
 
 
+@pytest.mark.parametrize("labels", [(-1, 1), ("no", "yes"), (3, 7), (False, True)])
+def test_any_two_labels_map_through_classes(planted, labels):
+    X, y, _ = planted
+    reference = SparseProbe(k=1).fit(X, y)
+    probe = SparseProbe(k=1).fit(X, np.asarray(labels)[y])
+    assert probe.classes_.tolist() == list(labels)
+    assert np.array_equal(probe.predict(X), np.asarray(labels)[reference.predict(X)])
+    assert np.allclose(probe.decision_function(X), reference.decision_function(X))
+
+
+def test_positive_class_is_the_second_sorted_label(planted):
+    X, y, _ = planted
+    named = np.where(y == 1, "a", "b")  # classes_ = ["a", "b"]: "b", i.e. y == 0, is positive
+    probe = SparseProbe(k=1).fit(X, named)
+    assert probe.classes_.tolist() == ["a", "b"]
+    assert np.array_equal(probe.decision_function(X) > 0, probe.predict(X) == "b")
+    assert probe.score(X, named) > 0.95
+    assert np.array_equal(probe.predict_proba(X)[:, 1] > 0.5, probe.predict(X) == "b")
+
+
 def test_coefficients_are_in_raw_units(scaled):
     X, y = scaled
     probe = SparseProbe(k=5).fit(X, y)

@@ -1,0 +1,363 @@
+"""The config schema: every key a run reads, its type and its range, checked right after Hydra
+composes the config and before any model or data loads.
+
+A bad value costs seconds, never a GPU job: `python -m probing.run` validates its config, a
+multirun validates every job before the first one starts (or is submitted to SLURM), and
+`launch.estimate` validates what it prices. Problems are reported together, on one line, each
+with its key path (`probe.ks[1]`), so one edit fixes them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import re
+import secrets
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from typing import Annotated, Any, Literal
+
+from omegaconf import DictConfig, OmegaConf
+
+from probing.errors import ConfigError
+
+# `${unique:}` in conf/config.yaml's run and sweep directories: random, and cached like Hydra's
+# `${now:}`, so a sweep's jobs (SLURM ones included: Hydra copies resolver caches) agree on it.
+OmegaConf.register_new_resolver(
+    "unique", lambda: secrets.token_hex(3), use_cache=True, replace=True
+)
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds for a number: lo <= x <= hi, or lo < x < hi where `open_` says so."""
+
+    lo: float | None = None
+    hi: float | None = None
+    open_: bool = False
+
+    def problem(self, x: float) -> str | None:
+        if isinstance(x, float) and not math.isfinite(x):
+            return "must be finite"
+        if self.lo is not None and (x <= self.lo if self.open_ else x < self.lo):
+            return f"must be {'>' if self.open_ else '>='} {self.lo:g}"
+        if self.hi is not None and (x >= self.hi if self.open_ else x > self.hi):
+            return f"must be {'<' if self.open_ else '<='} {self.hi:g}"
+        return None
+
+
+Positive = Annotated[int, Range(1)]
+NonNegative = Annotated[int, Range(0)]
+
+
+@dataclass
+class Paths:
+    cache: str
+    features: str
+    activations: str
+
+
+@dataclass
+class Store:
+    dtype: Literal["float16", "float32"] = "float16"
+    chunk_sequences: Positive = 128
+    lock_timeout_min: Annotated[float, Range(0, open_=True)] = 720.0
+
+
+@dataclass
+class Slurm:
+    mem_gb: Annotated[float, Range(0, open_=True)] = 16
+    timeout_min: Positive = 60
+
+
+@dataclass
+class Model:
+    name: str
+    source: Literal["hub", "gguf_package", "random_gpt_neox"]
+    hf_id: str | None = None
+    revision: str | None = None
+    package: str | None = None
+    gguf_file: str | None = None
+    architectures: list[str] | None = None
+    config: dict | None = None
+    device: str = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    batch_size: Positive = 16
+    n_layers: Positive | None = None
+    d_mlp: Positive | None = None
+    n_params: Positive | None = None
+    slurm: Slurm | None = None
+
+
+@dataclass
+class Feature:
+    name: str
+    only: list[str] | None = None
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Probe:
+    method: str
+    backend: str = "auto"
+    C: Annotated[float, Range(0, open_=True)] = 1.0
+    seed: NonNegative = 0
+    ks: list[Positive] | None = None
+    test_fraction: Annotated[float, Range(0, 1, open_=True)] = 0.2
+    rotate: bool = False
+
+
+@dataclass
+class Layer:
+    layers: Literal["all", "middle", "quartiles"] | int | list[int]
+
+
+@dataclass
+class Config:
+    model: Model
+    feature: Feature
+    probe: Probe
+    layer: Layer
+    paths: Paths
+    store: Store = field(default_factory=Store)
+    logger: dict | None = None
+    seed: NonNegative = 0
+    progress: bool = True
+
+
+def validate_config(cfg: DictConfig | dict) -> None:
+    """Raise ConfigError naming every problem of a composed config (the `hydra` node aside)."""
+    if isinstance(cfg, DictConfig):
+        try:  # node by node: the hydra node holds values only a running job has
+            cfg = {
+                k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+                for k, v in cfg.items_ex(resolve=True)
+                if k != "hydra"
+            }
+        except Exception as err:  # an interpolation that does not resolve
+            raise ConfigError(f"config does not resolve: {_one_line(err)}") from None
+    cfg = {k: v for k, v in cfg.items() if k != "hydra"}
+    problems: list[str] = []
+    _check(Config, cfg, "", problems)
+    if not problems:  # cross-field and registry checks need well-typed values
+        _check_semantics(cfg, problems)
+    if problems:
+        raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+# -- types ---------------------------------------------------------------------------------------
+
+
+def _check(schema: type, value: Any, path: str, problems: list[str]) -> None:
+    if not isinstance(value, dict):
+        problems.append(f"{path or 'config'} must be a mapping, got {value!r}")
+        return
+    known = {f.name: f for f in fields(schema)}
+    for key in value:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {_join(path, near[0])}?)" if near else ""
+            problems.append(f"unknown key {_join(path, key)}{hint}")
+    hints = typing.get_type_hints(schema, include_extras=True)
+    for name, f in known.items():
+        where = _join(path, name)
+        if name not in value:
+            if f.default is MISSING and f.default_factory is MISSING:
+                problems.append(f"{where} is missing")
+            continue
+        _check_value(hints[name], value[name], where, problems)
+
+
+def _check_value(tp: Any, value: Any, path: str, problems: list[str]) -> None:
+    error = _type_error(tp, value, path, problems)
+    if error:
+        problems.append(f"{path}={value!r} {error}")
+
+
+def _type_error(tp: Any, value: Any, path: str, problems: list[str]) -> str | None:
+    """None if `value` fits `tp` (nested problems go to `problems`), else what is wrong."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        base, *meta = typing.get_args(tp)
+        error = _type_error(base, value, path, problems)
+        if error is None:
+            for m in meta:
+                if isinstance(m, Range) and (why := m.problem(value)):
+                    return why
+        return error
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            trial: list[str] = []
+            error = _type_error(option, value, path, trial)
+            if error is None and not trial:
+                return None
+            errors.append(error or trial[0])
+        return " or ".join(dict.fromkeys(e for e in errors if e))
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        return None if value in allowed else f"is not one of {list(allowed)}"
+    if origin is list:
+        if not isinstance(value, list):
+            return "must be a list"
+        if not value:
+            return "must not be empty"
+        (item,) = typing.get_args(tp)
+        for i, v in enumerate(value):
+            _check_value(item, v, f"{path}[{i}]", problems)
+        return None
+    if is_dataclass(tp):
+        _check(tp, value, path, problems)
+        return None
+    if tp is dict:
+        return None if isinstance(value, dict) else "must be a mapping"
+    if tp is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    if tp is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "must be an int"
+    if tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else "must be a number"
+    if tp is str:
+        return None if isinstance(value, str) else "must be a string"
+    raise TypeError(f"schema type {tp!r} at {path} is not handled")
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _one_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+# -- meaning -------------------------------------------------------------------------------------
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _check_semantics(cfg: dict, problems: list[str]) -> None:
+    model, probe, feature = cfg["model"], cfg["probe"], cfg["feature"]
+    _check_device(model["device"], problems)
+    if model["source"] == "gguf_package" and not (model.get("package") and model.get("gguf_file")):
+        problems.append("model.source=gguf_package needs model.package and model.gguf_file")
+    _check_probe(probe, model.get("d_mlp"), problems)
+    _check_feature(feature, problems)
+    _check_layers(cfg["layer"]["layers"], model.get("n_layers"), problems)
+    if cfg.get("logger"):
+        _check_logger(cfg["logger"], problems)
+
+
+def _check_device(device: str, problems: list[str]) -> None:
+    if not _DEVICE.match(device):
+        problems.append(f"model.device={device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        return
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            problems.append(
+                f"model.device={device} but torch {torch.__version__} sees no CUDA GPU here: "
+                "use model.device=auto (CUDA where present, else CPU)"
+            )
+        elif ":" in device and int(device.split(":")[1]) >= torch.cuda.device_count():
+            problems.append(f"model.device={device}: only {torch.cuda.device_count()} GPU(s)")
+
+
+def _check_probe(probe: dict, d_mlp: int | None, problems: list[str]) -> None:
+    from probing.probes import RANKERS
+    from probing.probes.backends import BACKENDS, cuml_backend
+    from probing.probes.fit import PER_K_METHODS
+
+    methods = sorted([*RANKERS, *PER_K_METHODS])
+    if probe["method"] not in methods:
+        problems.append(f"probe.method={probe['method']!r} is not one of {methods}")
+    backends = ["auto", *BACKENDS]
+    if probe["backend"] not in backends:
+        problems.append(f"probe.backend={probe['backend']!r} is not one of {backends}")
+    elif probe["backend"] == "cuml" and not cuml_backend.available():
+        problems.append(f"probe.backend=cuml: {cuml_backend.INSTALL_HINT}")
+    ks = probe.get("ks") or []
+    if len(set(ks)) != len(ks):
+        problems.append(f"probe.ks={ks} has duplicates")
+    if d_mlp is not None:
+        too_big = [k for k in ks if k > d_mlp]
+        if too_big:
+            problems.append(f"probe.ks has {too_big} > model.d_mlp={d_mlp} (k counts neurons)")
+
+
+def _check_feature(feature: dict, problems: list[str]) -> None:
+    from probing.features import COLLECTIONS
+
+    collection = COLLECTIONS.get(feature["name"])
+    if collection is None:
+        problems.append(f"feature={feature['name']!r} is not one of {sorted(COLLECTIONS)}")
+        return
+    unknown = sorted(set(feature["params"]) - set(collection.defaults))
+    if unknown:
+        problems.append(
+            f"feature.params has no {unknown} for {collection.name} "
+            f"(it takes {sorted(collection.defaults)})"
+        )
+    for key, value in feature["params"].items():
+        default = collection.defaults.get(key)
+        if default is not None and value is not None and not _same_kind(default, value):
+            problems.append(f"feature.params.{key}={value!r} must be like its default {default!r}")
+    only = feature.get("only") or []
+    # Collections whose features follow a list parameter (languages, genres) may name others.
+    named = set(collection.features) | {
+        str(item) for v in feature["params"].values() if isinstance(v, list) for item in v
+    }
+    missing = sorted(set(only) - named)
+    if missing:
+        problems.append(f"feature.only names {missing}, not in {collection.name} ({sorted(named)})")
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int | float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+def _check_layers(layers: Any, n_layers: int | None, problems: list[str]) -> None:
+    if isinstance(layers, str) or n_layers is None:
+        return
+    for i in [layers] if isinstance(layers, int) else layers:
+        if not -n_layers <= i < n_layers:
+            problems.append(
+                f"layer.layers has {i}: the model has {n_layers} layers "
+                f"(0..{n_layers - 1}, negative from the end)"
+            )
+
+
+def _check_logger(logger: dict, problems: list[str]) -> None:
+    import importlib
+
+    target = logger.get("_target_")
+    if not isinstance(target, str) or "." not in target:
+        problems.append(
+            "logger._target_ must name a logger class, e.g. probing.loggers.WandbLogger"
+        )
+        return
+    module, _, name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        problems.append(f"logger._target_={target!r} does not exist")
+        return
+    params = inspect.signature(cls).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(k for k in logger if k != "_target_" and k not in params)
+    if unknown:
+        problems.append(f"logger has no {unknown} (it takes {sorted(params)})")
+    mode = logger.get("mode")
+    if "mode" in params and mode not in (None, "auto", "online", "offline", "disabled"):
+        problems.append(f"logger.mode={mode!r} is not one of auto, online, offline, disabled")
