@@ -22,10 +22,13 @@ from typing import Any
 
 import numpy as np
 from hydra import compose, initialize_config_dir
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
+
+from probing.config import validate_config
+from probing.errors import ConfigError
+from probing.multirun import job_overrides
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -156,13 +159,26 @@ def expand(overrides: list[str]) -> tuple[DictConfig, list[DictConfig]]:
         ]
         base = compose("config", overrides=fixed, return_hydra_config=True)
         params = OmegaConf.select(base, "hydra.sweeper.params") or {}
-        # As in Hydra's basic sweeper: the experiment's sweep, then the command line, later
-        # keys replacing earlier ones.
-        lines = [f"{k}={v}" for k, v in params.items()] + list(overrides)
-        batches = BasicSweeper.split_arguments(parser.parse_overrides(lines), None)
-        jobs = [compose("config", overrides=fixed + list(job)) for job in batches[0]]
+        jobs = [
+            compose("config", overrides=fixed + job)
+            for job in job_overrides(parser, dict(params), overrides)
+        ]
     GlobalHydra.instance().clear()
     return base, jobs
+
+
+def validate_jobs(cfgs: list[DictConfig]) -> None:
+    """Every job's config, validated as probing.run validates it: nothing bad gets priced or
+    submitted. Exits 2 with one line per bad job."""
+    problems = []
+    for cfg in cfgs:
+        try:
+            validate_config(cfg)
+        except ConfigError as err:
+            problems.append(f"error: job {cfg.model.name} / {cfg.feature.name}: {err}")
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        raise SystemExit(2)
 
 
 def report(jobs: list[Job]) -> str:
@@ -215,6 +231,7 @@ def _gb(n_bytes: float) -> str:
 
 def main(argv: list[str]) -> None:
     base, cfgs = expand([a for a in argv if a not in ("-m", "--multirun")])
+    validate_jobs(cfgs)
     launcher = OmegaConf.select(base, "hydra.launcher._target_", default="") or ""
     print(
         f"{len(cfgs)} jobs ({len({c.feature.name for c in cfgs})} feature collections), "

@@ -16,6 +16,7 @@ import re
 import secrets
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Annotated, Any, Literal
 
@@ -141,8 +142,13 @@ def validate_config(cfg: DictConfig | dict) -> None:
     cfg = {k: v for k, v in cfg.items() if k != "hydra"}
     problems: list[str] = []
     _check(Config, cfg, "", problems)
-    if not problems:  # cross-field and registry checks need well-typed values
-        _check_semantics(cfg, problems)
+    # Cross-field and registry checks, on the sections whose types are right.
+    bad = {re.match(r"(?:unknown key )?([\w.\[\]+]+)", p)[1] for p in problems}
+
+    def ok(path: str) -> bool:
+        return not any(b == path or b.startswith((f"{path}.", f"{path}[")) for b in bad)
+
+    _check_semantics(cfg, ok, problems)
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems))
 
@@ -241,15 +247,25 @@ def _one_line(err: BaseException) -> str:
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-def _check_semantics(cfg: dict, problems: list[str]) -> None:
-    model, probe, feature = cfg["model"], cfg["probe"], cfg["feature"]
-    _check_device(model["device"], problems)
-    if model["source"] == "gguf_package" and not (model.get("package") and model.get("gguf_file")):
-        problems.append("model.source=gguf_package needs model.package and model.gguf_file")
-    _check_probe(probe, model.get("d_mlp"), problems)
-    _check_feature(feature, problems)
-    _check_layers(cfg["layer"]["layers"], model.get("n_layers"), problems)
-    if cfg.get("logger"):
+def _check_semantics(cfg: dict, ok: Callable[[str], bool], problems: list[str]) -> None:
+    """Checks that need well-typed values: each runs when the keys it reads type-checked."""
+    model = cfg["model"] if ok("model") else {}
+    if model:
+        _check_device(model["device"], problems)
+        if model["source"] == "gguf_package" and not (
+            model.get("package") and model.get("gguf_file")
+        ):
+            problems.append("model.source=gguf_package needs model.package and model.gguf_file")
+    probe = cfg.get("probe") or {}
+    if ok("probe.method") and "method" in probe:
+        _check_method(probe["method"], probe.get("backend"), problems)
+    if ok("probe.ks") and probe.get("ks"):
+        _check_ks(probe["ks"], model.get("d_mlp"), problems)
+    if ok("feature"):
+        _check_feature(cfg["feature"], problems)
+    if ok("layer"):
+        _check_layers(cfg["layer"]["layers"], model.get("n_layers"), problems)
+    if cfg.get("logger") and ok("logger"):
         _check_logger(cfg["logger"], problems)
 
 
@@ -269,20 +285,24 @@ def _check_device(device: str, problems: list[str]) -> None:
             problems.append(f"model.device={device}: only {torch.cuda.device_count()} GPU(s)")
 
 
-def _check_probe(probe: dict, d_mlp: int | None, problems: list[str]) -> None:
+def _check_method(method: str, backend: str | None, problems: list[str]) -> None:
     from probing.probes import RANKERS
     from probing.probes.backends import BACKENDS, cuml_backend
     from probing.probes.fit import PER_K_METHODS
 
     methods = sorted([*RANKERS, *PER_K_METHODS])
-    if probe["method"] not in methods:
-        problems.append(f"probe.method={probe['method']!r} is not one of {methods}")
+    if method not in methods:
+        problems.append(f"probe.method={method!r} is not one of {methods}")
     backends = ["auto", *BACKENDS]
-    if probe["backend"] not in backends:
-        problems.append(f"probe.backend={probe['backend']!r} is not one of {backends}")
-    elif probe["backend"] == "cuml" and not cuml_backend.available():
+    if not isinstance(backend, str):
+        return  # reported by the type check
+    if backend not in backends:
+        problems.append(f"probe.backend={backend!r} is not one of {backends}")
+    elif backend == "cuml" and not cuml_backend.available():
         problems.append(f"probe.backend=cuml: {cuml_backend.INSTALL_HINT}")
-    ks = probe.get("ks") or []
+
+
+def _check_ks(ks: list[int], d_mlp: int | None, problems: list[str]) -> None:
     if len(set(ks)) != len(ks):
         problems.append(f"probe.ks={ks} has duplicates")
     if d_mlp is not None:

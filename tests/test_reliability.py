@@ -1,0 +1,323 @@
+"""The reliability suite: a careless user and a hostile cluster never get a wrong number.
+
+Every case ends in exit 0 with correct results, or exit 2 with one line, never a traceback:
+- seeded fuzz of overrides (good and bad values, known by construction) against the schema;
+- bad inputs on the command line, each refused in one line before any model loads;
+- seeded fuzz of corrupted activation-store files: detected, re-extracted, identical values;
+- a job killed in the middle of probing resumes without recomputing or duplicating rows;
+- a multirun validates every job first, and one failed job never stops the others.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+import probing.experiment
+from probing.activations import extract_activations, open_store
+from probing.config import validate_config
+from probing.errors import ConfigError, user_message
+from probing.experiment import run_experiment
+from probing.results import read_results
+from tests.conftest import make_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["feature.params.n_per_class=30", "feature.params.seq_len=32", "progress=false"]
+
+
+def compose_cfg(overrides: list[str], hydra: bool = False):
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            return compose("config", overrides=overrides, return_hydra_config=hydra)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+# -- the schema, fuzzed -------------------------------------------------------------------------
+
+GOOD = {
+    "probe.C": ["0.5", "2"],
+    "probe.ks": ["[1,2]", "[4,256]"],
+    "store.dtype": ["float16", "float32"],
+    "model.batch_size": ["1", "8"],
+    "store.chunk_sequences": ["1", "64"],
+    "layer.layers": ["[0]", "[-1]", "[0,1]"],
+    "seed": ["0", "3"],
+    "probe.test_fraction": ["0.1", "0.5"],
+    "probe.method": ["mean_diff", "f_stat", "optimal"],
+    "probe.backend": ["auto", "sklearn", "torch"],
+    "model.device": ["auto", "cpu"],
+    "feature.only": ["[python]", "[c,perl]"],
+}
+BAD = {
+    "probe.C": ["0", "-1", "abc", "nan"],
+    "probe.ks": ["[1,100000]", "[0]", "[]", "[a]", "[1,1]"],
+    "store.dtype": ["int8", "bfloat16", "float64"],
+    "model.batch_size": ["0", "-3", "1.5"],
+    "store.chunk_sequences": ["0", "abc"],
+    "layer.layers": ["[]", "[2]", "[-3]", "first"],
+    "seed": ["abc", "-1"],
+    "probe.test_fraction": ["0", "1", "1.5"],
+    "probe.method": ["foo", "meandiff"],
+    "probe.backend": ["gpu"],
+    "model.device": ["tpu"] + ([] if torch.cuda.is_available() else ["cuda"]),
+    "feature.only": ["[pyton]"],
+    "+prob.ks": ["[1]"],
+    "+model.batchsize": ["4"],
+}
+# What the message must name for a bad value of each key (default: the key's last part).
+NAMED = {"+prob.ks": "unknown key prob ", "+model.batchsize": "unknown key model.batchsize"}
+
+
+@pytest.mark.parametrize("trial", range(40))
+def test_fuzzed_overrides_are_refused_exactly_when_a_value_is_bad(trial):
+    rng = random.Random(trial)
+    keys = rng.sample(sorted(set(GOOD) | set(BAD)), rng.randint(1, 3))
+    overrides, bad_keys = [], []
+    for key in keys:
+        use_bad = key not in GOOD or (key in BAD and rng.random() < 0.5)
+        value = rng.choice(BAD[key] if use_bad else GOOD[key])
+        overrides.append(f"{key}={value}")
+        if use_bad:
+            bad_keys.append(NAMED.get(key, key.split(".")[-1]))
+    cfg = compose_cfg(["model=tiny-pythia", "layer=list", *overrides])
+    if not bad_keys:
+        validate_config(cfg)
+        return
+    with pytest.raises(ConfigError) as info:
+        validate_config(cfg)
+    message = str(info.value)
+    assert "\n" not in message
+    for named in bad_keys:  # every bad key is named (an unknown key by its path)
+        assert named in message, (overrides, message)
+
+
+def test_unique_run_directories():
+    """Two runs started in the same second shared outputs/<date>/<time>_<model>_<feature>."""
+    a, b = (compose_cfg(["model=tiny-pythia"], hydra=True) for _ in range(2))
+    dir_a, dir_b = str(a.hydra.run.dir), str(b.hydra.run.dir)
+    assert dir_a != dir_b and dir_a.split("_")[1:] == dir_b.split("_")[1:]
+    assert str(a.hydra.run.dir) == dir_a  # fixed once resolved
+    assert str(a.hydra.sweep.dir) != str(b.hydra.sweep.dir)
+
+
+def test_full_disk_and_unwritable_paths_are_one_line():
+    full = user_message(OSError(errno.ENOSPC, "No space left on device", "/o/results.jsonl"))
+    assert full is not None and "/o/results.jsonl" in full and "disk is full" in full
+    assert "\n" not in full
+    assert user_message(PermissionError(errno.EACCES, "denied", "/x")) is not None
+    assert user_message(KeyError("a bug")) is None  # a bug keeps its traceback
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def run_cli(args: list[str], tmp_path: Path, cache: Path | None = None, timeout: int = 300):
+    env = {**os.environ, "PROBING_CACHE": str(cache or tmp_path / "cache"), "WANDB_MODE": "offline"}
+    return subprocess.run(
+        [sys.executable, "-m", "probing.run", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def one_line_error(proc) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("store.dtype=int8", "store.dtype='int8'"),
+        ("store.dtype=bfloat16", "store.dtype='bfloat16'"),
+        ("+prob.ks=[1]", "unknown key prob"),
+        ("probe.ks=[1,100000]", "100000"),
+        ("model.batch_size=0", "model.batch_size=0"),
+        ("seed=abc", "seed='abc'"),
+    ],
+)
+def test_bad_inputs_end_in_one_line_before_the_model_loads(tmp_path, override, expected):
+    proc = run_cli(["model=tiny-pythia", "logger=none", override], tmp_path)
+    assert expected in one_line_error(proc)
+    assert not (tmp_path / "cache").exists()  # nothing built, nothing loaded
+
+
+def test_an_unwritable_cache_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache directory should be")
+    proc = run_cli(
+        ["model=tiny-pythia", "feature=token_position", "logger=none", "progress=false"],
+        tmp_path,
+        cache=blocker / "cache",
+    )
+    assert "PROBING_CACHE" in one_line_error(proc)
+
+
+# -- the activation store, fuzzed ---------------------------------------------------------------
+
+
+def _chunks(store, layer):
+    found = (store.path / f"layer_{layer}" / "c").glob("*/0")
+    return sorted((p for p in found if p.is_file()), key=lambda p: int(p.parent.name))
+
+
+def corrupt(store, layer: int, rng: random.Random) -> str:
+    chunks = [c for c in _chunks(store, layer) if c.is_file()]
+    meta = store.path / f"layer_{layer}" / "zarr.json"
+    kind = rng.choice(["delete", "truncate", "flip", "swap", "garbage", "dtype", "shape", "meta"])
+    target = rng.choice(chunks)
+    data = target.read_bytes()
+    if kind == "delete":
+        target.unlink()
+    elif kind == "truncate":
+        target.write_bytes(data[: rng.randrange(len(data))])
+    elif kind == "flip":
+        buf = bytearray(data)
+        for i in rng.sample(range(8, len(buf)), 3):
+            buf[i] ^= 0xFF
+        target.write_bytes(bytes(buf))
+    elif kind == "swap":
+        other = rng.choice([c for c in chunks if c != target])
+        target.write_bytes(other.read_bytes())
+    elif kind == "garbage":
+        target.write_bytes(rng.randbytes(len(data)))
+    elif kind == "dtype":
+        meta.write_text(meta.read_text().replace('"float16"', '"int16"'))
+    elif kind == "shape":
+        meta.write_text(meta.read_text().replace('"shape": [', '"shape": [1', 1))
+    else:
+        meta.write_text("{")
+    return kind
+
+
+@pytest.mark.parametrize("trial", range(12))
+def test_fuzzed_store_damage_is_detected_and_re_extracted_exactly(tiny_model, tmp_path, trial):
+    rng = random.Random(trial)
+    ds = make_dataset(rng.choice(["mean", "token"]), n_seq=40)
+    reference = open_store(tmp_path / "ref", tiny_model, ds, "float16")
+    reference.chunk_examples = 8  # several chunk files per layer, and blocks that straddle them
+    extract_activations(tiny_model, ds, reference, [0, 1], chunk_sequences=8, progress=False)
+    shutil.copytree(reference.path, tmp_path / "copy.zarr")
+    store = open_store(tmp_path / "ref", tiny_model, ds, "float16")
+    store.path = tmp_path / "copy.zarr"
+    store.chunk_examples = reference.chunk_examples
+    store.group = store._open()
+    layer = rng.choice([0, 1])
+    kind = corrupt(store, layer, rng)
+    redone = extract_activations(tiny_model, ds, store, [0, 1], chunk_sequences=8, progress=False)
+    assert redone == [layer], kind
+    for each in (0, 1):
+        np.testing.assert_array_equal(store.read(each), reference.read(each), err_msg=kind)
+
+
+# -- a job killed in the middle of probing ------------------------------------------------------
+
+
+def test_a_requeued_job_resumes_probing_without_recomputing_or_duplicating(tmp_path, monkeypatch):
+    overrides = [
+        f"paths.cache={tmp_path / 'cache'}",
+        "model=tiny-pythia",
+        "feature=programming_language",
+        "logger=none",
+        "probe.ks=[1,2,4]",
+        "probe.backend=sklearn",
+        *SMALL,
+    ]
+    cfg = compose_cfg(overrides)
+    whole = read_results(_run(cfg, tmp_path / "whole"))
+    n_blocks = whole.groupby(["layer", "feature"]).ngroups
+
+    real = probing.experiment.sweep_k
+    calls = {"n": 0}
+
+    def dies_at_block_5(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt  # scancel, preemption, a time limit
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(probing.experiment, "sweep_k", dies_at_block_5)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path / "requeued")
+    assert len(read_results(tmp_path / "requeued")) == 4 * 3
+
+    calls["n"] = 0
+    monkeypatch.setattr(probing.experiment, "sweep_k", lambda *a, **k: _count(calls, real, a, k))
+    run_experiment(cfg, tmp_path / "requeued")
+    assert calls["n"] == n_blocks - 4  # only the blocks that were not written
+    resumed = read_results(tmp_path / "requeued")
+    key = ["layer", "feature", "k"]
+    assert not resumed.duplicated(key).any() and len(resumed) == len(whole)
+    merged = whole.merge(resumed, on=key, suffixes=("", "_resumed"))
+    np.testing.assert_allclose(merged["f1"], merged["f1_resumed"])
+
+
+def _run(cfg, run_dir):
+    run_experiment(cfg, run_dir)
+    return run_dir
+
+
+def _count(calls, real, args, kwargs):
+    calls["n"] += 1
+    return real(*args, **kwargs)
+
+
+# -- multiruns ----------------------------------------------------------------------------------
+
+
+def test_a_multirun_with_a_bad_job_launches_nothing(tmp_path):
+    proc = run_cli(
+        ["-m", "model=tiny-pythia", "logger=none", "probe.C=1,-1", f"hydra.sweep.dir={tmp_path}/s"],
+        tmp_path,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "probe.C=-1 must be > 0" in proc.stderr and "nothing was launched" in proc.stderr
+    assert not list((tmp_path / "s").glob("*/results.jsonl"))
+
+
+def test_one_failed_job_does_not_stop_the_sweep(tmp_path, monkeypatch):
+    """pythia-70m cannot load offline with an empty HF cache: its job fails, the tiny-pythia job
+    after it still runs, and the sweep ends with a summary naming the failure and exit 1."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    proc = run_cli(
+        [
+            "-m",
+            "model=pythia-70m,tiny-pythia",
+            "feature=token_position",
+            "feature.params.n_sequences=60",
+            "logger=none",
+            "layer=list",
+            "layer.layers=[0]",
+            "probe.ks=[1]",
+            "progress=false",
+            f"hydra.sweep.dir={tmp_path}/s",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "1 job(s) of the sweep" in proc.stderr and "0_pythia-70m_token_position" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    failed = tmp_path / "s" / "0_pythia-70m_token_position" / "failure.json"
+    assert failed.exists() and "Hugging Face cache" in failed.read_text()
+    results = read_results(tmp_path / "s")
+    assert set(results["model"]) == {"tiny-pythia"} and len(results) == 3
