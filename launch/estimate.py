@@ -216,7 +216,7 @@ def report(jobs: list[Job]) -> str:
     if slow:
         lines.append(
             f"{len(slow)} job(s) may outlast hydra.launcher.timeout_min: raise it (model.slurm."
-            "timeout_min); a requeued job resumes its extraction but starts probing over"
+            "timeout_min); a requeued job resumes where it stopped"
         )
     lines.append(
         "Assumed: the forward pass at 25% of an A100's bf16 peak, weights read at 0.5 GB/s; "
