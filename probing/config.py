@@ -97,6 +97,11 @@ class Feature:
     name: str
     only: list[str] | None = None
     params: dict = field(default_factory=dict)
+    # feature=custom/file and custom/hub only: where the user's table is.
+    path: str | None = None
+    hf: str | None = None
+    split: str | None = None
+    hf_config: str | None = None
 
 
 @dataclass
@@ -128,8 +133,11 @@ class Config:
     progress: bool = True
 
 
-def validate_config(cfg: DictConfig | dict) -> None:
-    """Raise ConfigError naming every problem of a composed config (the `hydra` node aside)."""
+def validate_config(cfg: DictConfig | dict, table=None) -> None:
+    """Raise ConfigError naming every problem of a composed config (the `hydra` node aside).
+
+    `table`: a DataFrame given from Python for feature=custom, checked instead of feature.path.
+    """
     if isinstance(cfg, DictConfig):
         try:  # node by node: the hydra node holds values only a running job has
             cfg = {
@@ -138,6 +146,9 @@ def validate_config(cfg: DictConfig | dict) -> None:
                 if k != "hydra"
             }
         except Exception as err:  # an interpolation that does not resolve
+            missing = re.search(r"Missing mandatory value: (\S+)", str(err))
+            if missing:
+                raise ConfigError(f"{missing[1]} is required: add {missing[1]}=...") from None
             raise ConfigError(f"config does not resolve: {_one_line(err)}") from None
     cfg = {k: v for k, v in cfg.items() if k != "hydra"}
     problems: list[str] = []
@@ -148,7 +159,7 @@ def validate_config(cfg: DictConfig | dict) -> None:
     def ok(path: str) -> bool:
         return not any(b == path or b.startswith((f"{path}.", f"{path}[")) for b in bad)
 
-    _check_semantics(cfg, ok, problems)
+    _check_semantics(cfg, ok, problems, table)
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems))
 
@@ -247,7 +258,7 @@ def _one_line(err: BaseException) -> str:
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-def _check_semantics(cfg: dict, ok: Callable[[str], bool], problems: list[str]) -> None:
+def _check_semantics(cfg: dict, ok: Callable[[str], bool], problems: list[str], table=None) -> None:
     """Checks that need well-typed values: each runs when the keys it reads type-checked."""
     model = cfg["model"] if ok("model") else {}
     if model:
@@ -262,7 +273,7 @@ def _check_semantics(cfg: dict, ok: Callable[[str], bool], problems: list[str]) 
     if ok("probe.ks") and probe.get("ks"):
         _check_ks(probe["ks"], model.get("d_mlp"), problems)
     if ok("feature"):
-        _check_feature(cfg["feature"], problems)
+        _check_feature(cfg["feature"], problems, table)
     if ok("layer"):
         _check_layers(cfg["layer"]["layers"], model.get("n_layers"), problems)
     if cfg.get("logger") and ok("logger"):
@@ -311,7 +322,7 @@ def _check_ks(ks: list[int], d_mlp: int | None, problems: list[str]) -> None:
             problems.append(f"probe.ks has {too_big} > model.d_mlp={d_mlp} (k counts neurons)")
 
 
-def _check_feature(feature: dict, problems: list[str]) -> None:
+def _check_feature(feature: dict, problems: list[str], table=None) -> None:
     from probing.features import COLLECTIONS
 
     collection = COLLECTIONS.get(feature["name"])
@@ -328,6 +339,15 @@ def _check_feature(feature: dict, problems: list[str]) -> None:
         default = collection.defaults.get(key)
         if default is not None and value is not None and not _same_kind(default, value):
             problems.append(f"feature.params.{key}={value!r} must be like its default {default!r}")
+    if collection.name == "custom":
+        _check_custom(feature, problems, table)
+        return
+    given = [k for k in ("path", "hf", "split", "hf_config") if feature.get(k) is not None]
+    if given:
+        problems.append(
+            f"feature.{given[0]} is for your own data (feature=custom/file or custom/hub), "
+            f"not {collection.name}"
+        )
     only = feature.get("only") or []
     # Collections whose features follow a list parameter (languages, genres) may name others.
     named = set(collection.features) | {
@@ -336,6 +356,31 @@ def _check_feature(feature: dict, problems: list[str]) -> None:
     missing = sorted(set(only) - named)
     if missing:
         problems.append(f"feature.only names {missing}, not in {collection.name} ({sorted(named)})")
+
+
+def _check_custom(feature: dict, problems: list[str], table=None) -> None:
+    """Read and check the user's table now: a bad file costs seconds, not a model load."""
+    from probing.features import FeatureDataError
+    from probing.features.custom import check_table, feature_columns, read_source
+
+    params = feature["params"]
+    try:
+        if table is None:
+            table = read_source(
+                params["path"],
+                params["hf"],
+                params["split"],
+                params["hf_config"],
+                params.get("tag_column", "upos"),
+            )
+        check_table(table, params["level"], params["text_column"], params["group_column"])
+    except FeatureDataError as err:
+        problems.append(str(err))
+        return
+    columns = feature_columns(table, params["text_column"], params["group_column"])
+    missing = sorted(set(feature.get("only") or []) - set(columns))
+    if missing:
+        problems.append(f"feature.only names {missing}, not columns of the table ({columns})")
 
 
 def _same_kind(default: Any, value: Any) -> bool:

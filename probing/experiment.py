@@ -19,7 +19,13 @@ from probing.activations import extract_activations, open_store
 from probing.activations.store import IDENTITY_KEYS
 from probing.config import validate_config
 from probing.errors import ConfigError
-from probing.features import COLLECTIONS, FeatureDataError, build_feature_dataset
+from probing.features import (
+    COLLECTIONS,
+    FeatureDataError,
+    FeatureDataset,
+    build_feature_dataset,
+)
+from probing.features.build import check_labels
 from probing.models import load_model
 from probing.probes import paper_k_list, sweep_k
 from probing.results import ResultWriter, format_summary, read_results, summarize
@@ -57,8 +63,13 @@ def select_features(all_features: list[str], only: Sequence[str] | None) -> list
     return [f for f in all_features if f in set(only)]
 
 
-def run_experiment(cfg: DictConfig, run_dir: str | Path) -> pd.DataFrame:
+def run_experiment(
+    cfg: DictConfig, run_dir: str | Path, table: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Run one (model, feature collection) job; returns the per-feature summary table.
+
+    `table`: with feature=custom/file, a DataFrame from Python (a `text` column, 0/1 feature
+    columns or span lists, optional `group`) used instead of feature.path (see probe_table).
 
     The config is validated first (probing.config), so a bad value costs seconds, not a model
     load. A rerun into the same run directory (a requeued job) keeps the blocks of rows it
@@ -66,11 +77,11 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path) -> pd.DataFrame:
     """
     import hydra.utils
 
-    validate_config(cfg)
+    validate_config(cfg, table=table)
     run_dir = Path(run_dir)
     logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else None
     try:
-        return _run(cfg, run_dir, logger)
+        return _run(cfg, run_dir, logger, table)
     finally:  # one failed job must not leave a W&B run open and break the rest of a multirun
         if logger is not None:
             logger.finish()
@@ -113,15 +124,17 @@ def run_key(store, probe: DictConfig, ks: list[int], features: list[str]) -> str
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _run(cfg: DictConfig, run_dir: Path, logger) -> pd.DataFrame:
+def _run(cfg: DictConfig, run_dir: Path, logger, table: pd.DataFrame | None) -> pd.DataFrame:
     t0 = time.perf_counter()
     model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
-    dataset = build_feature_dataset(
-        cfg.feature.name,
-        model.tokenizer,
-        cache_dir=Path(cfg.paths.features),
-        **OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True),
-    )
+    params = OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True)
+    if table is not None:
+        dataset = FeatureDataset.from_pandas(table, model.tokenizer, **params)
+        dataset.meta["class_balance"], dataset.meta["unusable"] = check_labels(dataset, 10)
+    else:
+        dataset = build_feature_dataset(
+            cfg.feature.name, model.tokenizer, cache_dir=Path(cfg.paths.features), **params
+        )
     collection = COLLECTIONS[cfg.feature.name]
     probe = cfg.probe
     ks = check_ks(probe.get("ks"), model.d_mlp)
@@ -256,3 +269,29 @@ def _extract_and_probe(
         f"total {elapsed:.0f}s)"
     )
     return summary
+
+
+def probe_table(
+    table: pd.DataFrame,
+    overrides: Sequence[str] = (),
+    run_dir: str | Path | None = None,
+) -> pd.DataFrame:
+    """Probe your own features from Python: a DataFrame in, the summary table out, and the same
+    results.jsonl (for the report and W&B) as `python -m probing.run feature=custom/file`.
+
+        probe_table(df, ["model=smollm2-135m", "layer=quartiles"], run_dir="outputs/mine")
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            cfg = compose(
+                "config", overrides=["feature=custom/file", "feature.path=null", *overrides]
+            )
+    finally:
+        GlobalHydra.instance().clear()
+    run_dir = run_dir or Path("outputs") / time.strftime("%Y-%m-%d/%H-%M-%S") / "table"
+    return run_experiment(cfg, run_dir, table=table)

@@ -60,3 +60,24 @@ def test_defaults_are_the_offline_default(compose_cfg):
     cfg = compose_cfg([])
     assert cfg.model.name == "smollm2-135m" and cfg.model.source == "gguf_package"
     assert cfg.layer.layers == "all"
+
+
+def test_glob_of_features_is_the_ten_builtin_collections():
+    """feature='glob(*)' (the paper sweep) must not pick up feature=custom/..., which needs a
+    file: the custom configs live one folder down."""
+    from launch.estimate import expand
+    from probing.features import CATEGORIES
+
+    _, jobs = expand(["feature=glob(*)", "model=tiny-pythia"])
+    assert sorted(j.feature.name for j in jobs) == sorted(CATEGORIES)
+
+
+@pytest.mark.parametrize("member,source", [("custom/file", "path"), ("custom/hub", "hf")])
+def test_custom_members_compose_and_need_their_source(compose_cfg, member, source):
+    from probing.config import validate_config
+    from probing.errors import ConfigError
+
+    cfg = compose_cfg(["model=tiny-pythia", f"feature={member}"])
+    assert cfg.feature.name == "custom"
+    with pytest.raises(ConfigError, match=f"feature.{source} is required"):
+        validate_config(cfg)

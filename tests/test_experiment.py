@@ -164,3 +164,79 @@ def test_smollm2_has_a_dedicated_python_neuron_on_held_out_files(tmp_path):
     summary = run_experiment(cfg, tmp_path / "run").set_index("feature")
     assert summary.loc["python", "f1_k1"] >= 0.9
     assert summary.loc["python", "layer"] == 5
+
+
+def custom_table(n: int = 160):
+    import pandas as pd
+
+    rows = []
+    for i in range(n):
+        code = i % 2 == 0
+        text = f"def f{i}(x):\n    return x * {i}" if code else f"The {i} birds flew south today."
+        rows.append({"text": text, "is_code": int(code), "even_hundred": int(i % 200 < 100)})
+        rows[-1]["group"] = f"doc{i // 4}"
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_your_own_features_from_a_file_end_to_end(tmp_path, suffix):
+    table = custom_table()
+    path = tmp_path / f"mine.{suffix}"
+    {
+        "jsonl": lambda: table.to_json(path, orient="records", lines=True),
+        "csv": lambda: table.to_csv(path, index=False),
+        "parquet": lambda: table.to_parquet(path),
+    }[suffix]()
+    cfg = compose_cfg(
+        tmp_path,
+        [
+            "model=tiny-pythia",
+            "feature=custom/file",
+            f"feature.path={path}",
+            "logger=none",
+            "probe.ks=[1,4]",
+        ],
+    )
+    summary = run_experiment(cfg, tmp_path / "run")
+    results = read_results(tmp_path / "run")
+    assert set(results["feature"]) == {"is_code", "even_hundred"}
+    assert set(results["collection"]) == {"custom"} and len(results) == 2 * 2 * 2
+    assert set(summary["feature"]) == {"is_code", "even_hundred"}
+
+
+def test_probe_table_from_python_writes_the_same_rows(tmp_path, monkeypatch):
+    from probing.experiment import probe_table
+
+    monkeypatch.setenv("PROBING_CACHE", str(tmp_path / "cache"))
+    summary = probe_table(
+        custom_table(),
+        ["model=tiny-pythia", "logger=none", "probe.ks=[1]", "progress=false", "layer=middle"],
+        run_dir=tmp_path / "run",
+    )
+    results = read_results(tmp_path / "run")
+    assert set(REQUIRED_COLUMNS) <= set(results.columns) and len(results) == 2
+    assert set(summary["feature"]) == {"is_code", "even_hundred"}
+
+
+def test_a_bad_custom_file_is_one_line_before_the_model_loads(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a", "x": 3}\n{"text": "b", "x": 0}\n')
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "probing.run",
+            "model=tiny-pythia",
+            "feature=custom/file",
+            f"feature.path={bad}",
+            "logger=none",
+            f"hydra.run.dir={tmp_path / 'out'}",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PROBING_CACHE": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: invalid config: feature column 'x' must hold 0/1 labels" in proc.stderr

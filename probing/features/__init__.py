@@ -6,6 +6,7 @@ ds = build_feature_dataset("programming_language", tokenizer, cache_dir="cache/f
 
 from probing.features import (  # noqa: F401  (importing a collection module registers it)
     compound_words,
+    custom,
     linguistic,
     natural_language,
     people,

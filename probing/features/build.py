@@ -46,12 +46,15 @@ def resolve_params(collection: Collection, params: Mapping[str, Any]) -> dict[st
 
 
 def recipe(collection: Collection, params: dict[str, Any], tokenizer) -> dict[str, Any]:
-    return {
+    spec = {
         "collection": collection.name,
         "recipe_version": collection.recipe_version,
         "params": params,
         "tokenizer": tokenizer_fingerprint(tokenizer),
     }
+    if collection.fingerprint is not None:
+        spec["source"] = collection.fingerprint(params)
+    return spec
 
 
 def cache_path(cache_dir: str | Path, spec: dict[str, Any]) -> Path:

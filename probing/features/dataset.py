@@ -132,6 +132,14 @@ class FeatureDataset:
         tmp.replace(path)
 
     @classmethod
+    def from_pandas(cls, table, tokenizer, **params) -> FeatureDataset:
+        """A dataset from a DataFrame: a `text` column and 0/1 feature columns (or span lists
+        for token-level features), an optional `group`; see probing.features.custom."""
+        from probing.features.custom import from_pandas
+
+        return from_pandas(table, tokenizer, **params)
+
+    @classmethod
     def load(cls, path: str | Path) -> FeatureDataset:
         with np.load(Path(path)) as z:
             header = json.loads(z["header"].tobytes().decode())

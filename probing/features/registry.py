@@ -50,9 +50,12 @@ class Collection:
     defaults: dict[str, Any]
     recipe_version: int
     builder: Callable[..., FeatureDataset] = field(repr=False)
+    # What the builder's source holds, for collections that read the user's data: it joins the
+    # cache key, so an edited file is rebuilt under the same parameters.
+    fingerprint: Callable[[dict], str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.category not in CATEGORIES:
+        if self.category not in (*CATEGORIES, "custom"):
             raise ValueError(
                 f"collection {self.name!r}: category {self.category!r} not in {CATEGORIES}"
             )

@@ -13,9 +13,13 @@ from probing.features.__main__ import main
 CONF = Path(__file__).resolve().parents[2] / "conf" / "feature"
 
 
+BUILT_IN = {name: c for name, c in COLLECTIONS.items() if name != "custom"}
+
+
 def test_collections_are_complete():
-    assert {"programming_language", "surface_text", "token_position"} <= set(COLLECTIONS)
-    for name, c in COLLECTIONS.items():
+    assert {"programming_language", "surface_text", "token_position"} <= set(BUILT_IN)
+    assert sorted(c.category for c in BUILT_IN.values()) == sorted(CATEGORIES)
+    for name, c in BUILT_IN.items():
         assert c.name == name and c.category in CATEGORIES
         assert c.features and all(rule for rule in c.features.values())
         assert c.source and c.licence and isinstance(c.recipe_version, int)
@@ -30,7 +34,16 @@ def test_feature_config_matches_registry_defaults(path):
 
 
 def test_every_collection_has_a_config():
-    assert {p.stem for p in CONF.glob("*.yaml")} == set(COLLECTIONS)
+    assert {p.stem for p in CONF.glob("*.yaml")} == set(BUILT_IN)
+
+
+@pytest.mark.parametrize("path", sorted((CONF / "custom").glob("*.yaml")), ids=lambda p: p.stem)
+def test_custom_configs_pass_every_builder_parameter(path):
+    conf = yaml.safe_load(path.read_text())
+    assert conf["name"] == "custom"
+    assert set(conf["params"]) == set(COLLECTIONS["custom"].defaults)
+    for key in ("path", "hf", "split", "hf_config"):  # the top-level keys reach the builder
+        assert conf["params"][key] == "${.." + key + "}"
 
 
 def test_unknown_collection_lists_known_ones(byte_tokenizer):
