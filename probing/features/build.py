@@ -82,7 +82,8 @@ def check_labels(ds: FeatureDataset, min_per_class: int) -> tuple[dict[str, floa
         elif min(positives, negatives) < min_per_class:
             unusable[feature] = (
                 f"{ds.name}/{feature}: too few examples ({positives} positive, {negatives} "
-                f"negative; need {min_per_class} of each): raise the collection's size parameters"
+                f"negative; need {min_per_class} of each): add examples (a built-in collection: raise "
+                "its size parameters)"
             )
         else:
             balance[feature] = round(positives / ds.n_examples, 4)
