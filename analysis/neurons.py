@@ -138,7 +138,7 @@ def load_tokenizer(model: str):
 
 def neuron_page(cache: Path, row: dict, n_contexts: int = 8) -> NeuronPage:
     """Build the page of the k=1 neuron of one result row (model, revision, collection, layer,
-    feature, support, f1, n_train + n_test)."""
+    feature, support, f1, n_train + n_val + n_test)."""
     page = NeuronPage(
         model=str(row.get("model_name", row["model"])),
         feature=str(row["feature"]),
@@ -148,7 +148,8 @@ def neuron_page(cache: Path, row: dict, n_contexts: int = 8) -> NeuronPage:
         f1=float(row["f1"]),
     )
     n_train, n_test = _int_or_none(row.get("n_train")), _int_or_none(row.get("n_test"))
-    n_examples = n_train + n_test if n_train is not None and n_test is not None else None
+    n_val = _int_or_none(row.get("n_val")) or 0  # rows written before the validation split: 0
+    n_examples = n_train + n_val + n_test if n_train is not None and n_test is not None else None
     store_path = find_store(
         cache, page.model, str(row.get("revision", "")), page.collection, page.layer, n_examples
     )

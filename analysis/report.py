@@ -58,8 +58,11 @@ def build_report(
     parts = [f"<h1>Sparse probing report</h1>{_overview(results, models, sources, cache)}"]
     parts.append(
         "<h2>Best single neurons</h2><p>Per model, feature and probe method: the layer "
-        "whose best neuron (k=1) has the highest held-out F1; best_f1 is the best over "
-        "all k and layers. Click a neuron for its page, a header to sort.</p>"
+        "whose best neuron (k=1) has the highest validation F1, with its test F1 "
+        "(<code>f1_k1</code>) and that F1's 95% interval from resampling test documents "
+        "(<code>f1_low</code>-<code>f1_high</code>); best_f1 is the test F1 of the best "
+        "probe over all k and layers, also chosen on validation. Click a neuron for its "
+        "page, a header to sort.</p>"
     )
     hrefs = [f"#{_anchor(r)}" if _anchor(r) in pages else None for r in best.to_dict("records")]
     parts.append(html.table(best, "best-neurons", links={"neuron_id": hrefs}))

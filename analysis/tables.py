@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.models import model_info, order_models, relative_depth
+from probing.results import best_rows
 
 
 def neuron_id(layer: int, neuron: int) -> str:
@@ -39,8 +40,10 @@ def k1_scores(results: pd.DataFrame) -> pd.DataFrame:
 def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFrame:
     """Per model, feature and method: the layer whose single best neuron (k=1) scores highest.
 
-    best_f1 is the best F1 over every k and layer, so f1_k1 / best_f1 says how much of the
-    feature one neuron carries.
+    best_f1 is the test F1 of the best probe over every k and layer, so f1_k1 / best_f1 says how
+    much of the feature one neuron carries. Layers and probes are chosen on validation F1 where
+    the rows have it (probing.results.selection_column), and scored on test; f1_low / f1_high
+    are the 95% bootstrap interval of f1_k1 (NaN for rows without one).
     """
     columns = [
         "feature",
@@ -52,6 +55,8 @@ def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFra
         "neuron",
         "neuron_id",
         "f1_k1",
+        "f1_low",
+        "f1_high",
         "best_f1",
     ]
     rows = results if method is None else results[results["method"] == method]
@@ -59,11 +64,10 @@ def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFra
     if k1.empty:
         return pd.DataFrame(columns=columns)
     keys = ["model", "feature", "method"]
-    best = k1.loc[
-        k1.sort_values(["f1", "layer"], ascending=[False, True]).groupby(keys)["f1"].idxmax()
-    ]
-    best = best.rename(columns={"f1": "f1_k1"})
-    best = best.join(rows.groupby(keys)["f1"].max().rename("best_f1"), on=keys)
+    best = best_rows(k1, keys).rename(columns={"f1": "f1_k1"})
+    for side, column in (("low", "f1_ci_low"), ("high", "f1_ci_high")):
+        best[f"f1_{side}"] = best[column] if column in best else float("nan")
+    best = best.join(best_rows(rows, keys).set_index(keys)["f1"].rename("best_f1"), on=keys)
     return best[columns].sort_values(["feature", "model", "method"]).reset_index(drop=True)
 
 

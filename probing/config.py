@@ -112,6 +112,7 @@ class Probe:
     seed: NonNegative = 0
     ks: list[Positive] | None = None
     test_fraction: Annotated[float, Range(0, 1, open_=True)] = 0.2
+    val_fraction: Annotated[float, Range(0, 1)] = 0.2
     rotate: bool = False
 
 
@@ -270,6 +271,9 @@ def _check_semantics(cfg: dict, ok: Callable[[str], bool], problems: list[str], 
     probe = cfg.get("probe") or {}
     if ok("probe.method") and "method" in probe:
         _check_method(probe["method"], probe.get("backend"), problems)
+    if ok("probe.test_fraction") and ok("probe.val_fraction") and "test_fraction" in probe:
+        if probe.get("val_fraction", 0.2) + probe["test_fraction"] >= 1:
+            problems.append("probe.val_fraction + probe.test_fraction must be < 1")
     if ok("probe.ks") and probe.get("ks"):
         _check_ks(probe["ks"], model.get("d_mlp"), problems)
     if ok("feature"):

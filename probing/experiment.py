@@ -29,7 +29,7 @@ from probing.features.build import check_labels
 from probing.models import load_model
 from probing.probes import paper_k_list, sweep_k
 from probing.results import ResultWriter, format_summary, read_results, summarize
-from probing.splits import SplitError, group_split
+from probing.splits import SplitError, split_by_document
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +97,16 @@ def check_ks(ks: Sequence[int] | None, d_mlp: int) -> list[int]:
     return sorted(set(ks))
 
 
-def make_splits(dataset, features: list[str], test_fraction: float, seed: int) -> dict:
-    """{feature: (train, test)}; a feature whose split is impossible is skipped with a warning
-    naming it, and the run fails only when no feature is left."""
+def make_splits(
+    dataset, features: list[str], test_fraction: float, val_fraction: float, seed: int
+) -> dict:
+    """{feature: (train, val, test)} by document; a feature whose split is impossible is skipped
+    with a warning naming it, and the run fails only when no feature is left."""
     splits = {}
     for feature in features:
         try:
-            splits[feature] = group_split(
-                dataset.label(feature), dataset.groups, test_fraction, seed
+            splits[feature] = split_by_document(
+                dataset.label(feature), dataset.groups, test_fraction, val_fraction, seed
             )
         except SplitError as err:
             log.warning("skipping feature %s of %s: %s", feature, dataset.name, err)
@@ -143,7 +145,9 @@ def _run(cfg: DictConfig, run_dir: Path, logger, table: pd.DataFrame | None) -> 
     features = [f for f in features if f not in unusable]  # build_feature_dataset warned
     if not features:
         raise FeatureDataError(f"no usable feature left in {dataset.name}: {list(unusable)}")
-    splits = make_splits(dataset, features, probe.test_fraction, probe.seed)
+    splits = make_splits(
+        dataset, features, probe.test_fraction, probe.get("val_fraction", 0.2), probe.seed
+    )
     features = list(splits)
     spec = cfg.layer.layers
     layers = resolve_layers(
@@ -229,7 +233,7 @@ def _extract_and_probe(
             if writer.done(layer, feature):
                 continue
             y = dataset.label(feature).astype(np.int64)
-            train, test = splits[feature]
+            train, val, test = splits[feature]
             rows = sweep_k(
                 X[train],
                 y[train],
@@ -241,6 +245,8 @@ def _extract_and_probe(
                 seed=probe.seed,
                 C=probe.C,
                 **({"rotate": True} if probe.get("rotate") else {}),
+                **({"X_val": X[val], "y_val": y[val]} if len(val) else {}),
+                test_groups=dataset.groups[test],
             )
             for row in rows:
                 row.update(
@@ -251,7 +257,9 @@ def _extract_and_probe(
                     layer=layer,
                     method=probe.method + ("+rotated" if probe.get("rotate") else ""),
                     n_train=len(train),
+                    n_val=len(val),
                     n_test=len(test),
+                    n_test_positive=int(y[test].sum()),
                     positive_fraction=float(y.mean()),
                 )
             writer.write(rows)

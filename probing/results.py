@@ -179,26 +179,53 @@ def read_results(*paths: str | Path) -> pd.DataFrame:
     return frame.astype({c: float for c in METRICS if c in frame})
 
 
+def selection_column(results: pd.DataFrame) -> str:
+    """What chooses the best layer and neuron: validation F1 where the rows have it (the test F1
+    then reported is an unbiased estimate), else test F1 (older rows, or val_fraction=0)."""
+    if "val_f1" in results and results["val_f1"].notna().any():
+        return "val_f1"
+    return "f1"
+
+
+def best_rows(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per group of `keys`, the row with the best selection score (ties: the shallower layer)."""
+    select = selection_column(rows)
+    ordered = rows.assign(_score=rows[select].fillna(-1.0)).sort_values(
+        ["_score", "layer"], ascending=[False, True]
+    )
+    return ordered.drop_duplicates(keys).drop(columns="_score")
+
+
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """Per model and feature: the layer whose best single neuron (k=1) has the highest F1."""
+    """Per model and feature: the layer whose best single neuron (k=1) scores highest on the
+    validation split, its test F1 with the 95% bootstrap interval, and the test F1 of the best
+    probe at any k (chosen on validation too)."""
+    columns = ["model", "feature", "layer", "neuron", "f1_k1", "f1_low", "f1_high", "best_f1"]
     k1 = results[results["k"] == 1]
     if k1.empty:
-        return pd.DataFrame(columns=["model", "feature", "layer", "neuron", "f1_k1", "best_f1"])
-    best = k1.loc[k1.groupby(["model", "feature"])["f1"].idxmax()]
-    best_any_k = results.groupby(["model", "feature"])["f1"].max().rename("best_f1")
-    out = best.assign(neuron=best["support"].map(lambda s: int(s[0])), f1_k1=best["f1"])
-    out = out[["model", "feature", "layer", "neuron", "f1_k1"]].join(
-        best_any_k, on=["model", "feature"]
+        return pd.DataFrame(columns=columns)
+    keys = ["model", "feature"]
+    best = best_rows(k1, keys)
+    best_any_k = best_rows(results, keys).set_index(keys)["f1"].rename("best_f1")
+    out = best.assign(
+        neuron=best["support"].map(lambda s: int(s[0])),
+        f1_k1=best["f1"],
+        f1_low=best["f1_ci_low"] if "f1_ci_low" in best else float("nan"),
+        f1_high=best["f1_ci_high"] if "f1_ci_high" in best else float("nan"),
     )
+    out = out[columns[:-1]].join(best_any_k, on=keys)
     return out.sort_values(["model", "f1_k1"], ascending=[True, False]).reset_index(drop=True)
 
 
 def format_summary(summary: pd.DataFrame) -> str:
     lines = [
-        f"{'model':<16} {'feature':<28} {'layer':>5} {'neuron':>7} {'F1@k=1':>7} {'best F1':>8}"
+        f"{'model':<16} {'feature':<28} {'layer':>5} {'neuron':>7} {'F1@k=1':>7} "
+        f"{'95% CI':>13} {'best F1':>8}"
     ]
     for r in summary.itertuples():
+        ci = "" if math.isnan(r.f1_low) else f"{r.f1_low:.2f}-{r.f1_high:.2f}"
         lines.append(
-            f"{r.model:<16} {r.feature:<28} {r.layer:>5} {r.neuron:>7} {r.f1_k1:>7.3f} {r.best_f1:>8.3f}"
+            f"{r.model:<16} {r.feature:<28} {r.layer:>5} {r.neuron:>7} {r.f1_k1:>7.3f} "
+            f"{ci:>13} {r.best_f1:>8.3f}"
         )
     return "\n".join(lines)

@@ -43,3 +43,30 @@ def group_split(
         f"no split into {n_splits} folds by document has both classes on both sides "
         f"({len(np.unique(groups))} documents): add documents or change test_fraction"
     )
+
+
+def split_by_document(
+    y: np.ndarray,
+    groups: np.ndarray,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index arrays (train, val, test), each document on one side only, each with both classes.
+
+    Layers and neurons are chosen on val and reported on test; val_fraction=0 gives an empty val
+    (callers then choose on test, and must say so).
+    """
+    if not 0 <= val_fraction < 1 - test_fraction:
+        raise SplitError(
+            f"val_fraction must be in [0, 1 - test_fraction), got {val_fraction} "
+            f"with test_fraction {test_fraction}"
+        )
+    y, groups = np.asarray(y), np.asarray(groups)
+    rest, test = group_split(y, groups, test_fraction, seed)
+    if val_fraction == 0:
+        return rest, np.array([], dtype=rest.dtype), test
+    inner_train, inner_val = group_split(
+        y[rest], groups[rest], val_fraction / (1 - test_fraction), seed
+    )
+    return rest[inner_train], rest[inner_val], test

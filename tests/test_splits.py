@@ -40,3 +40,21 @@ def test_a_class_from_one_document_cannot_be_held_out():
     groups = np.concatenate([np.zeros(30, int), 1 + np.arange(70) // 7])
     with pytest.raises(SplitError, match="labelled 1 come from 1 document"):
         group_split(y, groups, 0.2)
+
+
+def test_train_val_test_hold_out_documents_three_ways():
+    from probing.splits import split_by_document
+
+    groups = np.repeat(np.arange(100), 4)
+    y = (groups % 3 == 0).astype(int)
+    train, val, test = split_by_document(y, groups, 0.2, 0.2, seed=0)
+    sides = [set(groups[i]) for i in (train, val, test)]
+    assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
+    assert len(train) + len(val) + len(test) == len(y)
+    for idx in (train, val, test):
+        assert set(y[idx]) == {0, 1}
+    assert 0.1 < len(val) / len(y) < 0.3 and 0.1 < len(test) / len(y) < 0.3
+    _, no_val, _ = split_by_document(y, groups, 0.2, 0.0)
+    assert len(no_val) == 0
+    with pytest.raises(SplitError, match="val_fraction"):
+        split_by_document(y, groups, 0.5, 0.6)

@@ -74,3 +74,39 @@ def _average_precision(t: np.ndarray, scores: np.ndarray) -> float:
     precision = tps / (last_of_tie + 1)
     recall = tps / tps[-1]
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def bootstrap_weights(
+    groups: np.ndarray, n_boot: int = 1000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(W [n_boot, n_groups], group index [n]) for a cluster bootstrap of a test split.
+
+    Documents, not examples, are resampled with replacement: windows of one document are not
+    independent, and an interval that ignored it would be too narrow. Drawn once per split and
+    shared by every probe scored on it, so their intervals are comparable.
+    """
+    _, index = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups = int(index.max()) + 1 if len(index) else 0
+    rng = np.random.default_rng(seed)
+    W = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot)
+    return W.astype(np.float64), index
+
+
+def f1_interval(
+    y_true, y_pred, weights: tuple[np.ndarray, np.ndarray], level: float = 0.95
+) -> tuple[float, float]:
+    """The percentile bootstrap interval of F1 (class 1) under `bootstrap_weights`."""
+    W, index = weights
+    t = np.asarray(y_true).astype(bool)
+    p = np.asarray(y_pred).astype(bool)
+    n_groups = W.shape[1]
+
+    def per_group(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(index, weights=mask.astype(np.float64), minlength=n_groups)
+
+    tp, fp, fn = W @ per_group(t & p), W @ per_group(~t & p), W @ per_group(t & ~p)
+    den = 2 * tp + fp + fn
+    f1s = np.divide(2 * tp, den, out=np.zeros_like(den), where=den > 0)
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(f1s, [tail, 100 - tail])
+    return float(lo), float(hi)

@@ -7,7 +7,7 @@ import numpy as np
 from .backends import resolve_backend
 from .controls import dense_ks, random_rotation, rotate_activations
 from .fit import fit_method
-from .metrics import classification_metrics, f1
+from .metrics import bootstrap_weights, classification_metrics, f1, f1_interval
 from .validation import check_k, check_X, check_X_y, check_y
 
 SMALL_KS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16)
@@ -33,12 +33,22 @@ def sweep_k(
     C: float = 1.0,
     rotate: bool = False,
     dense: bool = False,
+    X_val=None,
+    y_val=None,
+    test_groups=None,
+    n_boot: int = 1000,
 ) -> list[dict]:
     """One row per k: the support, coefficients (raw units), test metrics, train F1 and timing.
 
     ks=None means paper_k_list(d). rotate=True runs the same sweep on X @ Q for a random
     orthogonal Q seeded by `seed` (the rotation control); its "support" then indexes rotated
     directions, not neurons. dense=True adds k = d (all neurons) if it is missing.
+
+    X_val / y_val: a validation split (documents unseen in training and in test) scored as
+    `val_f1`, on which a caller chooses layers and neurons, so the test F1 it reports is not the
+    maximum of many noisy numbers. test_groups: the test examples' documents; each row then
+    carries the 95% bootstrap interval of its test F1 (`f1_ci_low`, `f1_ci_high`), resampling
+    documents `n_boot` times.
     """
     X_train, y_train = check_X_y(X_train, y_train)
     d = X_train.shape[1]
@@ -51,15 +61,31 @@ def sweep_k(
     if not C > 0:
         raise ValueError(f"C must be > 0, got {C!r}")
     name = resolve_backend(backend)
+    if X_val is not None:
+        X_val = check_X(X_val, d)
+        y_val = check_y(y_val, X_val.shape[0], both_classes=False)
     if rotate:
         Q = random_rotation(d, seed)
         X_train, X_test = rotate_activations(X_train, Q), rotate_activations(X_test, Q)
+        if X_val is not None:
+            X_val = rotate_activations(X_val, Q)
+    weights = None
+    if test_groups is not None:
+        if len(test_groups) != len(y_test):
+            raise ValueError(f"test_groups has {len(test_groups)} entries, y_test {len(y_test)}")
+        weights = bootstrap_weights(test_groups, n_boot, seed)
 
     rows = []
     for group in fit_method(X_train, y_train, method, ks, name, float(C), seed):
         test_logits, train_logits = group.decisions(X_test), group.train_logits
+        val_logits = group.decisions(X_val) if X_val is not None else None
         for j, fit in enumerate(group.fits):
             test_pred = (test_logits[:, j] > 0).astype(np.int64)
+            extra = {}
+            if val_logits is not None:
+                extra["val_f1"] = f1(y_val, val_logits[:, j] > 0)
+            if weights is not None:
+                extra["f1_ci_low"], extra["f1_ci_high"] = f1_interval(y_test, test_pred, weights)
             rows.append(
                 {
                     "k": fit.k,
@@ -68,6 +94,7 @@ def sweep_k(
                     "intercept": fit.intercept,
                     **classification_metrics(y_test, test_pred, test_logits[:, j]),
                     "train_f1": f1(y_train, train_logits[:, j] > 0),
+                    **extra,
                     "fit_seconds": fit.seconds,
                     "backend": name,
                     "method": method,

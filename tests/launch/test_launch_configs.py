@@ -12,7 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from launch.estimate import dataset_size, estimate_job, expand, report
-from probing.features import COLLECTIONS
+from probing.features import CATEGORIES, COLLECTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
@@ -88,9 +88,9 @@ def test_pythia_sizes_for_the_estimate(compose_cfg, model):
 def test_paper_sweep_expands_to_every_pythia_and_collection():
     base, cfgs = expand(["experiment=paper_sweep"])
     pairs = {(c.model.name, c.feature.name) for c in cfgs}
-    assert len(cfgs) == len(pairs) == 7 * len(COLLECTIONS)
+    assert len(cfgs) == len(pairs) == 7 * len(CATEGORIES)
     assert {m for m, _ in pairs} == set(PYTHIA)
-    assert {f for _, f in pairs} == set(COLLECTIONS)
+    assert {f for _, f in pairs} == set(CATEGORIES)  # the built-ins, not custom
     assert all(c.layer.layers == "all" for c in cfgs)
     # one array, one size: the base config's model, the largest, sizes it
     params = launcher(base)
@@ -147,5 +147,5 @@ def test_sweep_script_estimates_and_submits_nothing_without_yes(tmp_path):
         timeout=300,
     )
     assert out.returncode == 0, out.stderr
-    assert f"{7 * len(COLLECTIONS)} jobs" in out.stdout and "GPU-hours" in out.stdout
+    assert f"{7 * len(CATEGORIES)} jobs" in out.stdout and "GPU-hours" in out.stdout
     assert "Nothing submitted" in out.stdout

@@ -55,3 +55,41 @@ def test_single_class_test_split_gives_nan_auc(planted):
     ones = np.flatnonzero(y == 1)[:50]
     (row,) = sweep_k(X[:800], y[:800], X[ones], y[ones], ks=[1])
     assert np.isnan(row["roc_auc"]) and row["recall"] > 0.9
+
+
+def test_validation_f1_and_a_document_bootstrap_interval_per_row():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(900, 12))
+    y = (X[:, 3] + 0.7 * rng.normal(size=900) > 0).astype(int)
+    docs = np.arange(900) // 6
+    tr, va, te = slice(0, 500), slice(500, 700), slice(700, 900)
+    rows = sweep_k(
+        X[tr],
+        y[tr],
+        X[te],
+        y[te],
+        [1, 12],
+        backend="sklearn",
+        X_val=X[va],
+        y_val=y[va],
+        test_groups=docs[te],
+    )
+    for r in rows:
+        assert 0 < r["val_f1"] <= 1
+        assert r["f1_ci_low"] <= r["f1"] <= r["f1_ci_high"]
+        assert 0.02 < r["f1_ci_high"] - r["f1_ci_low"] < 0.3
+
+
+def test_the_interval_resamples_documents_not_examples():
+    """When a probe errs on whole documents, examples are not independent: resampling documents
+    must give a wider interval than resampling examples."""
+    from probing.probes.metrics import bootstrap_weights, f1_interval
+
+    rng = np.random.default_rng(1)
+    docs = np.arange(400) // 20
+    y = rng.integers(0, 2, 400)
+    wrong_doc = rng.random(docs.max() + 1) < 0.2
+    pred = np.where(wrong_doc[docs], 1 - y, y)
+    by_doc = f1_interval(y, pred, bootstrap_weights(docs, 1000, 0))
+    by_example = f1_interval(y, pred, bootstrap_weights(np.arange(400), 1000, 0))
+    assert by_doc[1] - by_doc[0] > 1.5 * (by_example[1] - by_example[0])
