@@ -230,7 +230,13 @@ def _gb(n_bytes: float) -> str:
 
 
 def main(argv: list[str]) -> None:
-    base, cfgs = expand([a for a in argv if a not in ("-m", "--multirun")])
+    from probing.cli_checks import hydra_error_line
+
+    try:
+        base, cfgs = expand([a for a in argv if a not in ("-m", "--multirun")])
+    except Exception as err:  # Hydra's own: a typo'd key, an unknown group member
+        print(f"error: {hydra_error_line(err)}", file=sys.stderr)
+        raise SystemExit(2) from None
     validate_jobs(cfgs)
     launcher = OmegaConf.select(base, "hydra.launcher._target_", default="") or ""
     print(

@@ -341,8 +341,10 @@ def _check_feature(feature: dict, problems: list[str], table=None) -> None:
         )
     for key, value in feature["params"].items():
         default = collection.defaults.get(key)
-        if default is not None and value is not None and not _same_kind(default, value):
-            problems.append(f"feature.params.{key}={value!r} must be like its default {default!r}")
+        if default is not None and value is not None:
+            why = _param_problem(key, default, value)
+            if why:
+                problems.append(f"feature.params.{key}={value!r} {why}")
     if collection.name == "custom":
         _check_custom(feature, problems, table)
         return
@@ -387,12 +389,34 @@ def _check_custom(feature: dict, problems: list[str], table=None) -> None:
         problems.append(f"feature.only names {missing}, not columns of the table ({columns})")
 
 
-def _same_kind(default: Any, value: Any) -> bool:
+# Integer parameters that may be 0; every other integer parameter with a positive default is a
+# count or a length and must be at least 1.
+_MAY_BE_ZERO = ("min_pos", "seed", "min_bytes")
+
+
+def _param_problem(key: str, default: Any, value: Any) -> str | None:
+    """Why `value` cannot stand for a builder parameter whose default is `default`, or None."""
     if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int | float):
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, type(default))
+        return None if isinstance(value, bool) else "must be true or false"
+    if isinstance(default, int):
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"must be an int (default {default})"
+        floor = 0 if key in _MAY_BE_ZERO or default <= 0 else 1
+        return None if value >= floor else f"must be >= {floor}"
+    if isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok and math.isfinite(value) else "must be a finite number"
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            return f"must be a list like {default!r}"
+        kinds = {type(v) for v in default}
+        if len(kinds) == 1:
+            for item in value:
+                why = _param_problem(key, default[0], item)
+                if why:
+                    return f"has {item!r}, which {why}"
+        return None
+    return None if isinstance(value, type(default)) else f"must be like its default {default!r}"
 
 
 def _check_layers(layers: Any, n_layers: int | None, problems: list[str]) -> None:

@@ -7,6 +7,7 @@ import gc
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,6 +129,25 @@ def run_key(store, probe: DictConfig, ks: list[int], features: list[str]) -> str
 
 def _run(cfg: DictConfig, run_dir: Path, logger, table: pd.DataFrame | None) -> pd.DataFrame:
     t0 = time.perf_counter()
+    # What a user can get wrong about directories fails here, before the model loads.
+    writer = ResultWriter(run_dir)  # claims the run directory: another live run is refused
+    try:
+        for folder in (cfg.paths.features, cfg.paths.activations):
+            check_writable(Path(folder))
+        return _load_and_run(cfg, run_dir, logger, table, writer, t0)
+    finally:
+        writer.close()
+
+
+def check_writable(folder: Path) -> None:
+    """Create `folder` and write a file in it (OSError with the path if the disk says no)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-test-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
+
+
+def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
     model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
     params = OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True)
     if table is not None:
@@ -154,25 +174,22 @@ def _run(cfg: DictConfig, run_dir: Path, logger, table: pd.DataFrame | None) -> 
         OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec, model.n_layers
     )
     store = open_store(cfg.paths.activations, model, dataset, cfg.store.dtype)
-    writer = ResultWriter(run_dir, run_key=run_key(store, probe, ks, features))
-    try:
-        return _extract_and_probe(
-            cfg,
-            run_dir,
-            logger,
-            model,
-            dataset,
-            collection,
-            store,
-            writer,
-            layers,
-            features,
-            splits,
-            ks,
-            t0,
-        )
-    finally:
-        writer.close()
+    writer.resume(run_key(store, probe, ks, features), rows_per_block=len(ks))
+    return _extract_and_probe(
+        cfg,
+        run_dir,
+        logger,
+        model,
+        dataset,
+        collection,
+        store,
+        writer,
+        layers,
+        features,
+        splits,
+        ks,
+        t0,
+    )
 
 
 def _extract_and_probe(

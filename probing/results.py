@@ -55,28 +55,58 @@ class ResultWriter:
       configuration in the same file are an error, not a mix.
     """
 
-    def __init__(self, run_dir: str | Path, run_key: str = "") -> None:
+    def __init__(
+        self, run_dir: str | Path, run_key: str | None = None, rows_per_block: int | None = None
+    ) -> None:
+        """Claims the run directory now; with `run_key`, also resumes (see `resume`)."""
         self.path = Path(run_dir) / RESULTS_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.run_key = run_key
+        self.run_key = ""
         self._claim = _claim(self.path.parent)
-        self._done = self._resume()
+        self._done: set[tuple[int, str]] = set()
+        if run_key is not None:
+            self.resume(run_key, rows_per_block)
 
-    def _resume(self) -> set[tuple[int, str]]:
+    def resume(self, run_key: str, rows_per_block: int | None = None) -> None:
+        """Keep the finished blocks of an earlier attempt of this job (`done` lists them).
+
+        A block is finished when it has `rows_per_block` rows (one per k; None: any number).
+        A block with a row lost (a damaged line) is dropped from the file and redone, so a
+        rerun never reports success with a row missing.
+        """
+        self.run_key = run_key
         if not self.path.exists():
-            return set()
+            return
         _cut_partial_line(self.path)
-        done = set()
+        rows, n_lines = [], 0
+        with self.path.open("rb") as f:
+            n_lines = sum(1 for line in f if line.strip())
         for row in iter_rows(self.path):
-            if row.get("run_key", "") != self.run_key:
+            if row.get("run_key", "") != run_key:
                 self.close()
                 raise RunDirBusy(
                     f"{self.path} holds results of another configuration (run_key "
-                    f"{row.get('run_key')!r}, this run {self.run_key!r}): give this run its own "
+                    f"{row.get('run_key')!r}, this run {run_key!r}): give this run its own "
                     "hydra.run.dir"
                 )
-            done.add((int(row["layer"]), str(row["feature"])))
-        return done
+            rows.append(row)
+        counts: dict[tuple[int, str], int] = {}
+        for row in rows:
+            key = (int(row["layer"]), str(row["feature"]))
+            counts[key] = counts.get(key, 0) + 1
+        self._done = {
+            key for key, n in counts.items() if rows_per_block is None or n == rows_per_block
+        }
+        keep = [r for r in rows if (int(r["layer"]), str(r["feature"])) in self._done]
+        if len(keep) != n_lines:
+            log.warning(
+                "%s: %d damaged or incomplete rows; their blocks will be probed again",
+                self.path,
+                n_lines - len(keep),
+            )
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+            os.replace(tmp, self.path)
 
     def done(self, layer: int, feature: str) -> bool:
         """True when a previous attempt of this job already wrote this block."""
@@ -152,7 +182,8 @@ def _jsonable(row: dict) -> dict:
 
 
 def iter_rows(path: Path) -> Iterator[dict]:
-    """The good rows of one results file; a bad line is skipped with a warning naming file:line."""
+    """The good rows of one results file; a bad line (not JSON, or lacking a required column)
+    is skipped with a warning naming file:line."""
     with Path(path).open("rb") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -161,6 +192,9 @@ def iter_rows(path: Path) -> Iterator[dict]:
                 row = json.loads(line)
                 if not isinstance(row, dict):
                     raise ValueError("not a JSON object")
+                missing = [c for c in REQUIRED_COLUMNS if c not in row]
+                if missing:
+                    raise ValueError(f"lacks {missing}")
             except (ValueError, UnicodeDecodeError) as err:
                 log.warning("%s:%d: skipping a bad results line (%s)", path, number, err)
                 continue

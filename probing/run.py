@@ -49,5 +49,16 @@ def main(cfg: DictConfig) -> float | None:
     return float(summary["f1_k1"].max()) if len(summary) else None
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """`python -m probing.run`: Hydra's own errors become one line (probing.cli_checks)."""
+    from probing.cli_checks import precheck
+
+    problem = precheck(sys.argv[1:])
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -42,9 +42,11 @@ def test_member_composes_and_resolves(compose_cfg, group, member):
         assert MODEL_KEYS <= set(cfg.model), f"model/{member} lacks {MODEL_KEYS - set(cfg.model)}"
         assert cfg.model.name == member
     if group == "feature":
+        from probing.config import validate_config
         from probing.features import COLLECTIONS
 
         assert cfg.feature.name in COLLECTIONS
+        validate_config(compose_cfg([f"{group}={member}", "model=tiny-pythia"]))
     if group == "probe":
         import numpy as np
 

@@ -11,6 +11,7 @@ Every case ends in exit 0 with correct results, or exit 2 with one line, never a
 from __future__ import annotations
 
 import errno
+import json
 import os
 import random
 import shutil
@@ -183,7 +184,20 @@ def _chunks(store, layer):
 def corrupt(store, layer: int, rng: random.Random) -> str:
     chunks = [c for c in _chunks(store, layer) if c.is_file()]
     meta = store.path / f"layer_{layer}" / "zarr.json"
-    kind = rng.choice(["delete", "truncate", "flip", "swap", "garbage", "dtype", "shape", "meta"])
+    kind = rng.choice(
+        [
+            "delete",
+            "truncate",
+            "flip",
+            "swap",
+            "garbage",
+            "dtype",
+            "shape",
+            "meta",
+            "blocks",
+            "attrs",
+        ]
+    )
     target = rng.choice(chunks)
     data = target.read_bytes()
     if kind == "delete":
@@ -204,17 +218,28 @@ def corrupt(store, layer: int, rng: random.Random) -> str:
         meta.write_text(meta.read_text().replace('"float16"', '"int16"'))
     elif kind == "shape":
         meta.write_text(meta.read_text().replace('"shape": [', '"shape": [1', 1))
+    elif kind in ("blocks", "attrs"):
+        doc = json.loads(meta.read_text())
+        attrs = doc["attributes"]
+        if kind == "blocks":  # a malformed, a shortened or a shifted block record
+            blocks = attrs["blocks"]
+            blocks[0] = rng.choice([[0, 60], blocks[0][:4], [b + 1 for b in blocks[0]]])
+        else:  # a progress or a mark that is not what it claims
+            attrs.update(rng.choice([{"n_seq_done": "abc"}, {"complete": "no"}, {"blocks": "x"}]))
+        meta.write_text(json.dumps(doc))
     else:
         meta.write_text("{")
     return kind
 
 
-@pytest.mark.parametrize("trial", range(12))
+@pytest.mark.parametrize("trial", range(24))
 def test_fuzzed_store_damage_is_detected_and_re_extracted_exactly(tiny_model, tmp_path, trial):
     rng = random.Random(trial)
     ds = make_dataset(rng.choice(["mean", "token"]), n_seq=40)
     reference = open_store(tmp_path / "ref", tiny_model, ds, "float16")
-    reference.chunk_examples = 8  # several chunk files per layer, and blocks that straddle them
+    # Several chunk files per layer; with 5 or 13 rows per chunk, blocks straddle them, so a
+    # rewrite after damage must not decode a broken neighbour.
+    reference.chunk_examples = rng.choice([5, 8, 13])
     extract_activations(tiny_model, ds, reference, [0, 1], chunk_sequences=8, progress=False)
     shutil.copytree(reference.path, tmp_path / "copy.zarr")
     store = open_store(tmp_path / "ref", tiny_model, ds, "float16")
@@ -223,10 +248,14 @@ def test_fuzzed_store_damage_is_detected_and_re_extracted_exactly(tiny_model, tm
     store.group = store._open()
     layer = rng.choice([0, 1])
     kind = corrupt(store, layer, rng)
-    redone = extract_activations(tiny_model, ds, store, [0, 1], chunk_sequences=8, progress=False)
-    assert redone == [layer], kind
-    for each in (0, 1):
-        np.testing.assert_array_equal(store.read(each), reference.read(each), err_msg=kind)
+    chunk_sequences = rng.choice([8, 12])  # a rerun may use another chunk size
+    redone = extract_activations(
+        tiny_model, ds, store, [0, 1], chunk_sequences=chunk_sequences, progress=False
+    )
+    # A harmless edit (a progress string on a verified layer) may leave nothing to redo.
+    assert redone == [layer] or (kind == "attrs" and redone == []), kind
+    for each in (0, 1):  # float16 values of a random model: batches may differ in their padding
+        np.testing.assert_allclose(store.read(each), reference.read(each), atol=2e-3, err_msg=kind)
 
 
 # -- a job killed in the middle of probing ------------------------------------------------------
@@ -321,3 +350,24 @@ def test_one_failed_job_does_not_stop_the_sweep(tmp_path, monkeypatch):
     assert failed.exists() and "Hugging Face cache" in failed.read_text()
     results = read_results(tmp_path / "s")
     assert set(results["model"]) == {"tiny-pythia"} and len(results) == 3
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["probe.kss=[1]"], "Could not override 'probe.kss'"),
+        (["model=nonexist"], "Could not find 'model/nonexist' (available: gemma3-270m"),
+        (["model=tiny-pythia,smollm2-135m"], "add -m"),
+        (["feature=token_position", "feature.params.n_sequences=0"], "must be >= 1"),
+        (["feature=token_position", "feature.params.lt=[a]"], "must be an int"),
+    ],
+)
+def test_hydra_errors_and_bad_feature_params_are_one_line(tmp_path, args, expected):
+    proc = run_cli(["logger=none", *args], tmp_path)
+    assert expected in one_line_error(proc)
+
+
+def test_an_unwritable_run_directory_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    proc = run_cli(["model=tiny-pythia", f"hydra.run.dir={tmp_path}/file/run"], tmp_path)
+    assert "is a file" in one_line_error(proc)

@@ -110,3 +110,28 @@ def test_the_best_layer_is_chosen_on_validation_and_reported_on_test(tmp_path):
     assert (summary.loc["a", "f1_low"], summary.loc["a", "f1_high"]) == (0.7, 0.88)
     assert summary.loc["a", "best_f1"] == 0.90
     assert "0.70-0.88" in format_summary(summarize(read_results(tmp_path)))
+
+
+def test_a_block_that_lost_a_row_is_probed_again(tmp_path, caplog):
+    """A damaged line in a finished block used to count the block as done: exit 0, a row gone."""
+    with ResultWriter(tmp_path, run_key="x", rows_per_block=2) as writer:
+        writer.write([row("a", 0, 1, 0.6, [3]), row("a", 0, 2, 0.7, [3, 1])])
+        writer.write([row("a", 1, 1, 0.8, [4]), row("a", 1, 2, 0.9, [4, 2])])
+    path = tmp_path / "results.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:2]) + "{garbage\n" + lines[3])
+    with ResultWriter(tmp_path, run_key="x", rows_per_block=2) as resumed:
+        assert resumed.done(0, "a") and not resumed.done(1, "a")
+        resumed.write([row("a", 1, 1, 0.8, [4]), row("a", 1, 2, 0.9, [4, 2])])
+    results = read_results(tmp_path)
+    assert len(results) == 4 and not results.duplicated(["layer", "k"]).any()
+    assert "probed again" in caplog.text
+
+
+def test_a_json_row_without_the_required_columns_is_skipped_by_name(tmp_path, caplog):
+    with ResultWriter(tmp_path, run_key="x") as writer:
+        writer.write([row("a", 0, 1, 0.6, [3])])
+    path = tmp_path / "results.jsonl"
+    path.write_text(path.read_text() + '{"model": "x"}\n')
+    assert len(read_results(tmp_path)) == 1
+    assert f"{path}:2" in caplog.text and "lacks" in caplog.text

@@ -154,8 +154,7 @@ def _extract(
 ) -> None:
     # Chunks always start at multiples of chunk_sequences, so a resumed run repeats exactly the
     # batches of an uninterrupted one and writes identical values.
-    start = min(store.progress(layer) for layer in pending)
-    start -= start % chunk_sequences
+    start = resume_point(store, pending, chunk_sequences)
     n_seq = dataset.n_sequences
     if start:
         log.info("%s: resuming at sequence %d of %d", store.path, start, n_seq)
@@ -179,6 +178,15 @@ def _extract(
     bar.close()
     for layer in pending:
         store.mark_complete(layer)
+
+
+def resume_point(store: ActivationStore, layers: list[int], chunk_sequences: int) -> int:
+    """Where a (resumed) extraction starts: the last sequence, at or before every layer's
+    progress, that is a block boundary of every layer and a multiple of chunk_sequences. So a
+    rerun with another chunk size leaves no gap, and batches repeat an uninterrupted run's."""
+    common = set.intersection(*(store.boundaries(layer) for layer in layers))
+    limit = min(store.progress(layer) for layer in layers)
+    return max(b for b in common if b <= limit and b % chunk_sequences == 0)
 
 
 def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, bar):

@@ -70,6 +70,22 @@ class Damage:
     reason: str
     seq_start: int  # extraction must redo the layer from this sequence
     whole_layer: bool = False  # the array itself is unusable (metadata): drop it
+    row_start: int = 0  # the first row of the damaged block
+
+
+def valid_blocks(blocks: object) -> list[list[int]] | None:
+    """The block records [seq_start, seq_stop, row_start, row_stop, crc] if well formed and
+    contiguous from row 0 and sequence 0, else None (edited or damaged metadata)."""
+    if not isinstance(blocks, list):
+        return None
+    seq = row = 0
+    for b in blocks:
+        if not (isinstance(b, list) and len(b) == 5 and all(type(v) is int for v in b)):
+            return None
+        if b[0] != seq or b[2] != row or b[1] < b[0] or b[3] < b[2]:
+            return None
+        seq, row = b[1], b[3]
+    return blocks
 
 
 def block_checksum(values: np.ndarray) -> int:
@@ -192,11 +208,18 @@ class ActivationStore:
         )
 
     def is_complete(self, layer: int) -> bool:
-        return bool(self._attrs(layer).get("complete"))
+        return self._attrs(layer).get("complete") is True
 
     def progress(self, layer: int) -> int:
-        """Number of sequences whose activations are written for `layer`."""
-        return int(self._attrs(layer).get("n_seq_done", 0))
+        """Number of sequences whose activations are written for `layer`: the end of its last
+        recorded block (0 when the records are missing or malformed: start the layer over)."""
+        blocks = valid_blocks(self._attrs(layer).get("blocks"))
+        return blocks[-1][1] if blocks else 0
+
+    def boundaries(self, layer: int) -> set[int]:
+        """Sequences at which a resumed extraction of `layer` can start without leaving a gap."""
+        blocks = valid_blocks(self._attrs(layer).get("blocks")) or []
+        return {0, *(b[1] for b in blocks)}
 
     def missing_layers(self, layers: list[int]) -> list[int]:
         return [layer for layer in layers if not self.is_complete(layer)]
@@ -221,7 +244,12 @@ class ActivationStore:
         if values.dtype != self.dtype:
             raise TypeError(f"layer {layer}: got {values.dtype}, the store holds {self.dtype}")
         arr = self._array(layer)
-        blocks = [b for b in arr.attrs.get("blocks", []) if b[3] <= start]
+        blocks = [b for b in valid_blocks(arr.attrs.get("blocks")) or [] if b[3] <= start]
+        if (blocks[-1][3] if blocks else 0) != start:
+            raise ValueError(
+                f"layer {layer}: a write at row {start} would leave a gap after "
+                f"row {blocks[-1][3] if blocks else 0}; resume at a block boundary"
+            )
         if seq_start is None:
             seq_start = blocks[-1][1] if blocks else 0
         stop = start + len(values)
@@ -265,14 +293,24 @@ class ActivationStore:
         return self._load_checked(layer)[1]
 
     def rewind(self, damage: Damage) -> None:
-        """Make a damaged layer incomplete from `damage.seq_start` on, so extraction redoes it."""
+        """Make a damaged layer incomplete from its damaged chunk file on, so that extraction
+        redoes it. The chunk files from there on are deleted (a partial write would have to
+        decode an undecodable one), and with them every block that touches them."""
         folder = self.path / self._name(damage.layer)
         if damage.whole_layer:
             shutil.rmtree(folder, ignore_errors=True)
             return
         arr = self._array(damage.layer)
-        blocks = [b for b in arr.attrs.get("blocks", []) if b[1] <= damage.seq_start]
-        arr.attrs.update({"n_seq_done": int(damage.seq_start), "blocks": blocks, "complete": False})
+        rows = arr.chunks[0]
+        first_chunk = damage.row_start // rows
+        blocks = valid_blocks(arr.attrs.get("blocks")) or []
+        kept = [b for b in blocks if b[3] <= first_chunk * rows]
+        for chunk in (folder / "c").glob("*/0"):
+            if chunk.parent.name.isdigit() and int(chunk.parent.name) >= first_chunk:
+                chunk.unlink()
+        arr.attrs.update(
+            {"n_seq_done": kept[-1][1] if kept else 0, "blocks": kept, "complete": False}
+        )
 
     def _load_checked(self, layer: int) -> tuple[np.ndarray | None, Damage | None]:
         folder = self.path / self._name(layer)
@@ -290,16 +328,11 @@ class ActivationStore:
             return whole(f"shape {tuple(arr.shape)}, expected {(self.n_examples, self.d_mlp)}")
         if arr.dtype != self.dtype:
             return whole(f"dtype {arr.dtype}, the store holds {self.dtype}")
-        blocks = attrs.get("blocks")
-        if not isinstance(blocks, list) or not blocks:
-            return whole("no block checksums recorded")
-        expected_start = 0
-        for _, _, start, stop, _ in blocks:
-            if start != expected_start:
-                return whole(f"blocks do not tile the rows (gap at row {expected_start})")
-            expected_start = stop
-        if expected_start != self.n_examples:
-            return whole(f"blocks cover {expected_start} of {self.n_examples} rows")
+        blocks = valid_blocks(attrs.get("blocks"))
+        if not blocks:
+            return whole("block checksums missing or malformed")
+        if blocks[-1][3] != self.n_examples or blocks[-1][1] != self.metadata["n_sequences"]:
+            return whole(f"blocks cover {blocks[-1][3]} of {self.n_examples} rows")
         rows = arr.chunks[0]
         try:
             values = arr[:]
@@ -311,15 +344,14 @@ class ActivationStore:
                 try:
                     block = arr[start:stop]
                 except Exception:
-                    return None, Damage(
-                        layer, self._chunk_file(layer, start, rows), reason, seq_start
-                    )
+                    bad = self._chunk_file(layer, start, rows)
+                    return None, Damage(layer, bad, reason, seq_start, row_start=start)
             else:
                 block = values[start:stop]
             if block_checksum(block) != crc:
                 bad = self._first_bad_chunk(arr, layer, block, start, rows)
                 why = "rows never written (NaN)" if np.isnan(block).any() else "checksum mismatch"
-                return None, Damage(layer, bad, why, seq_start)
+                return None, Damage(layer, bad, why, seq_start, row_start=start)
         return values, None
 
     def _chunk_file(self, layer: int, row: int, rows: int) -> Path:

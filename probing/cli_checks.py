@@ -1,0 +1,85 @@
+"""Hydra's own errors as one line: what `python -m probing.run` checks before Hydra starts.
+
+Hydra reports a typo'd key (`probe.kss=1`), an unknown group member (`model=nope`) or a run
+directory it cannot create in several lines and exit 1, or as a traceback. Composing the same
+overrides here first turns each into `error: ...` and exit 2, like every other user error.
+Sweeps (`a,b`) are left to the multirun's own check (probing.multirun), which composes each job.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def hydra_error_line(err: BaseException) -> str:
+    """The first paragraph of a Hydra error on one line, plus the options it lists, if any."""
+    text = str(err).strip()
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    head = " ".join(line.strip() for line in (paragraphs[0] if paragraphs else "").splitlines())
+    head = head or type(err).__name__
+    for p in paragraphs[1:]:
+        lines = [line.strip() for line in p.splitlines() if line.strip()]
+        if lines and lines[0].startswith("Available options"):
+            options = []
+            for line in lines[1:]:
+                if line.endswith(":"):  # the next section (Config search path:)
+                    break
+                options.append(line)
+            return f"{head} (available: {', '.join(options)})"
+    return head
+
+
+def precheck(argv: list[str]) -> str | None:
+    """The one-line problem with the command line `argv`, or None (also when it is not ours to
+    judge: --help, --cfg, another config directory)."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    args, _ = get_args_parser().parse_known_args(argv)
+    if any([args.help, args.hydra_help, args.cfg, args.info, args.shell_completion]) or any(
+        [args.config_path, args.config_name, args.config_dir, args.experimental_rerun]
+    ):
+        return None
+    try:
+        parsed = OverridesParser.create().parse_overrides(args.overrides)
+    except Exception as err:
+        return hydra_error_line(err)
+    sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
+    if sweeps and not args.multirun:
+        return f"{sweeps[0]} lists several values: add -m to run one job per value"
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("config", overrides=fixed, return_hydra_config=True)
+    except Exception as err:
+        return hydra_error_line(err)
+    finally:
+        GlobalHydra.instance().clear()
+    key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
+    try:
+        run_dir = Path(str(OmegaConf.select(cfg, key)))
+    except Exception:  # resolves only inside a running job: Hydra will say
+        return None
+    return _unwritable(run_dir)
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why a directory cannot be created at `path`, or None."""
+    parent = path.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot create the run directory {path}: {parent} is a file (set hydra.run.dir)"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return (
+            f"cannot create the run directory {path}: {parent} is not writable (set hydra.run.dir)"
+        )
+    return None
