@@ -10,7 +10,9 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -175,38 +177,43 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
     )
     store = open_store(cfg.paths.activations, model, dataset, cfg.store.dtype)
     writer.resume(run_key(store, probe, ks, features), rows_per_block=len(ks))
-    return _extract_and_probe(
-        cfg,
-        run_dir,
-        logger,
-        model,
-        dataset,
-        collection,
-        store,
-        writer,
-        layers,
-        features,
-        splits,
-        ks,
-        t0,
+    job = Job(cfg, run_dir, logger, model, dataset, collection, store, writer, layers, features)
+    del model  # the job holds the only reference, so probing can give the memory back
+    return _extract_and_probe(job, splits, ks, t0)
+
+
+@dataclass
+class Job:
+    """What a job has prepared once its model, dataset and store are open."""
+
+    cfg: DictConfig
+    run_dir: Path
+    logger: Any
+    model: Any  # LoadedModel; dropped after extraction
+    dataset: FeatureDataset
+    collection: Any  # Collection
+    store: Any  # ActivationStore
+    writer: ResultWriter
+    layers: list[int]
+    features: list[str]
+
+
+def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.DataFrame:
+    cfg, run_dir, logger, dataset, collection = (
+        job.cfg,
+        job.run_dir,
+        job.logger,
+        job.dataset,
+        job.collection,
     )
-
-
-def _extract_and_probe(
-    cfg,
-    run_dir,
-    logger,
-    model,
-    dataset,
-    collection,
-    store,
-    writer,
-    layers,
-    features,
-    splits,
-    ks,
-    t0,
-) -> pd.DataFrame:
+    store, writer, layers, features, model = (
+        job.store,
+        job.writer,
+        job.layers,
+        job.features,
+        job.model,
+    )
+    job.model = None  # the local name below is the last reference, dropped after extraction
     todo = [layer for layer in layers if not all(writer.done(layer, f) for f in features)]
     if len(todo) < len(layers):
         log.info(
