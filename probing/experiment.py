@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
 
 from probing.activations import extract_activations, open_store
 from probing.activations.store import IDENTITY_KEYS
@@ -251,6 +252,8 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
             config=OmegaConf.to_container(cfg, resolve=True),
             tags=[identity["model"], cfg.feature.name, probe.method],
         )
+    blocks = [(la, f) for la in todo for f in features if not writer.done(la, f)]
+    bar = tqdm(total=len(blocks), desc="probing (layer x feature)", disable=not cfg.progress)
     for layer in todo:
         X = np.asarray(store.read(layer), dtype=np.float32)
         for feature in features:
@@ -287,8 +290,10 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
                     positive_fraction=float(y.mean()),
                 )
             writer.write(rows)
+            bar.update()
             if logger is not None:
                 logger.log_layer(feature, layer, rows)
+    bar.close()
     results = read_results(writer.path)
     summary = summarize(results)
     if logger is not None:
