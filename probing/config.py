@@ -97,7 +97,10 @@ class Feature:
     name: str
     only: list[str] | None = None
     params: dict = field(default_factory=dict)
-    # feature=custom/file and custom/hub only: where the user's table is.
+    # A smaller size preset (conf/feature/quick/*) says so here; the run prints it.
+    preset: str | None = None
+    # feature=custom/file and custom/hub: where the user's table is; feature=paper/...: which
+    # copy of the paper's dataset (a hub id or a local folder) and split.
     path: str | None = None
     hf: str | None = None
     split: str | None = None
@@ -348,7 +351,11 @@ def _check_feature(feature: dict, problems: list[str], table=None) -> None:
     if collection.name == "custom":
         _check_custom(feature, problems, table)
         return
-    given = [k for k in ("path", "hf", "split", "hf_config") if feature.get(k) is not None]
+    given = [
+        k
+        for k in ("path", "hf", "split", "hf_config")
+        if feature.get(k) is not None and k not in collection.defaults
+    ]
     if given:
         problems.append(
             f"feature.{given[0]} is for your own data (feature=custom/file or custom/hub), "
@@ -362,14 +369,24 @@ def _check_feature(feature: dict, problems: list[str], table=None) -> None:
     missing = sorted(set(only) - named)
     if missing:
         problems.append(f"feature.only names {missing}, not in {collection.name} ({sorted(named)})")
+    if "hf" in collection.defaults:  # the paper's datasets: a missing copy costs seconds, not a job
+        from probing.features.hub import source_problem
+
+        problem = source_problem(feature["params"])
+        if problem:
+            problems.append(problem)
 
 
 def _check_custom(feature: dict, problems: list[str], table=None) -> None:
     """Read and check the user's table now: a bad file costs seconds, not a model load."""
     from probing.features import FeatureDataError
     from probing.features.custom import check_table, feature_columns, read_source
+    from probing.features.export import is_export
 
     params = feature["params"]
+    if table is None and is_export(params.get("path")):
+        _check_export(feature, problems)
+        return
     try:
         if table is None:
             table = read_source(
@@ -389,9 +406,24 @@ def _check_custom(feature: dict, problems: list[str], table=None) -> None:
         problems.append(f"feature.only names {missing}, not columns of the table ({columns})")
 
 
+def _check_export(feature: dict, problems: list[str]) -> None:
+    """An exported feature dataset is loaded and checked against its hashes now, before a model."""
+    from probing.features import FeatureDataError
+    from probing.features.export import load_export
+
+    try:
+        features = load_export(feature["params"]["path"]).feature_names
+    except FeatureDataError as err:
+        problems.append(str(err))
+        return
+    missing = sorted(set(feature.get("only") or []) - set(features))
+    if missing:
+        problems.append(f"feature.only names {missing}, not features of the export ({features})")
+
+
 # Integer parameters that may be 0; every other integer parameter with a positive default is a
 # count or a length and must be at least 1.
-_MAY_BE_ZERO = ("min_pos", "seed", "min_bytes")
+_MAY_BE_ZERO = ("min_pos", "seed", "min_bytes", "max_rows", "max_sentences")
 
 
 def _param_problem(key: str, default: Any, value: Any) -> str | None:

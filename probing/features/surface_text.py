@@ -12,11 +12,17 @@ from collections.abc import Callable
 import numpy as np
 
 from probing.features.dataset import FeatureDataset
-from probing.features.prose import PROSE_LICENCE, PROSE_SOURCE, prose_meta, prose_windows
+from probing.features.prose import (
+    PROSE_ARTEFACTS,
+    PROSE_LICENCE,
+    PROSE_SOURCE,
+    prose_meta,
+    prose_windows,
+)
 from probing.features.registry import Collection, register
 from probing.features.tokens import sample_positions, token_strings
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 SPACE_MARKS = (" ", "Ġ", "▁")
 
 
@@ -115,5 +121,6 @@ COLLECTION = register(
         },
         recipe_version=RECIPE_VERSION,
         builder=build,
+        artefacts=PROSE_ARTEFACTS,
     )
 )

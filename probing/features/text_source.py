@@ -1,8 +1,10 @@
-"""text_source: which kind of document a window comes from (the paper's Pile subsets, here the
-genres a Debian machine carries: legal texts, changelogs, manuals, docstrings, UI messages).
+"""text_source: which kind of document a window comes from (the paper's Pile subsets; here the
+genres that version-pinned packages carry: documentation pages, release notes, docstrings and
+source-code comments).
 
 All are English and written by people, so a probe must find genre (register, layout, vocabulary),
-not language. Groups are documents; whole documents go to one side of a split.
+not language. Groups are documents; whole documents go to one side of a split. Every genre reads
+files of probing.features.pinned, so every machine builds the same dataset.
 """
 
 from __future__ import annotations
@@ -13,21 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from probing.features import pinned
 from probing.features.dataset import FeatureDataset
-from probing.features.genres import read_docstrings, read_gzip_text, read_msgids, render_man_page
-from probing.features.prose import is_prose_file
+from probing.features.genres import read_comments, read_docstrings
 from probing.features.registry import Collection, FeatureDataError, register
 from probing.features.sequence_classes import sequence_class_dataset
-from probing.features.sources import (
-    has_extension,
-    python_stdlib_root,
-    read_text,
-    require_files,
-    walk_files,
-)
+from probing.features.sources import has_extension, read_text, require_files, walk_files
 from probing.features.tokens import require_count, sample_windows
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
+DJANGO = ("django", "django-5.2.8")
 
 
 @dataclass(frozen=True)
@@ -36,77 +33,53 @@ class Genre:
     accept: Callable[[Path], bool]
     read: Callable[[Path], str | None]
     files: str
-    install: str
-    licence: str
+    artefacts: tuple[str, ...]
     exclude_dirs: tuple[str, ...] = ()
     min_bytes: int = 1500
     max_bytes: int = 1 << 20
 
-
-def is_changelog(path: Path) -> bool:
-    return path.name.startswith("changelog") and path.name.endswith(".gz")
-
-
-def is_english_man_page(path: Path) -> bool:
-    """Sections 1, 5, 8 of the untranslated tree; the Google Cloud SDK's 16k generated gcloud_*
-    pages are left out, so one tool does not make up most of the genre."""
-    return (
-        path.parent.name in ("man1", "man5", "man8")
-        and path.parent.parent.name == "man"  # not man/<lang>/man1: translations
-        and path.name.endswith(".gz")
-        and not path.name.startswith("gcloud")
-    )
-
-
-def is_de_catalog(path: Path) -> bool:
-    return path.parts[-3:-1] == ("de", "LC_MESSAGES") and path.suffix == ".mo"
+    @property
+    def licence(self) -> str:
+        return ", ".join(pinned.ARTEFACTS[a].licence for a in self.artefacts)
 
 
 GENRES: dict[str, Genre] = {
-    "legal": Genre(
-        roots=lambda: ["/usr/share/common-licenses", "/usr/share/doc"],
-        accept=is_prose_file,
+    "documentation": Genre(
+        roots=lambda: [pinned.root(*DJANGO, "docs")],
+        accept=has_extension(".txt"),
         read=read_text,
-        files="licence texts (/usr/share/common-licenses) and package copyright files",
-        install="these ship with every Debian install (base-files)",
-        licence="verbatim copying permitted",
+        files="Django 5.2.8's documentation pages (reStructuredText), release notes excluded",
+        artefacts=("django",),
+        exclude_dirs=("releases",),
     ),
-    "changelog": Genre(
-        roots=lambda: ["/usr/share/doc"],
-        accept=is_changelog,
-        read=read_gzip_text,
-        files="package changelogs /usr/share/doc/*/changelog*.gz (Debian and upstream)",
-        install="Docker images may strip /usr/share/doc; reinstall packages without path-exclude",
-        licence="the packages' licences",
-        min_bytes=1000,
-    ),
-    "manual": Genre(
-        roots=lambda: ["/usr/share/man"],
-        accept=is_english_man_page,
-        read=render_man_page,
-        files="English man pages (sections 1, 5, 8; no gcloud_*) rendered by groff",
-        install="apt-get install man-db groff-base manpages",
-        licence="the packages' licences",
+    "release_notes": Genre(
+        roots=lambda: [pinned.root(*DJANGO, "docs", "releases")],
+        accept=has_extension(".txt"),
+        read=read_text,
+        files="Django's release notes (docs/releases, one page per release)",
+        artefacts=("django",),
         min_bytes=1000,
     ),
     "docstring": Genre(
-        roots=lambda: [python_stdlib_root()],
+        roots=lambda: [pinned.root(*DJANGO, "django")],
         accept=has_extension(".py"),
         read=read_docstrings,
-        files="docstrings of the Python standard library's modules",
-        install="the standard library ships with Python",
-        licence="PSF-2.0",
-        exclude_dirs=("site-packages", "dist-packages", "__pycache__"),
+        files="docstrings of Django 5.2.8's modules",
+        artefacts=("django",),
+        exclude_dirs=("__pycache__",),
         min_bytes=4000,
         max_bytes=64 << 10,  # parsing is the cost: 64 KiB modules parse in ~20 ms
     ),
-    "ui_messages": Genre(
-        roots=lambda: ["/usr/share/locale/de/LC_MESSAGES"],
-        accept=is_de_catalog,
-        read=read_msgids,
-        files="programs' English interface messages (the msgids of their gettext catalogues)",
-        install="apt-get install the programs (coreutils, git, ...) with their translations",
-        licence="the programs' licences (mostly GPL/LGPL)",
+    "code_comment": Genre(
+        roots=lambda: [
+            pinned.root("lodash", "package"),
+            pinned.root("pybind11", "pybind11", "include"),
+            pinned.root("psutil", "psutil-7.1.3", "psutil"),
+        ],
+        accept=has_extension(".js", ".h", ".c"),
+        read=read_comments,
+        files="block comments of lodash's JavaScript, pybind11's C++ and psutil's C",
+        artefacts=("lodash", "pybind11", "psutil"),
         min_bytes=1000,
     ),
 }
@@ -119,7 +92,8 @@ def genre_paths(name: str, roots: list[str] | None = None) -> tuple[list[Path], 
     paths = walk_files(
         genre_roots, genre.accept, genre.min_bytes, genre.max_bytes, genre.exclude_dirs
     )
-    return require_files(paths, f"{name} documents", genre_roots, genre.install), genre_roots
+    fetch = "run `python -m probing.features fetch` (or check the `roots` override)"
+    return require_files(paths, f"{name} documents", genre_roots, fetch), genre_roots
 
 
 def build(
@@ -155,14 +129,16 @@ def build(
             len(windows.lengths),
             n_per_class,
             f"{name} windows from {len(paths)} documents",
-            f"raise max_per_doc or lower n_per_class, or {genre.install}",
+            "raise max_per_doc or lower n_per_class",
         )
         per_genre.append(windows)
         groups.append(windows.docs + offset)
         used = sorted(set(windows.docs.tolist()))
         meta["files"][name] = {"found": len(paths), "used": len(used)}
-        meta["roots"][name] = genre_roots
-        meta["documents"].update({str(d + offset): str(paths[d]) for d in used})
+        meta["roots"][name] = (
+            pinned.describe(*genre.artefacts) if name not in roots else genre_roots
+        )
+        meta["documents"].update({str(d + offset): pinned.provenance(paths[d]) for d in used})
         offset += len(paths)
     return sequence_class_dataset(
         "text_source", genres, per_genre, groups, seq_len, tokenizer, rng, meta
@@ -182,12 +158,13 @@ COLLECTION = register(
         defaults={
             "genres": list(GENRES),
             "seq_len": 128,
-            "n_per_class": 100,
-            "max_per_doc": 3,
+            "n_per_class": 1000,
+            "max_per_doc": 12,
             "seed": 0,
             "roots": {},
         },
         recipe_version=RECIPE_VERSION,
         builder=build,
+        artefacts=tuple(dict.fromkeys(a for g in GENRES.values() for a in g.artefacts)),
     )
 )

@@ -9,11 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 from probing.features.dataset import FeatureDataset
-from probing.features.prose import PROSE_LICENCE, PROSE_SOURCE, prose_meta, prose_windows
+from probing.features.prose import (
+    PROSE_ARTEFACTS,
+    PROSE_LICENCE,
+    PROSE_SOURCE,
+    prose_meta,
+    prose_windows,
+)
 from probing.features.registry import Collection, FeatureDataError, register
 from probing.features.tokens import sample_positions
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 
 def feature_names(thresholds: list[int], ge: list[int]) -> list[str]:
@@ -82,5 +88,6 @@ COLLECTION = register(
         },
         recipe_version=RECIPE_VERSION,
         builder=build,
+        artefacts=PROSE_ARTEFACTS,
     )
 )

@@ -165,10 +165,10 @@ def test_too_few_documents_is_an_error(bpe_tokenizer, fake_prose):
 def test_missing_source_says_what_to_install(bpe_tokenizer, tmp_path):
     with pytest.raises(
         FeatureDataError,
-        match=f"no licence or copyright texts found under {tmp_path}; .*apt-get install",
+        match=f"no documentation pages found under {tmp_path}; .*probing.features fetch",
     ):
         build_feature_dataset("surface_text", bpe_tokenizer, roots=[str(tmp_path)])
-    with pytest.raises(FeatureDataError, match="no c files .*apt-get install libc6-dev"):
+    with pytest.raises(FeatureDataError, match="no c files .*probing.features fetch"):
         build_feature_dataset(
             "programming_language",
             bpe_tokenizer,

@@ -19,7 +19,7 @@ from probing.features.compound_words import (
 )
 
 SMALL = {
-    "n_sequences": 60,
+    "n_sequences": 120,
     "tokens_per_sequence": 16,
     "seq_len": 128,
     "min_pos": 1,
@@ -39,22 +39,22 @@ def examples(tokenizer, text: str) -> dict[str, list[str]]:
 
 def test_labels_need_the_first_word_right_before(bpe_tokenizer):
     text = (
-        "The source code, the exit code, a command-line tool, its source, code and "
-        "Source\n  Code; a public license or the license. Then source code"
+        "The base class, the parent class, a query-string parser, its base, class and "
+        "Base\n  Class; a default value or the value. Then base class"
     )
     assert examples(bpe_tokenizer, text) == {
-        "0:code": ["source_code"],
-        "1:code": [],  # exit code
-        "2:line": ["command_line"],  # a hyphen may join the two words
-        "3:code": [],  # "source, code": punctuation between
-        "4:code": ["source_code"],  # case and line breaks do not matter
-        "5:license": ["public_license"],
-        "6:license": [],
-    }  # the last "code" is left out: the window may cut it ("codes")
+        "0:class": ["base_class"],
+        "1:class": [],  # parent class
+        "2:string": ["query_string"],  # a hyphen may join the two words
+        "3:class": [],  # "base, class": punctuation between
+        "4:class": ["base_class"],  # case and line breaks do not matter
+        "5:value": ["default_value"],
+        "6:value": [],
+    }  # the last "class" is left out: the window may cut it ("classes")
 
 
 def test_first_word_of_the_text_has_no_context(bpe_tokenizer):
-    assert examples(bpe_tokenizer, "code is here") == {}
+    assert examples(bpe_tokenizer, "class is here") == {}
 
 
 def test_paragraphs_with_keeps_matching_paragraphs_only():
@@ -119,9 +119,9 @@ def test_survey_finds_spacy_compounds():
 
 
 def test_cap_negatives_keeps_every_positive():
-    words = np.array(["code"] * 6 + ["license"] * 3)
+    words = np.array(["class"] * 6 + ["value"] * 3)
     labels = np.zeros((9, len(FEATURES)), dtype=np.int8)
-    labels[[0, 1], FEATURES.index("source_code")] = 1
+    labels[[0, 1], FEATURES.index("base_class")] = 1
     kept = cap_negatives(words, labels, 2, np.random.default_rng(0))
     assert (np.diff(kept) > 0).all() and {0, 1} <= set(kept.tolist())
-    assert (words[kept] == "code").sum() == 4 and (words[kept] == "license").sum() == 2
+    assert (words[kept] == "class").sum() == 4 and (words[kept] == "value").sum() == 2

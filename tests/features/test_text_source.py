@@ -1,16 +1,13 @@
-"""text_source: windows of five real English genres, one-hot, grouped by document."""
+"""text_source: windows of four English genres of pinned packages, one-hot, grouped by document."""
 
 from __future__ import annotations
-
-import gzip
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from probing.features import build_feature_dataset
-from probing.features.genres import read_docstrings, read_gzip_text, render_man_page
+from probing.features.genres import read_comments, read_docstrings
+from probing.features.pinned import locate
 from probing.features.text_source import GENRES
 
 PARAMS = {"n_per_class": 12, "seq_len": 48, "max_per_doc": 1}
@@ -27,13 +24,13 @@ def test_one_hot_by_genre_and_files_match_genre(ds):
     assert len(np.unique(ds.groups)) == ds.n_examples  # max_per_doc=1: one window per document
     for i in range(ds.n_examples):
         genre = ds.feature_names[int(ds.labels[i].argmax())]
-        assert GENRES[genre].accept(Path(ds.meta["documents"][str(ds.groups[i])])), genre
+        assert GENRES[genre].accept(locate(ds.meta["documents"][str(ds.groups[i])])), genre
 
 
 def test_windows_are_text_of_their_document(ds, bpe_tokenizer):
     for i in range(ds.n_examples):
         genre = GENRES[ds.feature_names[int(ds.labels[i].argmax())]]
-        document = genre.read(Path(ds.meta["documents"][str(ds.groups[i])]))
+        document = genre.read(locate(ds.meta["documents"][str(ds.groups[i])]))
         window = bpe_tokenizer.decode(ds.tokens[i, : ds.lengths[i]].tolist())
         window = window.rstrip("\ufffd")  # the last token may end inside a character
         assert window in document
@@ -46,33 +43,20 @@ def test_docstrings_only(tmp_path):
     assert read_docstrings(tmp_path / "m.py") == "Module doc says why.\n\nFunction doc is here."
 
 
-def test_gzip_reader_rejects_non_utf8(tmp_path):
-    (tmp_path / "ok.gz").write_bytes(gzip.compress(b"pkg (1.0) unstable\n"))
-    (tmp_path / "bad.gz").write_bytes(gzip.compress("caf\xe9".encode("latin-1")))
-    (tmp_path / "raw.gz").write_bytes(b"not gzip")
-    assert read_gzip_text(tmp_path / "ok.gz") == "pkg (1.0) unstable\n"
-    assert (
-        read_gzip_text(tmp_path / "bad.gz") is None and read_gzip_text(tmp_path / "raw.gz") is None
+def test_comments_keep_block_comments_without_their_margin(tmp_path):
+    (tmp_path / "a.js").write_text(
+        "/**\n * Checks if `value` is an array.\n *\n * @param {*} value The value.\n */\n"
+        "var x = 1; /* end */\n// a line comment is not a block\nfunction f() {}\n"
     )
-
-
-@pytest.mark.skipif(shutil.which("groff") is None, reason="groff not installed")
-def test_man_page_rendering_drops_markup_and_header(tmp_path):
-    page = tmp_path / "demo.1"
-    page.write_text(
-        '.TH DEMO 1 "2024" "demo 1.0" "User Commands"\n.SH NAME\ndemo \\- show \\fBbold\\fR text\n'
-        ".SH DESCRIPTION\nA first paragraph that is long enough\nto be filled onto one line.\n"
+    assert read_comments(tmp_path / "a.js") == (
+        "Checks if `value` is an array.\n\n@param {*} value The value."
     )
-    text = render_man_page(page)
-    assert text.splitlines()[0] == "NAME"
-    assert "demo - show bold text" in text
-    assert "A first paragraph that is long enough to be filled onto one line." in text
-    assert "DEMO(1)" not in text and "\\f" not in text
+    (tmp_path / "b.c").write_text("int main(void) { return 0; } /* short */\n")
+    assert read_comments(tmp_path / "b.c") is None
 
 
-def test_manual_genre_is_untranslated_and_not_gcloud():
-    accept = GENRES["manual"].accept
-    assert accept(Path("/usr/share/man/man1/grep.1.gz"))
-    assert not accept(Path("/usr/share/man/ru/man1/fuser.1.gz"))
-    assert not accept(Path("/usr/share/man/man1/gcloud_alpha.1.gz"))
-    assert not accept(Path("/usr/share/man/man3/printf.3.gz"))
+def test_genres_read_only_pinned_sources(ds):
+    """Provenance names the pinned package, never a path of this machine."""
+    pins = ("Django==5.2.8:", "lodash@4.17.21:", "pybind11==3.0.1:", "psutil==7.1.3:")
+    assert all(doc.startswith(pins) for doc in ds.meta["documents"].values())
+    assert "release_notes" in GENRES and "/usr/" not in str(ds.meta)
