@@ -1,5 +1,5 @@
-"""The paper's plots as PNG files: F1 vs k, layer x feature heatmaps, sparsity vs scale, and
-a neuron's activation histogram by class.
+"""The paper's plots as PNG files: F1 vs k, layer x feature heatmaps, sparsity vs scale, the best
+single neurons with their 95% intervals, and a neuron's activation histogram by class.
 
 Figures are built with matplotlib's object API (`Figure`, Agg canvas), never pyplot: no
 display, no global state, so report building works on a headless node and in tests.
@@ -61,6 +61,42 @@ def f1_vs_k(
     ax.set_title(f"{model} / {feature} ({n_layers} layers)", fontsize=10)
     ax.legend(fontsize=7, ncol=2, loc="lower right", title="layer", title_fontsize=7)
     return _save(fig, path)
+
+
+def k1_intervals(best: pd.DataFrame, path: str | Path, results: pd.DataFrame | None = None) -> Path:
+    """The best single neuron's test F1 per feature and model, with its 95% interval (resampled
+    test documents) as an error bar, so two features or two models are compared against their
+    noise. `best` is analysis.tables.best_neurons(...) for one method; rows without an interval
+    are drawn as points only."""
+    return _save(k1_intervals_figure(best, results), path)
+
+
+def k1_intervals_figure(best: pd.DataFrame, results: pd.DataFrame | None = None) -> Figure:
+    if best.empty:
+        raise ValueError("no best-neuron rows to plot")
+    models = order_models(list(best["model"].unique()), results)
+    features = sorted(best["feature"].unique())
+    fig = Figure(figsize=(6.0, 0.8 + 0.24 * len(features) * len(models)))
+    ax = fig.add_subplot()
+    step = 0.8 / len(models)
+    for m, (model, color) in enumerate(zip(models, _viridis(len(models)), strict=True)):
+        rows = best[best["model"] == model]
+        offset = (m - (len(models) - 1) / 2) * step
+        y = np.array([features.index(f) for f in rows["feature"]]) + offset
+        f1 = rows["f1_k1"].to_numpy(dtype=float)
+        low, high = rows["f1_low"].to_numpy(dtype=float), rows["f1_high"].to_numpy(dtype=float)
+        has = ~(np.isnan(low) | np.isnan(high))
+        err = np.vstack([np.where(has, f1 - low, 0.0), np.where(has, high - f1, 0.0)])
+        ax.errorbar(f1, y, xerr=np.clip(err, 0, None), fmt="o", ms=4, capsize=2, lw=1.2,
+                    color=color, label=model)  # fmt: skip
+    ax.set_yticks(range(len(features)), features, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.02)
+    ax.set_xlabel("test F1 of the best single neuron (k=1), 95% interval")
+    ax.grid(alpha=0.3, axis="x")
+    if len(models) > 1:
+        ax.legend(fontsize=7, loc="lower left")
+    return fig
 
 
 def depth_columns(k1: pd.DataFrame) -> tuple[pd.Series, list[str]]:

@@ -66,6 +66,14 @@ def build_report(
     )
     hrefs = [f"#{_anchor(r)}" if _anchor(r) in pages else None for r in best.to_dict("records")]
     parts.append(html.table(best, "best-neurons", links={"neuron_id": hrefs}))
+    method_best = best[best["method"] == method]
+    if not method_best.empty:
+        intervals = plots.k1_intervals(method_best, figures / "k1_intervals.png", results)
+        parts.append(
+            f"<p>The same neurons ({escape(method)}) with their 95% intervals: where two bars "
+            f"overlap, the test split cannot tell the two apart.</p>"
+            f"{html.image(intervals, 'best single neurons with 95% intervals')}"
+        )
     heatmap = plots.layer_heatmap(results, figures / "heatmap_k1.png", method=method)
     parts.append(
         f"<h2>Where single neurons encode each feature</h2><p>F1 of the best single "

@@ -242,7 +242,13 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
         len(computed),
         len(todo) - len(computed),
     )
-    identity = {"model": model.name, "revision": model.revision, "d_mlp": model.d_mlp}
+    # dataset_hash: the content of the examples every row was probed on (it also keys the store)
+    identity = {
+        "model": model.name,
+        "revision": model.revision,
+        "d_mlp": model.d_mlp,
+        "dataset_hash": dataset.content_hash(),
+    }
     del model  # probing needs only the store; give the memory back
     gc.collect()
 

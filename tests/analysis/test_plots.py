@@ -52,3 +52,28 @@ def test_activation_histogram(tmp_path):
     labels = np.arange(200) % 2
     acts = rng.normal(size=200) + 3 * labels
     check_png(plots.activation_histogram(acts, labels, "L1N2: python", tmp_path / "hist.png"))
+
+
+def test_k1_intervals_draws_each_interval(tmp_path):
+    """The error bar of each best neuron spans exactly its 95% interval; one without an
+    interval is a bare point; an empty table is an error, not an empty file."""
+    best = pd.DataFrame(
+        {
+            "feature": ["python", "c", "python"],
+            "model": ["pythia-70m", "pythia-70m", "pythia-160m"],
+            "f1_k1": [0.9, 0.5, 0.8],
+            "f1_low": [0.85, float("nan"), 0.6],
+            "f1_high": [0.95, float("nan"), 0.9],
+        }
+    )
+    fig = plots.k1_intervals_figure(best)
+    (ax,) = fig.axes
+    spans = sorted(
+        (round(float(seg[0][0]), 6), round(float(seg[1][0]), 6))
+        for collection in ax.collections
+        for seg in collection.get_segments()
+    )
+    assert spans == [(0.5, 0.5), (0.6, 0.9), (0.85, 0.95)]
+    check_png(plots.k1_intervals(best, tmp_path / "ci.png"), min_bytes=4_000)
+    with pytest.raises(ValueError, match="no best-neuron rows"):
+        plots.k1_intervals(best.iloc[:0], tmp_path / "none.png")

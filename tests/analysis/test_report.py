@@ -17,11 +17,12 @@ def test_report_has_tables_plots_and_neuron_pages(report_run, tmp_path):
     for table_id in ("best-neurons", "sparsity", "top-neurons"):
         assert f'<table class="sortable" id="{table_id}">' in text
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
-    # heatmap + sparsity + F1 vs k (tiny: python; pythia-70m: python, c) + 1 histogram
-    assert len(images) == 6
+    # k=1 intervals + heatmap + sparsity + F1 vs k (tiny: python; pythia-70m: python, c)
+    # + 1 histogram
+    assert len(images) == 7
     assert all(len(i) > 5_000 for i in images)
     pngs = sorted(p.name for p in (tmp_path / "out" / "report_files").glob("*.png"))
-    assert len(pngs) == 6 and "heatmap_k1.png" in pngs
+    assert len(pngs) == 7 and {"heatmap_k1.png", "k1_intervals.png"} <= set(pngs)
     # tiny-pythia's neuron has a page with contexts; pythia-70m's store is missing
     assert 'id="neuron-tiny-pythia-python-L1N2"' in text
     assert 'href="#neuron-tiny-pythia-python-L1N2"' in text
