@@ -99,6 +99,28 @@ def k1_intervals_figure(best: pd.DataFrame, results: pd.DataFrame | None = None)
     return fig
 
 
+def ablation_effects(rows: pd.DataFrame, path: str | Path, value: str = "mean") -> Path:
+    """Per ablated neuron: the loss change with the feature, without it, and for the median
+    random neuron of its layer (probing.ablate rows, one ablation value)."""
+    rows = rows[rows["value"] == value] if (rows["value"] == value).any() else rows
+    if rows.empty:
+        raise ValueError("no ablation rows to plot")
+    labels = [f"{r.model}\n{r.feature} L{r.layer}N{r.neuron}" for r in rows.itertuples()]
+    fig = Figure(figsize=(max(4.0, 1.0 + 0.9 * len(rows)), 3.4))
+    ax = fig.add_subplot()
+    x = np.arange(len(rows))
+    bars = (("delta_pos", "with the feature", "#c0392b"), ("delta_neg", "without", "#2980b9"),
+            ("random_delta_pos_median", "random neuron (median), with", "#7f8c8d"))  # fmt: skip
+    for i, (column, label, color) in enumerate(bars):
+        ax.bar(x + (i - 1) * 0.27, rows[column], 0.27, label=label, color=color)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylabel(f"loss change, {rows['value'].iloc[0]} ablation (nats)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, path)
+
+
 def depth_columns(k1: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     """Column index and labels for the heatmap: layers for one model, relative depth bins for
     several, so a 6-layer and a 32-layer model line up at the same fraction of depth."""

@@ -41,9 +41,11 @@ def build_report(
     fraction: float = 0.9,
     neuron_pages: int = 60,
     sources: Sequence[str] = (),
+    ablations: pd.DataFrame | None = None,
 ) -> Path:
     """Write the report for `results` (a `load_results` table) to `out`; PNGs go to
-    <out stem>_files/. Returns the report's path."""
+    <out stem>_files/. `ablations`: rows of probing.ablate, shown in their own section.
+    Returns the report's path."""
     if results.empty:
         raise ValueError("no result rows: nothing to report (are these run directories?)")
     out = Path(out)
@@ -80,6 +82,8 @@ def build_report(
         f"neuron per layer ({escape(method)}); with several models the columns are "
         f"relative depth (0 = first layer, 1 = last).</p>{html.image(heatmap, 'heatmap')}"
     )
+    if ablations is not None and not ablations.empty:
+        parts.append(_ablation_section(ablations, figures))
     parts.append(_sparsity_section(sparse, method, fraction, figures))
     parts.append(_f1_vs_k_section(results, models, figures))
     parts.append(
@@ -108,6 +112,22 @@ def _overview(results: pd.DataFrame, models: list[str], sources: list[str], cach
     }
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts.items())
     return f"<table>{rows}</table>"
+
+
+def _ablation_section(rows: pd.DataFrame, figures: Path) -> str:
+    plot = plots.ablation_effects(rows, figures / "ablation.png")
+    columns = ["model", "feature", "layer", "neuron", "value", "f1_k1", "loss_pos", "delta_pos",
+               "delta_neg", "random_delta_pos_median", "random_at_least", "n_random"]  # fmt: skip
+    table = rows[[c for c in columns if c in rows]].round(4)
+    return (
+        "<h2>Ablation of the best single neurons</h2><p>Each feature's best k=1 neuron set to "
+        "its mean activation (or zero): the change in next-token loss (nats) on text with the "
+        "feature (<code>delta_pos</code>) and without it (<code>delta_neg</code>), beside the "
+        "median over random neurons of the same layer; <code>random_at_least</code> is the share "
+        "of those that hurt text with the feature as much. A dedicated neuron has a large "
+        f"delta_pos, a small delta_neg and random_at_least near 0.</p>"
+        f"{html.image(plot, 'ablation')}{html.table(table, 'ablation')}"
+    )
 
 
 def _sparsity_section(table: pd.DataFrame, method: str, fraction: float, figures: Path) -> str:
@@ -243,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         results = _load(args.run_dirs, args.wandb)
+        ablations = _load_ablations(args.run_dirs)
         out = build_report(
             results,
             args.output,
@@ -250,12 +271,22 @@ def main(argv: list[str] | None = None) -> int:
             args.fraction,
             args.neuron_pages,
             sources=[*args.run_dirs, *([f"wandb:{args.wandb}"] if args.wandb else [])],
+            ablations=ablations,
         )
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"report: {out}  ({len(results)} rows; figures in {out.with_name(out.stem + '_files')})")
     return 0
+
+
+def _load_ablations(run_dirs: list[str]) -> pd.DataFrame:
+    """The ablation rows (probing.ablate) of every run under the given directories."""
+    from probing.ablate import ABLATION_FILE, read_ablations
+
+    found = {p.parent for d in run_dirs if Path(d).is_dir() for p in Path(d).rglob(ABLATION_FILE)}
+    frames = [read_ablations(run) for run in sorted(found)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _load(run_dirs: list[str], project: str | None) -> pd.DataFrame:

@@ -77,3 +77,21 @@ def test_k1_intervals_draws_each_interval(tmp_path):
     check_png(plots.k1_intervals(best, tmp_path / "ci.png"), min_bytes=4_000)
     with pytest.raises(ValueError, match="no best-neuron rows"):
         plots.k1_intervals(best.iloc[:0], tmp_path / "none.png")
+
+
+def test_ablation_effects(tmp_path):
+    rows = pd.DataFrame(
+        {
+            "model": ["smollm2-135m"] * 2,
+            "feature": ["python", "python"],
+            "layer": [5, 5],
+            "neuron": [707, 707],
+            "value": ["mean", "zero"],
+            "delta_pos": [0.2, 0.3],
+            "delta_neg": [0.01, 0.02],
+            "random_delta_pos_median": [0.001, 0.002],
+        }
+    )
+    check_png(plots.ablation_effects(rows, tmp_path / "a.png"), min_bytes=4_000)
+    with pytest.raises(ValueError, match="no ablation rows"):
+        plots.ablation_effects(rows.iloc[:0], tmp_path / "none.png")

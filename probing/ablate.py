@@ -1,0 +1,143 @@
+"""`python -m probing.ablate RUN_DIR`: ablate the best single neurons a probing run found.
+
+For each feature of the run, the neuron of its best k=1 probe (layer and neuron chosen on the
+validation split, as in the run's summary) is set to its mean activation, and to zero, and the
+model's next-token loss is measured on texts with and without the feature, beside the same for
+random neurons of the same layer (probing.ablation). The run's own config says which model and
+which feature dataset; the dataset is checked against the content hash its rows were probed on.
+Rows go to RUN_DIR/ablation.jsonl (the report shows them) and a table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from probing.ablation import VALUES, Ablator, ablate_neuron, balanced_sequences
+from probing.errors import USER_ERRORS
+from probing.features import FeatureDataError, build_feature_dataset
+from probing.models import load_model
+from probing.results import best_rows, read_results
+
+ABLATION_FILE = "ablation.jsonl"
+
+
+def best_k1(results: pd.DataFrame, features: list[str] | None, top: int) -> pd.DataFrame:
+    """The best k=1 row per feature (validation-chosen), the `top` best by test F1 first."""
+    k1 = results[(results["k"] == 1) & ~results["method"].str.endswith("+rotated")]
+    if features:
+        missing = sorted(set(features) - set(k1["feature"]))
+        if missing:
+            raise FeatureDataError(f"no k=1 rows for {missing} in this run")
+        k1 = k1[k1["feature"].isin(features)]
+    if k1.empty:
+        raise FeatureDataError("the run has no k=1 rows to ablate (probe.ks must include 1)")
+    best = best_rows(k1, ["feature"]).sort_values("f1", ascending=False)
+    return best.head(top) if top else best
+
+
+def run_config(run_dir: Path):
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise FeatureDataError(f"{run_dir} is not a probing run directory (no .hydra/config.yaml)")
+    return OmegaConf.load(path)
+
+
+def load_dataset(cfg, tokenizer, rows: pd.DataFrame):
+    """The run's feature dataset, refused if it is not the content its rows were probed on."""
+    params = OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True)
+    dataset = build_feature_dataset(
+        cfg.feature.name, tokenizer, cache_dir=Path(cfg.paths.features), **params
+    )
+    recorded = set(rows["dataset_hash"].dropna()) if "dataset_hash" in rows else set()
+    if recorded and recorded != {dataset.content_hash()}:
+        raise FeatureDataError(
+            f"the run was probed on dataset {sorted(recorded)}, this machine builds "
+            f"{dataset.content_hash()}: its sources differ (see python -m probing.features hashes)"
+        )
+    return dataset
+
+
+def ablate_run(
+    run_dir: str | Path,
+    features: list[str] | None = None,
+    top: int = 0,
+    values: tuple[str, ...] = VALUES,
+    n_random: int = 20,
+    max_sequences: int = 128,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Ablate the best k=1 neuron of each feature of a run; writes and returns the rows."""
+    run_dir = Path(run_dir)
+    cfg = run_config(run_dir)
+    results = read_results(run_dir)
+    if results.empty:
+        raise FeatureDataError(f"{run_dir} has no results rows")
+    targets = best_k1(results, features, top)
+    model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
+    dataset = load_dataset(cfg, model.tokenizer, results)
+    rows = []
+    for target in targets.to_dict("records"):
+        feature, layer, neuron = target["feature"], int(target["layer"]), int(target["support"][0])
+        seqs = balanced_sequences(dataset, feature, max_sequences, seed)
+        ablator = Ablator(model, dataset, layer, seqs, batch_size=int(cfg.model.batch_size))
+        for value in values:
+            row = ablate_neuron(ablator, feature, neuron, value, n_random, seed)
+            rows.append({"model": model.name, "f1_k1": float(target["f1"]), **row})
+            print(format_row(rows[-1]), flush=True)
+    out = pd.DataFrame(rows)
+    with open(run_dir / ABLATION_FILE, "w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, default=float) + "\n")
+    return out
+
+
+def format_row(row: dict) -> str:
+    return (
+        f"{row['model']} {row['feature']:<24} L{row['layer']}N{row['neuron']:<5} {row['value']:<4}"
+        f"  loss {row['delta_pos']:+.4f} with the feature, {row['delta_neg']:+.4f} without; "
+        f"median random neuron {row['random_delta_pos_median']:+.4f} "
+        f"({row['random_at_least']:.0%} of {row['n_random']} hurt as much)"
+    )
+
+
+def read_ablations(run_dir: str | Path) -> pd.DataFrame:
+    """The rows `ablate_run` wrote for a run (empty when it was not ablated)."""
+    path = Path(run_dir) / ABLATION_FILE
+    if not path.is_file():
+        return pd.DataFrame()
+    return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m probing.ablate", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("run_dir")
+    parser.add_argument("--features", nargs="*", help="only these features (default: all)")
+    parser.add_argument("--top", type=int, default=0, help="only the N best features by k=1 F1")
+    parser.add_argument("--values", nargs="*", choices=VALUES, default=list(VALUES))
+    parser.add_argument("--random", type=int, default=20, help="random neurons per ablation")
+    parser.add_argument("--max-sequences", type=int, default=128, help="texts measured per feature")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        rows = ablate_run(
+            args.run_dir, args.features, args.top, tuple(args.values), args.random,
+            args.max_sequences, args.seed,
+        )  # fmt: skip
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"ablation: {Path(args.run_dir) / ABLATION_FILE} ({len(rows)} rows)")
+    return 0 if np.isfinite(rows["delta_pos"]).all() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
