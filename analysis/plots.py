@@ -121,6 +121,26 @@ def ablation_effects(rows: pd.DataFrame, path: str | Path, value: str = "mean") 
     return _save(fig, path)
 
 
+def depth_profile(table: pd.DataFrame, columns: list[str], path: str | Path) -> Path:
+    """One panel per statistic, against relative depth, a line per model; the first quarter of
+    the depth (where the paper finds more superposition) is shaded."""
+    if table.empty:
+        raise ValueError("no layers to plot")
+    fig = Figure(figsize=(3.6 * len(columns), 3.0))
+    models = order_models(list(table["model"].unique()), None)
+    for i, column in enumerate(columns):
+        ax = fig.add_subplot(1, len(columns), i + 1)
+        ax.axvspan(0, 0.25, color="#f5b041", alpha=0.2, lw=0)
+        for model, color in zip(models, _viridis(len(models)), strict=True):
+            rows = table[table["model"] == model].sort_values("rel_depth")
+            ax.plot(rows["rel_depth"], rows[column], marker="o", ms=3, color=color, label=model)
+        ax.set_xlabel("relative depth")
+        ax.set_title(column, fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.axes[0].legend(fontsize=7)
+    return _save(fig, path)
+
+
 def depth_columns(k1: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     """Column index and labels for the heatmap: layers for one model, relative depth bins for
     several, so a 6-layer and a 32-layer model line up at the same fraction of depth."""

@@ -1,0 +1,84 @@
+"""Superposition by depth, on inputs whose answer is known: a sparse-built layer, crowded weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from analysis import superposition as sp
+from analysis.models import CONF_MODELS
+
+
+def rows_for(model: str, n_layers: int, k90_of_layer) -> pd.DataFrame:
+    """Result rows whose F1 curve at each layer saturates exactly at k90_of_layer(layer)."""
+    out = []
+    for layer in range(n_layers):
+        k90 = k90_of_layer(layer)
+        for feature in ("a", "b", "c"):
+            for k in (1, 2, 4, 8, 16, 32):
+                out.append({"model": model, "layer": layer, "feature": feature,
+                            "method": "mean_diff", "k": k, "f1": 0.95 if k >= k90 else 0.5})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def test_a_layer_built_to_need_more_neurons_shows_in_k90_and_the_first_quarter():
+    # pythia-70m has 6 layers: layers 0 and 1 (relative depth 0, 0.2) are the first quarter
+    results = rows_for("pythia-70m", 6, lambda layer: 16 if layer < 2 else 1)
+    layers = sp.by_layer(sp.probing_sparsity(results))
+    assert layers.set_index("layer")["k90_median"].tolist() == [16, 16, 1, 1, 1, 1]
+    assert np.allclose(layers["gain_1_16"], [0.45, 0.45, 0, 0, 0, 0])
+    quarter = sp.first_quarter(layers, ["log2_k90_mean"]).iloc[0]
+    assert quarter["early_layers"] == 2
+    assert quarter["first_quarter"] == 4.0 and quarter["rest"] == 0.0
+    assert quarter["difference"] == 4.0
+
+
+def test_rotation_controls_are_left_out():
+    real = rows_for("pythia-70m", 6, lambda layer: 1)
+    control = real.assign(method="mean_diff+rotated", f1=0.1)
+    table = sp.probing_sparsity(pd.concat([real, control]))
+    assert set(table["method"]) == {"mean_diff"}
+
+
+def test_weight_stats_on_known_matrices():
+    d_model, d_mlp = 8, 8
+    eye = np.eye(d_model)
+    orthogonal = sp.weight_stats(eye, eye)  # each neuron writes its own direction
+    assert orthogonal["out_interference"] == pytest.approx(0.0)
+    assert orthogonal["in_out_cosine"] == pytest.approx(1.0)
+    assert orthogonal["out_effective_dims"] == pytest.approx(8.0)
+    crowded = sp.weight_stats(eye, np.tile(eye[:1], (d_mlp, 1)))  # all write the same direction
+    assert crowded["out_interference"] == pytest.approx(1.0)
+    assert crowded["out_effective_dims"] == pytest.approx(1.0)
+    assert crowded["in_out_cosine"] == pytest.approx(1 / d_mlp)
+
+
+def test_model_weight_stats_reads_every_layer_of_a_bridge():
+    from probing.models import load_model
+
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF_MODELS / "tiny-pythia.yaml"), resolve=True)
+    model = load_model(**cfg)
+    table = sp.model_weight_stats(model.bridge, "tiny-pythia")
+    assert table["layer"].tolist() == [0, 1] and table["rel_depth"].tolist() == [0.0, 1.0]
+    # random init: neurons nearly orthogonal in 64 dims, and W_out spans most of them
+    assert (table["out_interference"] < 0.2).all() and (table["out_effective_dims"] > 30).all()
+
+
+def test_cli_writes_tables_and_plots(tmp_path, capsys):
+    from probing.results import METRICS, RESULTS_FILE
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = rows_for("pythia-70m", 6, lambda layer: 8 if layer == 0 else 2)
+    rows = rows.assign(collection="x", category="text_source", backend="sklearn")
+    rows["support"] = [list(range(k)) for k in rows["k"]]
+    for metric in METRICS:
+        rows[metric] = rows.get(metric, rows["f1"])
+    rows.to_json(run / RESULTS_FILE, orient="records", lines=True)
+    assert sp.main([str(run), "-o", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "log2_k90_mean" in printed and "first_quarter" in printed
+    for name in ("sparsity_by_layer.csv", "first_quarter.csv", "sparsity_by_depth.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 100
