@@ -229,6 +229,11 @@ def _gb(n_bytes: float) -> str:
     return f"{n_bytes / 1e9:.1f} GB"
 
 
+def cli() -> None:
+    """The `probing-estimate` console script."""
+    main(sys.argv[1:])
+
+
 def main(argv: list[str]) -> None:
     from probing.cli_checks import hydra_error_line
 
