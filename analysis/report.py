@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from analysis import html, plots
 from analysis.aggregate import load_results
+from analysis.dynamics import RULE, scale_dynamics
 from analysis.models import order_models
 from analysis.neurons import NeuronPage, default_cache, neuron_page
 from analysis.tables import best_neurons, sparsity, top_neurons
@@ -85,6 +86,15 @@ def build_report(
     if ablations is not None and not ablations.empty:
         parts.append(_ablation_section(ablations, figures))
     parts.append(_sparsity_section(sparse, method, fraction, figures))
+    dynamics = scale_dynamics(results, method)
+    if not dynamics.empty:
+        parts.append(
+            f"<h2>Scale dynamics</h2><p>Per feature, across the models (smallest first): the "
+            f"best single neuron's test F1 (<code>k1_f1</code>), the best probe's at any k "
+            f"(<code>best_f1</code>), the best neuron's relative depth, and the class of the "
+            f"change ({escape(method)}). Rule: {escape(RULE)}.</p>"
+            f"{html.table(dynamics.astype({'models': str, 'k1_f1': str, 'best_f1': str, 'k1_layer_depth': str}), 'dynamics')}"
+        )
     parts.append(_f1_vs_k_section(results, models, figures))
     parts.append(
         "<h2>Top neurons</h2><p>The five highest-F1 single neurons per model and "

@@ -14,7 +14,7 @@ def test_report_has_tables_plots_and_neuron_pages(report_run, tmp_path):
     out = build_report(load_results(run_dir), tmp_path / "out" / "report.html", cache=cache)
 
     text = out.read_text()
-    for table_id in ("best-neurons", "sparsity", "top-neurons"):
+    for table_id in ("best-neurons", "sparsity", "top-neurons", "dynamics"):
         assert f'<table class="sortable" id="{table_id}">' in text
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
     # k=1 intervals + heatmap + sparsity + F1 vs k (tiny: python; pythia-70m: python, c)
