@@ -16,7 +16,8 @@ from probing.results import REQUIRED_COLUMNS, RESULTS_FILE, read_results
 
 # What a row measures. Not the backend: torch and sklearn fit the same probe, so a rerun on
 # another backend replaces the first. The revision is kept: checkpoints are different models.
-DEDUP_KEY = ("model", "revision", "feature", "collection", "layer", "method", "k")
+DEDUP_KEY = ("model", "revision", "hook", "feature", "collection", "layer", "method", "k")
+DEFAULT_HOOK = "mlp_post"
 
 
 def result_files(*paths: str | Path) -> list[Path]:
@@ -57,6 +58,7 @@ def finalize(rows: pd.DataFrame) -> pd.DataFrame:
     if "revision" not in rows:
         rows["revision"] = ""
     rows["revision"] = rows["revision"].fillna("").astype(str)
+    rows["hook"] = rows["hook"].fillna(DEFAULT_HOOK) if "hook" in rows else DEFAULT_HOOK
     rows["_row_order"] = range(len(rows))
     order = [c for c in ("_file_order", "_row_order") if c in rows]
     rows = rows.sort_values(order).drop_duplicates(list(DEDUP_KEY), keep="last")
@@ -65,6 +67,10 @@ def finalize(rows: pd.DataFrame) -> pd.DataFrame:
     several = rows.groupby("model_name")["revision"].transform("nunique") > 1
     rows.loc[several, "model"] = (
         rows.loc[several, "model_name"] + "@" + rows.loc[several, "revision"]
+    )
+    other_hook = rows["hook"] != DEFAULT_HOOK  # "model#resid_post": its own model in every table
+    rows.loc[other_hook, "model"] = (
+        rows.loc[other_hook, "model"] + "#" + rows.loc[other_hook, "hook"]
     )
     rows["layer"] = rows["layer"].astype(int)
     rows["k"] = rows["k"].astype(int)

@@ -47,7 +47,7 @@ KNOWN_MODELS: dict[str, tuple[int, int, int]] = {
 
 def model_info(name: str, results: pd.DataFrame | None = None) -> ModelInfo:
     """Known facts for `name`, else what its rows in `results` show."""
-    base = name.split("@", 1)[0]  # "model@revision" labels share the model's shape
+    base = name.split("#", 1)[0].split("@", 1)[0]  # "model@revision#hook": the model's shape
     facts = dict(zip(("n_layers", "d_mlp", "n_params"), KNOWN_MODELS.get(base, ()), strict=False))
     facts.update(_configured(base))
     if "n_layers" in facts and "d_mlp" in facts:

@@ -86,7 +86,9 @@ def ablate_run(
     for target in targets.to_dict("records"):
         feature, layer, neuron = target["feature"], int(target["layer"]), int(target["support"][0])
         seqs = balanced_sequences(dataset, feature, max_sequences, seed)
-        ablator = Ablator(model, dataset, layer, seqs, batch_size=int(cfg.model.batch_size))
+        ablator = Ablator(
+            model, dataset, layer, seqs, int(cfg.model.batch_size), cfg.get("hook", "mlp_post")
+        )
         for value in values:
             row = ablate_neuron(ablator, feature, neuron, value, n_random, seed)
             rows.append({"model": model.name, "f1_k1": float(target["f1"]), **row})

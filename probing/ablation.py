@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from probing.activations.extract import HOOK
+from probing.activations.extract import HOOKS
 from probing.features.dataset import FeatureDataset
 
 VALUES = ("mean", "zero")
@@ -76,13 +76,14 @@ class Ablator:
     """
 
     def __init__(self, model, dataset: FeatureDataset, layer: int, sequences: np.ndarray,
-                 batch_size: int = 16):  # fmt: skip
+                 batch_size: int = 16, hook: str = "mlp_post"):  # fmt: skip
         if not 0 <= layer < model.n_layers:
             raise ValueError(f"layer {layer} is not in 0..{model.n_layers - 1}")
         self.model, self.dataset, self.layer = model, dataset, layer
         self.sequences = np.sort(np.asarray(sequences))
         self.batch_size = batch_size
-        self.hook_name = HOOK.format(layer=layer)
+        self.hook_name = HOOKS[hook].format(layer=layer)
+        self.width = model.d_mlp if hook == "mlp_post" else model.d_model
         self._mean: np.ndarray | None = None
         self._clean: np.ndarray | None = None
 
@@ -102,7 +103,7 @@ class Ablator:
         if neurons is not None and self._mean is None:
             self.token_losses(None)
         idx = torch.as_tensor(neurons or [], dtype=torch.long, device=self.model.device)
-        sums = torch.zeros(self.model.d_mlp, dtype=torch.float64)
+        sums = torch.zeros(self.width, dtype=torch.float64)
         count = 0
         out = []
         for seqs, width, tokens in self._batches():
@@ -168,7 +169,7 @@ def ablate_neuron(
     clean = ablator.clean(feature)
     hit = ablator.split(feature, ablator.token_losses([neuron], value))
     rng = np.random.default_rng(seed)
-    others = np.setdiff1d(np.arange(ablator.model.d_mlp), [neuron])
+    others = np.setdiff1d(np.arange(ablator.width), [neuron])
     chosen = rng.choice(others, size=min(n_random, len(others)), replace=False)
     random_pos, random_neg = [], []
     for other in chosen:

@@ -135,6 +135,8 @@ class Config:
     logger: dict | None = None
     seed: NonNegative = 0
     progress: bool = True
+    # what is probed: mlp_post (the MLP's neurons) or a residual-stream-wide vector
+    hook: Literal["mlp_post", "mlp_out", "attn_out", "resid_post"] = "mlp_post"
 
 
 def validate_config(cfg: DictConfig | dict, table=None) -> None:
@@ -278,7 +280,8 @@ def _check_semantics(cfg: dict, ok: Callable[[str], bool], problems: list[str], 
         if probe.get("val_fraction", 0.2) + probe["test_fraction"] >= 1:
             problems.append("probe.val_fraction + probe.test_fraction must be < 1")
     if ok("probe.ks") and probe.get("ks"):
-        _check_ks(probe["ks"], model.get("d_mlp"), problems)
+        neurons = cfg.get("hook", "mlp_post") == "mlp_post"  # else the width is d_model
+        _check_ks(probe["ks"], model.get("d_mlp") if neurons else None, problems)
     if ok("feature"):
         _check_feature(cfg["feature"], problems, table)
     if ok("layer"):

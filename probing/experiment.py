@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from probing.activations import extract_activations, open_store
+from probing.activations.extract import hook_width
 from probing.activations.store import IDENTITY_KEYS
 from probing.config import validate_config
 from probing.errors import ConfigError
@@ -97,7 +98,10 @@ def check_ks(ks: Sequence[int] | None, d_mlp: int) -> list[int]:
         return paper_k_list(d_mlp)
     too_big = [k for k in ks if k > d_mlp]
     if too_big:
-        raise ConfigError(f"probe.ks has {too_big} > d_mlp={d_mlp} (the model's MLP width)")
+        raise ConfigError(
+            f"probe.ks has {too_big} > {d_mlp}, the width of what is probed (d_mlp for "
+            "hook=mlp_post, d_model for the other hooks)"
+        )
     return sorted(set(ks))
 
 
@@ -164,7 +168,8 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
         )
     collection = COLLECTIONS[cfg.feature.name]
     probe = cfg.probe
-    ks = check_ks(probe.get("ks"), model.d_mlp)
+    hook = cfg.get("hook", "mlp_post")
+    ks = check_ks(probe.get("ks"), hook_width(model, hook))
     features = select_features(dataset.feature_names, cfg.feature.get("only"))
     unusable = dataset.meta.get("unusable", {})
     features = [f for f in features if f not in unusable]  # build_feature_dataset warned
@@ -178,7 +183,7 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
     layers = resolve_layers(
         OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec, model.n_layers
     )
-    store = open_store(cfg.paths.activations, model, dataset, cfg.store.dtype)
+    store = open_store(cfg.paths.activations, model, dataset, cfg.store.dtype, hook)
     writer.resume(run_key(store, probe, ks, features), rows_per_block=len(ks))
     job = Job(cfg, run_dir, logger, model, dataset, collection, store, writer, layers, features)
     del model  # the job holds the only reference, so probing can give the memory back
@@ -248,6 +253,7 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
         "revision": model.revision,
         "d_mlp": model.d_mlp,
         "dataset_hash": dataset.content_hash(),
+        "hook": cfg.get("hook", "mlp_post"),
     }
     del model  # probing needs only the store; give the memory back
     gc.collect()

@@ -44,6 +44,7 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype
     config_hash: str = ""  # of the architecture config: same name, other shape -> other store
+    d_model: int = 0  # the residual stream's width
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -116,6 +117,7 @@ def load_model(
         device=dev,
         dtype=dt,
         config_hash=config_digest,
+        d_model=int(bridge.cfg.d_model),
     )
 
 

@@ -1,8 +1,13 @@
 """Run the model over a feature dataset and fill an ActivationStore, resumably.
 
 Activations are reduced inside the hook (gather at the probed token, or mean / max over the
-real tokens), so memory holds [batch, d_mlp] per layer, never [batch, pos, d_mlp] for all layers.
+real tokens), so memory holds [batch, width] per layer, never [batch, pos, width] for all layers.
 The forward pass stops after the last layer still missing (`stop_at_layer`).
+
+What is read (`hook`): the MLP neurons after the nonlinearity (mlp_post, the paper's; width
+d_mlp), or a d_model-wide vector: the MLP's output (mlp_out), the attention's output (attn_out)
+or the residual stream after the block (resid_post). A "neuron" of the latter three is a basis
+direction of the residual stream.
 """
 
 from __future__ import annotations
@@ -23,14 +28,29 @@ from probing.models import LoadedModel
 
 log = logging.getLogger(__name__)
 
-HOOK = "blocks.{layer}.mlp.hook_post"
+HOOKS = {
+    "mlp_post": "blocks.{layer}.mlp.hook_post",
+    "mlp_out": "blocks.{layer}.hook_mlp_out",
+    "attn_out": "blocks.{layer}.hook_attn_out",
+    "resid_post": "blocks.{layer}.hook_resid_post",
+}
+HOOK = HOOKS["mlp_post"]
+
+
+def hook_width(model: LoadedModel, hook: str) -> int:
+    """Columns of a layer's activations at `hook`: d_mlp for the neurons, else d_model."""
+    if hook not in HOOKS:
+        raise ValueError(f"hook {hook!r} is not one of {sorted(HOOKS)}")
+    return model.d_mlp if hook == "mlp_post" else model.d_model
 
 
 class ActivationRangeError(OverflowError):
     """Activations the store's dtype cannot hold (float16 overflow): never clipped."""
 
 
-def store_metadata(model: LoadedModel, dataset: FeatureDataset, dtype: str) -> dict:
+def store_metadata(
+    model: LoadedModel, dataset: FeatureDataset, dtype: str, hook: str = "mlp_post"
+) -> dict:
     return {
         "model": model.name,
         "revision": model.revision,
@@ -38,10 +58,10 @@ def store_metadata(model: LoadedModel, dataset: FeatureDataset, dtype: str) -> d
         "model_dtype": str(model.dtype).removeprefix("torch."),
         "dataset": dataset.name,
         "dataset_hash": dataset.content_hash(),
-        "hook": HOOK,
+        "hook": HOOKS[hook],
         "aggregation": dataset.aggregation,
         "dtype": dtype,
-        "d_mlp": model.d_mlp,
+        "d_mlp": hook_width(model, hook),  # the store's width (d_model for a residual hook)
         "n_examples": dataset.n_examples,
         "n_sequences": dataset.n_sequences,
     }
@@ -64,9 +84,13 @@ def store_path(root: str | Path, metadata: dict) -> Path:
 
 
 def open_store(
-    root: str | Path, model: LoadedModel, dataset: FeatureDataset, dtype: str = "float16"
+    root: str | Path,
+    model: LoadedModel,
+    dataset: FeatureDataset,
+    dtype: str = "float16",
+    hook: str = "mlp_post",
 ) -> ActivationStore:
-    metadata = store_metadata(model, dataset, dtype)
+    metadata = store_metadata(model, dataset, dtype, hook)
     return ActivationStore(store_path(root, metadata), metadata)
 
 
@@ -169,7 +193,7 @@ def _extract(
         for chunk_start in range(start, n_seq, chunk_sequences):
             chunk_stop = min(chunk_start + chunk_sequences, n_seq)
             parts = _forward_chunk(
-                model, dataset, pending, chunk_start, chunk_stop, batch_size, bar
+                model, dataset, pending, chunk_start, chunk_stop, batch_size, bar, store
             )
             ex_start, _ = dataset.examples_of(chunk_start, chunk_stop)
             for layer in pending:
@@ -189,7 +213,7 @@ def resume_point(store: ActivationStore, layers: list[int], chunk_sequences: int
     return max(b for b in common if b <= limit and b % chunk_sequences == 0)
 
 
-def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, bar):
+def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, bar, store):
     """{layer: [n_examples of the chunk, d_mlp] float32}.
 
     The outputs are allocated once, before the first batch, and the hooks write into them: small
@@ -198,8 +222,9 @@ def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, 
     no hook filled, which _cast refuses.
     """
     chunk_ex_start, chunk_ex_stop = dataset.examples_of(chunk_start, chunk_stop)
+    template, width = store.metadata["hook"], int(store.metadata["d_mlp"])
     parts = {
-        layer: np.full((chunk_ex_stop - chunk_ex_start, model.d_mlp), np.nan, np.float32)
+        layer: np.full((chunk_ex_stop - chunk_ex_start, width), np.nan, np.float32)
         for layer in layers
     }
     for b_start in range(chunk_start, chunk_stop, batch_size):
@@ -218,7 +243,7 @@ def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, 
             reduced = reduce_batch(acts, _l, dataset.aggregation, _r, _p)
             parts[layer][_out] = reduced.cpu().numpy()
 
-        hooks = [(HOOK.format(layer=layer), hook) for layer in layers]
+        hooks = [(template.format(layer=layer), hook) for layer in layers]
         model.bridge.run_with_hooks(
             tokens.to(model.device), fwd_hooks=hooks, stop_at_layer=max(layers) + 1
         )
