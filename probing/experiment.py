@@ -85,11 +85,27 @@ def run_experiment(
     validate_config(cfg, table=table)
     run_dir = Path(run_dir)
     logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else None
+    if logger is not None:  # before the model loads: a job that dies loading still has its run
+        logger.start(run_dir, name=run_name(cfg), config=OmegaConf.to_container(cfg, resolve=True))
     try:
-        return _run(cfg, run_dir, logger, table)
-    finally:  # one failed job must not leave a W&B run open and break the rest of a multirun
+        summary = _run(cfg, run_dir, logger, table)
+    except BaseException:  # marked failed, and closed so the rest of a multirun can log
         if logger is not None:
-            logger.finish()
+            logger.finish(exit_code=1)
+        raise
+    if logger is not None:
+        logger.finish()
+    return summary
+
+
+def run_name(cfg: DictConfig) -> str:
+    """model[@revision][#hook]/collection/method: what the job measured, readable in W&B."""
+    model = cfg.model.name
+    if cfg.model.get("revision"):
+        model += f"@{cfg.model.revision}"
+    if cfg.get("hook", "mlp_post") != "mlp_post":
+        model += f"#{cfg.hook}"
+    return f"{model}/{cfg.feature.name}/{cfg.probe.method}"
 
 
 def check_ks(ks: Sequence[int] | None, d_mlp: int) -> list[int]:
@@ -207,13 +223,7 @@ class Job:
 
 
 def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.DataFrame:
-    cfg, run_dir, logger, dataset, collection = (
-        job.cfg,
-        job.run_dir,
-        job.logger,
-        job.dataset,
-        job.collection,
-    )
+    cfg, logger, dataset, collection = job.cfg, job.logger, job.dataset, job.collection
     store, writer, layers, features, model = (
         job.store,
         job.writer,
@@ -252,6 +262,7 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
         "model": model.name,
         "revision": model.revision,
         "d_mlp": model.d_mlp,
+        "n_layers": model.n_layers,
         "dataset_hash": dataset.content_hash(),
         "hook": cfg.get("hook", "mlp_post"),
     }
@@ -260,12 +271,7 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
 
     probe = cfg.probe
     if logger is not None:
-        logger.start(
-            run_dir,
-            name=f"{identity['model']}/{cfg.feature.name}/{probe.method}",
-            config=OmegaConf.to_container(cfg, resolve=True),
-            tags=[identity["model"], cfg.feature.name, probe.method],
-        )
+        logger.describe_model(identity["n_layers"], identity["d_mlp"], cfg.model.get("n_params"))
     blocks = [(la, f) for la in todo for f in features if not writer.done(la, f)]
     bar = tqdm(total=len(blocks), desc="probing (layer x feature)", disable=not cfg.progress)
     for layer in todo:

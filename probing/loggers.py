@@ -2,18 +2,27 @@
 on the network, and `wandb sync` uploads an offline run later.
 
 Names are fixed so a dashboard of the scale sweep needs no code (README, "W&B dashboard"):
+- id: a hash of the job's identity (sweep, model, revision, feature collection, probe, hook,
+  layers, control), with resume: a requeued job continues its run instead of adding a second;
+- the run starts before the model loads and ends failed (exit code 1) if the job fails;
 - group: the sweep (the multirun directory), so one sweep's jobs sit together;
-- tags: model:<name>, feature:<collection>, probe:<method>, backend:<backend>, layers:<spec>;
-- history, x axis "layer": f1_k1/<feature> (the best single neuron) and f1_max/<feature>;
+- tags, one per fact: model:<name>, feature:<collection>, probe:<method>, hook:<hook>,
+  layers:<spec>, revision:<rev> (if set), control:rotated, and backend:<the backend used> once
+  probing has run (never "auto");
+- history, x axis "rel_depth" (0 first layer, 1 last, so models of any depth line up; "layer" is
+  logged too): f1_k1/<feature> (the best single neuron) and f1_max/<feature>;
 - summary: f1_k1/<feature>, f1_max/<feature>, best_layer/<feature>, best_neuron/<feature>
   ("L12N345"), k90/<feature> (smallest k reaching 90% of max F1 at the best layer), and per run
-  f1_k1_mean, f1_max_mean, k90_median, d_mlp;
+  f1_k1_mean, f1_max_mean, k90_median, d_mlp, n_layers, n_params (where the model config has
+  it), backend;
 - tables: results (every row, so analysis can rebuild the table from W&B), best_neurons,
   top_neurons (the k=1 neuron of every layer).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -50,13 +59,26 @@ def config_tags(config: dict) -> list[str]:
         "model": get("model", "name"),
         "feature": get("feature", "name"),
         "probe": get("probe", "method"),
-        "backend": get("probe", "backend"),
+        "hook": get("hook") or "mlp_post",
         "layers": layers,
+        "revision": get("model", "revision"),
     }
     tags = [f"{k}:{v}"[:64] for k, v in pairs.items() if v not in (None, "")]
     if get("probe", "rotate"):
         tags.append("control:rotated")
     return tags
+
+
+def run_id(config: dict, group: str) -> str:
+    """The W&B run id of a job: the same for a requeued job (same sweep, same config), different
+    for any other job, so a resumed job continues its own run."""
+    model, feature, probe = (config.get(k) or {} for k in ("model", "feature", "probe"))
+    identity = [group, model.get("name"), model.get("revision"), feature.get("name"),
+                feature.get("params"), feature.get("only"), probe.get("method"), probe.get("ks"),
+                bool(probe.get("rotate")), config.get("hook") or "mlp_post",
+                (config.get("layer") or {}).get("layers"), config.get("seed")]  # fmt: skip
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def smallest_k(curve: pd.DataFrame, fraction: float = SPARSITY_FRACTION) -> int:
@@ -89,6 +111,7 @@ class WandbLogger:
         self.tags = list(tags or [])
         self.init_timeout = init_timeout
         self.run = None
+        self.n_layers: int | None = None
 
     def resolved_mode(self) -> str:
         if self.mode != "auto":
@@ -103,6 +126,8 @@ class WandbLogger:
         group = self.group or sweep_group(run_dir)
         all_tags = list(dict.fromkeys([*self.tags, *tags, *config_tags(config)]))
         kwargs = dict(
+            id=run_id(config, group),
+            resume="allow",
             project=self.project,
             entity=self.entity,
             name=name,
@@ -121,15 +146,29 @@ class WandbLogger:
                 raise
             log.warning("W&B online init failed (%s); logging offline instead", err)
             self.run = wandb.init(mode="offline", **kwargs)
-        self.run.define_metric("layer")
+        self.run.define_metric("rel_depth")
         for prefix in ("f1_k1", "f1_max"):
-            self.run.define_metric(f"{prefix}/*", step_metric="layer")
+            self.run.define_metric(f"{prefix}/*", step_metric="rel_depth")
+
+    def describe_model(self, n_layers: int, d_mlp: int, n_params: int | None) -> None:
+        """Facts a scale-sweep dashboard plots against: depth, width, size."""
+        self.n_layers = n_layers
+        if self.run is not None:
+            facts = {"n_layers": n_layers, "d_mlp": d_mlp}
+            if n_params:
+                facts["n_params"] = int(n_params)
+            self.run.summary.update(facts)
 
     def log_layer(self, feature: str, layer: int, rows: list[dict]) -> None:
-        """Per-layer charts against a "layer" axis: F1 of the best neuron and the best over k."""
+        """Per-layer charts against relative depth: F1 of the best neuron and the best over k."""
         if self.run is None or not rows:
             return
-        metrics = {"layer": layer, f"f1_max/{feature}": max(r["f1"] for r in rows)}
+        depth = layer / (self.n_layers - 1) if self.n_layers and self.n_layers > 1 else 0.0
+        metrics = {
+            "layer": layer,
+            "rel_depth": depth,
+            f"f1_max/{feature}": max(r["f1"] for r in rows),
+        }
         metrics.update({f"f1_k1/{feature}": r["f1"] for r in rows if r["k"] == 1})
         self.run.log(metrics)
 
@@ -148,10 +187,15 @@ class WandbLogger:
             }
         )
         self.run.summary.update(summary_metrics(results, summary))
+        used = sorted(set(results["backend"].dropna())) if "backend" in results else []
+        if used:  # the backend that ran, never "auto"
+            self.run.summary["backend"] = ",".join(used)
+            self.run.tags = tuple(dict.fromkeys([*self.run.tags, *(f"backend:{b}" for b in used)]))
 
-    def finish(self) -> None:
+    def finish(self, exit_code: int = 0) -> None:
+        """End the run; a non-zero exit code marks it failed in W&B."""
         if self.run is not None:
-            self.run.finish()
+            self.run.finish(exit_code=exit_code)
             self.run = None
 
 
@@ -208,11 +252,14 @@ class NullLogger:
     def start(self, run_dir: str | Path, name: str, config: dict, tags: list[str] = ()) -> None:
         pass
 
+    def describe_model(self, n_layers: int, d_mlp: int, n_params: int | None) -> None:
+        pass
+
     def log_layer(self, feature: str, layer: int, rows: list[dict]) -> None:
         pass
 
     def log_results(self, results: pd.DataFrame, summary: pd.DataFrame) -> None:
         pass
 
-    def finish(self) -> None:
+    def finish(self, exit_code: int = 0) -> None:
         pass

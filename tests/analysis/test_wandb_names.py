@@ -30,15 +30,17 @@ def test_tags_name_model_feature_probe_and_layers():
         "probe": {"method": "mean_diff", "backend": "auto", "rotate": True},
         "layer": {"layers": [0, 3, -1]},
     }
-    assert config_tags(config) == [
+    assert config_tags(config) == [  # the backend is tagged once known, never as "auto"
         "model:pythia-70m",
         "feature:programming_language",
         "probe:mean_diff",
-        "backend:auto",
+        "hook:mlp_post",
         "layers:0,3,-1",
         "control:rotated",
     ]
-    assert config_tags({"layer": {"layers": "quartiles"}}) == ["layers:quartiles"]
+    revision = {**config, "model": {"name": "pythia-70m", "revision": "step1000"}}
+    assert "revision:step1000" in config_tags(revision)
+    assert config_tags({"layer": {"layers": "quartiles"}}) == ["hook:mlp_post", "layers:quartiles"]
 
 
 def test_summary_keys_are_metric_slash_feature():
