@@ -2,7 +2,8 @@
 
 The result rows say which model, revision and collection a neuron came from; the activation
 store under PROBING_CACHE/activations/<model>/ is found from that metadata (and the row's
-example count), and the feature dataset is the cached .npz whose content hash the store records.
+example count), and the feature dataset is the cache entry (a Hugging Face dataset folder under
+PROBING_CACHE/features/) whose content hash the store records.
 When either is gone (a cache cleaned, a report built on another machine) the page says so.
 """
 
@@ -22,6 +23,8 @@ from analysis.models import CONF_MODELS
 from probing.activations import ActivationStore
 from probing.activations.store import FORMAT_VERSION
 from probing.features.dataset import FeatureDataset
+from probing.features.export import load_export
+from probing.features.registry import FeatureDataError
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,9 @@ def find_store(
 
 def find_dataset(cache: Path, collection: str, dataset_hash: str) -> FeatureDataset | None:
     """The cached feature dataset whose content hash the activation store recorded."""
-    for path in sorted((cache / "features").glob(f"{collection}-*.npz")):
+    for path in sorted((cache / "features").glob(f"{collection}-*")):
+        if not path.is_dir():
+            continue  # a file of the cache before it held dataset folders (.npz)
         dataset = _load_dataset(path)
         if dataset is not None and dataset.content_hash() == dataset_hash:
             return dataset
@@ -99,9 +104,11 @@ def find_dataset(cache: Path, collection: str, dataset_hash: str) -> FeatureData
 
 @functools.lru_cache(maxsize=32)
 def _load_dataset(path: Path) -> FeatureDataset | None:
+    """The entry as cached (no tokenizer: the data exactly as built), or None with a warning: a
+    damaged entry costs its page, never the report."""
     try:
-        return FeatureDataset.load(path)
-    except (OSError, ValueError, KeyError) as err:
+        return load_export(path)
+    except FeatureDataError as err:
         log.warning("skipping unreadable feature dataset %s (%s)", path, err)
         return None
 

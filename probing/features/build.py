@@ -1,7 +1,10 @@
 """build_feature_dataset: the one entry point, with checks and a content-keyed cache.
 
 A dataset is built once per (collection, recipe version, parameters, tokenizer) and saved; a later
-call with the same key loads the file instead of re-reading and re-tokenising the sources.
+call with the same key loads it instead of re-reading and re-tokenising the sources. An entry is a
+Hugging Face dataset folder `<cache_dir>/<collection>-<key>/` in the export format
+(probing.features.export), so `datasets.load_from_disk` opens it; it appears whole or not at all
+(written under a temporary name, then renamed), and a damaged one is removed and rebuilt.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,7 @@ import numpy as np
 
 from probing.features import pinned
 from probing.features.dataset import FeatureDataset
+from probing.features.export import export_feature_dataset, read_export
 from probing.features.registry import Collection, FeatureDataError, get_collection
 from probing.features.tokens import tokenizer_fingerprint
 
@@ -81,8 +87,10 @@ def check_packages(collection: Collection) -> list[str]:
 
 
 def cache_path(cache_dir: str | Path, spec: dict[str, Any]) -> Path:
+    """The entry's folder, named by collection (for people and analysis.neurons to find) and by
+    the recipe's hash (so another recipe never reads it)."""
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(cache_dir) / f"{spec['collection']}-{key}.npz"
+    return Path(cache_dir) / f"{spec['collection']}-{key}"
 
 
 def check_labels(ds: FeatureDataset, min_per_class: int) -> tuple[dict[str, float], dict[str, str]]:
@@ -138,30 +146,68 @@ def build_feature_dataset(
     ds = collection.builder(tokenizer, **spec["params"])
     ds.meta["recipe"] = spec
     ds.meta["class_balance"], ds.meta["unusable"] = check_labels(ds, min_per_class)
-    if path is not None:
-        ds.save(path)  # atomic: a temporary file in the same directory, then a rename
-    return ds
+    ds.meta = as_json(ds.meta)
+    return save_cached(ds, path, spec, tokenizer) if path is not None else ds
+
+
+def as_json(meta: dict[str, Any]) -> dict[str, Any]:
+    """meta in the form the cache keeps it (JSON: tuples as lists, keys and paths as strings),
+    so that a fresh build and a cached load of the same recipe give equal meta."""
+    return json.loads(json.dumps(plain(meta), ensure_ascii=False, default=str))
 
 
 def load_cached(path: Path, spec: dict[str, Any]) -> FeatureDataset | None:
-    """The dataset cached at `path` if it is readable and was built from `spec`, else None."""
-    if not path.exists():
+    """The dataset cached at `path` if it is readable and was built from `spec`, else None; an
+    entry that is not (damaged, or another recipe's) is removed, so a new one can take its name."""
+    if not (path.exists() or path.is_symlink()):
         return None
     try:
-        cached = FeatureDataset.load(path)
-        same_recipe = cached.meta.get("recipe") == spec
-    except Exception as err:
-        # The file is only a cache, so any damage means rebuild. Damage surfaces as BadZipFile,
-        # EOFError, ValueError, KeyError, NotImplementedError, tokenize.TokenError, ... from
-        # zipfile and numpy, depending on where the bytes end or went wrong.
-        log.warning(
-            "cached feature dataset %s is unreadable (%s: %s); rebuilding it",
-            path,
-            type(err).__name__,
-            err,
-        )
+        cached, _, _ = read_export(path)
+    except FeatureDataError as err:
+        # Only a cache, so any damage means rebuild; read_export turns every way an entry can
+        # break (truncated or rewritten arrow data, lost or edited JSON files, edited rows) into
+        # this one error.
+        why = getattr(err, "why", err)  # what broke, without the advice to copy an export again
+        log.warning("cached feature dataset %s is unreadable (%s); rebuilding it", path, why)
+        discard(path)
         return None
-    if not same_recipe:
+    if cached.meta.get("recipe") != spec:
         log.warning("cached feature dataset %s has a different recipe; rebuilding", path)
+        discard(path)
         return None
     return cached
+
+
+def discard(path: Path) -> None:
+    """Remove a bad entry: first renamed away (one atomic step, so no reader meets it half
+    deleted), then deleted. Another process may have removed it already."""
+    trash = path.with_name(f".{path.name}.{os.getpid()}.discarded")
+    shutil.rmtree(trash, ignore_errors=True)  # left by a killed process that had this id
+    try:
+        path.rename(trash)
+    except FileNotFoundError:
+        return
+    if trash.is_dir() and not trash.is_symlink():
+        shutil.rmtree(trash)
+    else:
+        trash.unlink()
+
+
+def save_cached(ds: FeatureDataset, path: Path, spec: dict[str, Any], tokenizer) -> FeatureDataset:
+    """Write `ds` as the entry `path` and return it. Where another process built the same recipe
+    at the same time and its entry landed first (the export then finds the folder taken, or loses
+    the rename), return that entry instead: the first whole entry stays and both jobs go on."""
+    try:
+        export_feature_dataset(ds, path, tokenizer)
+    except (FeatureDataError, OSError) as err:
+        if not path.exists():
+            raise  # not a race: the export itself failed
+        theirs = load_cached(path, spec)
+        if theirs is None:
+            raise FeatureDataError(
+                f"cannot write the feature cache entry {path}: another process wrote a damaged "
+                f"one there ({type(err).__name__}: {err}); run again"
+            ) from None
+        log.info("feature dataset %s was cached by another process first; using it", path)
+        return theirs
+    return ds

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,29 +107,6 @@ class FeatureDataset:
             h.update(arr.tobytes())
         return h.hexdigest()[:16]
 
-    def save(self, path: str | Path) -> None:
-        """Write to one .npz (arrays) with the metadata as JSON inside it."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # concurrent builders never collide
-        header = {
-            "name": self.name,
-            "feature_names": self.feature_names,
-            "aggregation": self.aggregation,
-            "meta": self.meta,
-        }
-        np.savez(
-            tmp,
-            header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-            tokens=self.tokens,
-            lengths=self.lengths,
-            example_seq=self.example_seq,
-            example_pos=self.example_pos,
-            labels=self.labels,
-            groups=self.groups,
-        )
-        tmp.replace(path)
-
     @classmethod
     def from_pandas(cls, table, tokenizer, **params) -> FeatureDataset:
         """A dataset from a DataFrame: a `text` column and 0/1 feature columns (or span lists
@@ -141,25 +117,9 @@ class FeatureDataset:
 
     @classmethod
     def load_from_disk(cls, path: str | Path, tokenizer=None) -> FeatureDataset:
-        """A folder written by `python -m probing.features export` (see probing.features.export);
-        with `tokenizer`, checked against the one it was exported with."""
+        """A folder written by `python -m probing.features export`, or a feature cache entry
+        (the same format; see probing.features.export); with `tokenizer`, checked against the one
+        it was exported with."""
         from probing.features.export import load_export
 
         return load_export(path, tokenizer)
-
-    @classmethod
-    def load(cls, path: str | Path) -> FeatureDataset:
-        with np.load(Path(path)) as z:
-            header = json.loads(z["header"].tobytes().decode())
-            return cls(
-                name=header["name"],
-                feature_names=header["feature_names"],
-                aggregation=header["aggregation"],
-                meta=header["meta"],
-                tokens=z["tokens"],
-                lengths=z["lengths"],
-                example_seq=z["example_seq"],
-                example_pos=z["example_pos"],
-                labels=z["labels"],
-                groups=z["groups"],
-            )

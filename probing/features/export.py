@@ -9,8 +9,9 @@ collection recorded for that group, else null), and its examples: `positions` (t
 -1 for mean/max) and `labels` (per feature, one 0/1 per example). `feature_export.json` beside the
 data, and the same JSON in the dataset's `info.description`, records the collection, the feature
 names, aggregation, padding, the tokenizer, the recipe, the source and licence, and the content
-hash. The import rebuilds the arrays and checks that hash: a damaged or partial folder is an
-error, never data.
+hash. The import rebuilds the arrays and checks that hash, the rows' hash and the record's own:
+a damaged or partial folder is an error, never data. The feature cache (probing.features.build)
+keeps its entries in this format.
 
 A different tokenizer at import never passes for the exported one. A token-level export is
 refused, naming both tokenizers: its positions are token indices that mean nothing under other
@@ -76,12 +77,16 @@ def export_feature_dataset(ds: FeatureDataset, out: str | Path, tokenizer) -> Pa
             f"{ds.name}: its rows do not rebuild it (padding other than the tokenizer's pad id?)"
         )
     info["rows_hash"] = rows_hash(rebuilt.groups, texts)
-    record = json.dumps(info, ensure_ascii=False, default=str)
+    info = json.loads(json.dumps(info, ensure_ascii=False, default=str))  # as a reader parses it
+    info["record_hash"] = record_hash(info)
+    record = json.dumps(info, ensure_ascii=False)
     rows = datasets.Dataset(
         InMemoryTable(table.cast(export_features(ds.feature_names).arrow_schema)),
         info=datasets.DatasetInfo(
             description=record, license=info["licence"], features=export_features(ds.feature_names)
         ),
+        # the two hashes say what the rows hold; datasets would otherwise hash the whole table
+        fingerprint=info["content_hash"] + info["rows_hash"],
     )
     tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -163,13 +168,7 @@ def export_table(ds: FeatureDataset, tokenizer):
     labels = [per_sequence(ds.labels[:, j]) for j in range(len(ds.feature_names))]
     return pa.table(
         {
-            "text": pa.array(
-                [
-                    tokenizer.decode(row[:n].tolist(), clean_up_tokenization_spaces=False)
-                    for row, n in zip(ds.tokens, lengths, strict=True)
-                ],
-                pa.string(),
-            ),
+            "text": pa.array(decode_rows(tokenizer, ds.tokens, lengths), pa.string()),
             "tokens": per_sequence(ds.tokens[real], tok_offsets),
             "group": pa.array(groups.astype(np.int64)),
             "document": pa.array(sequence_documents(ds.meta, groups), pa.string()),
@@ -177,6 +176,17 @@ def export_table(ds: FeatureDataset, tokenizer):
             "labels": pa.StructArray.from_arrays(labels, names=list(ds.feature_names)),
         }
     )
+
+
+def decode_rows(tokenizer, tokens: np.ndarray, lengths: np.ndarray) -> list[str]:
+    """Each sequence's real tokens as text, exactly `tokenizer.decode(ids,
+    clean_up_tokenization_spaces=False)`; a fast tokenizer's backend decodes them all in one
+    call, which halves the export of a large collection (the per-call checks dominate)."""
+    rows = [row[:n].tolist() for row, n in zip(tokens, lengths, strict=True)]
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return backend.decode_batch(rows, skip_special_tokens=False)
+    return [tokenizer.decode(row, clean_up_tokenization_spaces=False) for row in rows]
 
 
 def sequence_groups(ds: FeatureDataset) -> np.ndarray:
@@ -214,6 +224,16 @@ def rows_hash(groups: np.ndarray, texts: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
+def record_hash(info: dict[str, Any]) -> str:
+    """Hash of the record itself (meta, recipe, names...), which neither data hash covers: a
+    record edited or bit-flipped into other valid JSON would otherwise pass, and meta decides
+    which features a run probes."""
+    body = {k: v for k, v in info.items() if k != "record_hash"}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()[:16]
+
+
 # -- reading ---------------------------------------------------------------------------------------
 
 
@@ -234,12 +254,16 @@ def is_export(path: str | Path | None) -> bool:
     return FORMAT in str(described)
 
 
-def damaged(folder: Path, why: str) -> FeatureDataError:
-    first = why.strip().splitlines()[0] if why.strip() else "unreadable"
-    return FeatureDataError(
-        f"{folder}: damaged or incomplete feature export ({first}); copy it again or re-run "
-        "python -m probing.features export"
-    )
+class DamagedExport(FeatureDataError):
+    """A damaged or incomplete export folder. `why` (one line) is kept apart from the advice, so
+    the feature cache, which rebuilds rather than asks for a copy, can log just that."""
+
+    def __init__(self, folder: Path, why: str):
+        self.why = why.strip().splitlines()[0] if why.strip() else "unreadable"
+        super().__init__(
+            f"{folder}: damaged or incomplete feature export ({self.why}); copy it again or "
+            "re-run python -m probing.features export"
+        )
 
 
 def read_record(folder: Path) -> dict[str, Any]:
@@ -247,11 +271,11 @@ def read_record(folder: Path) -> dict[str, Any]:
     try:
         info = json.loads((folder / EXPORT_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise damaged(folder, f"{EXPORT_FILE} is missing") from None
+        raise DamagedExport(folder, f"{EXPORT_FILE} is missing") from None
     except (OSError, ValueError) as err:
-        raise damaged(folder, f"{EXPORT_FILE} is unreadable: {err}") from None
+        raise DamagedExport(folder, f"{EXPORT_FILE} is unreadable: {err}") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise damaged(folder, f"{EXPORT_FILE} is not a {FORMAT} record")
+        raise DamagedExport(folder, f"{EXPORT_FILE} is not a {FORMAT} record")
     if info.get("format_version") != FORMAT_VERSION:
         raise FeatureDataError(
             f"{folder}: feature export format {info.get('format_version')} is not the "
@@ -260,7 +284,11 @@ def read_record(folder: Path) -> dict[str, Any]:
     needed = ("name", "feature_names", "aggregation", "seq_len", "pad_id", "n_sequences")
     missing = [k for k in (*needed, "tokenizer", "content_hash", "rows_hash") if k not in info]
     if missing:
-        raise damaged(folder, f"{EXPORT_FILE} lacks {missing}")
+        raise DamagedExport(folder, f"{EXPORT_FILE} lacks {missing}")
+    if "record_hash" in info and record_hash(info) != info["record_hash"]:  # older exports lack it
+        raise DamagedExport(
+            folder, f"{EXPORT_FILE} was edited: it no longer matches its record_hash"
+        )
     return info
 
 
@@ -273,21 +301,24 @@ def read_rows(folder: Path, info: dict[str, Any]):
         if not isinstance(loaded, datasets.Dataset):
             raise ValueError("holds several splits")
         table = loaded.with_format("arrow")[:]
+        table.validate(full=True)  # offsets and strings in bounds before anything reads them
     except Exception as err:  # missing, truncated or rewritten arrow files, in many library types
-        raise damaged(folder, f"{type(err).__name__}: {err}") from None
+        raise DamagedExport(folder, f"{type(err).__name__}: {err}") from None
     if missing := [c for c in COLUMNS if c not in table.column_names]:
-        raise damaged(folder, f"no column(s) {missing}")
+        raise DamagedExport(folder, f"no column(s) {missing}")
     if table.num_rows != info["n_sequences"]:
-        raise damaged(folder, f"{table.num_rows} rows, the record says {info['n_sequences']}")
+        raise DamagedExport(folder, f"{table.num_rows} rows, the record says {info['n_sequences']}")
     return table
 
 
 def list_column(column, folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(all values, length per row) of a list column (a table's chunked one or a struct's child)."""
+    """(all values, length per row) of a list column (a table's chunked one or a struct's child),
+    copied: the dataset owns writable memory, not a view into a file that may be replaced."""
     arr = column.combine_chunks() if hasattr(column, "combine_chunks") else column
     if arr.null_count:
-        raise damaged(folder, "a list cell is null")
-    return arr.flatten().to_numpy(zero_copy_only=False), arr.value_lengths().to_numpy()
+        raise DamagedExport(folder, "a list cell is null")
+    values = np.array(arr.flatten().to_numpy(zero_copy_only=False))
+    return values, np.array(arr.value_lengths().to_numpy(zero_copy_only=False))
 
 
 def dataset_from_rows(info: dict[str, Any], table, folder: Path) -> tuple[FeatureDataset, list]:
@@ -295,19 +326,21 @@ def dataset_from_rows(info: dict[str, Any], table, folder: Path) -> tuple[Featur
     n, seq_len = info["n_sequences"], info["seq_len"]
     token_values, lengths = list_column(table.column("tokens"), folder)
     if (lengths < 1).any() or (lengths > seq_len).any():
-        raise damaged(folder, f"a row holds no tokens or more than seq_len={seq_len}")
+        raise DamagedExport(folder, f"a row holds no tokens or more than seq_len={seq_len}")
     tokens = np.full((n, seq_len), info["pad_id"], dtype=np.int32)
     tokens[np.arange(seq_len) < lengths[:, None]] = token_values
     positions, per_seq = list_column(table.column("positions"), folder)
     struct = table.column("labels").combine_chunks()
     names = [struct.type.field(j).name for j in range(struct.type.num_fields)]
     if names != info["feature_names"]:
-        raise damaged(folder, f"label columns {names} are not the features {info['feature_names']}")
+        raise DamagedExport(
+            folder, f"label columns {names} are not the features {info['feature_names']}"
+        )
     labels = []
     for name, child in zip(names, struct.flatten(), strict=True):
         values, counts = list_column(child, folder)
         if not np.array_equal(counts, per_seq):
-            raise damaged(folder, f"labels of {name!r} do not match the positions")
+            raise DamagedExport(folder, f"labels of {name!r} do not match the positions")
         labels.append(values)
     groups = table.column("group").to_numpy(zero_copy_only=False)
     try:
@@ -324,25 +357,42 @@ def dataset_from_rows(info: dict[str, Any], table, folder: Path) -> tuple[Featur
             meta=dict(info.get("meta") or {}),
         )
     except ValueError as err:
-        raise damaged(folder, str(err)) from None
+        raise DamagedExport(folder, str(err)) from None
     return ds, table.column("text").to_pylist()
 
 
+def read_export(path: str | Path) -> tuple[FeatureDataset, list[str], dict[str, Any]]:
+    """(the FeatureDataset exactly as exported, meta included and nothing added; its rows'
+    texts; the record), checked against the recorded hashes. The feature cache reads its entries
+    with this, so that a cached load equals the fresh build; any damage is one FeatureDataError.
+    """
+    folder = Path(path).expanduser()
+    info = read_record(folder)
+    table = read_rows(folder, info)
+    try:
+        ds, texts = dataset_from_rows(info, table, folder)
+    except FeatureDataError:
+        raise
+    except Exception as err:  # a schema or record edited into shapes the reader never expects
+        raise DamagedExport(folder, f"{type(err).__name__}: {err}") from None
+    if ds.content_hash() != info["content_hash"]:
+        raise DamagedExport(
+            folder, f"content hash {ds.content_hash()}, the record says {info['content_hash']}"
+        )
+    if rows_hash(ds.groups, texts) != info["rows_hash"]:
+        raise DamagedExport(folder, "the groups or texts differ from those exported")
+    return ds, texts, info
+
+
 def load_export(path: str | Path, tokenizer=None) -> FeatureDataset:
-    """The FeatureDataset exported to `path`, checked against its recorded hashes.
+    """The FeatureDataset exported to `path`, checked against its recorded hashes, with where it
+    came from in meta["export"].
 
     With `tokenizer` of another fingerprint: re-tokenised (sequence level) or refused (token
     level), as the module docstring says. Without one, the data exactly as exported.
     """
     folder = Path(path).expanduser()
-    info = read_record(folder)
-    ds, texts = dataset_from_rows(info, read_rows(folder, info), folder)
-    if ds.content_hash() != info["content_hash"]:
-        raise damaged(
-            folder, f"content hash {ds.content_hash()}, the record says {info['content_hash']}"
-        )
-    if rows_hash(ds.groups, texts) != info["rows_hash"]:
-        raise damaged(folder, "the groups or texts differ from those exported")
+    ds, texts, info = read_export(folder)
     ds.meta["export"] = {"path": str(folder), **{k: v for k, v in info.items() if k != "meta"}}
     if tokenizer is None or tokenizer_fingerprint(tokenizer) == info["tokenizer"]["fingerprint"]:
         return ds

@@ -10,6 +10,7 @@ import pytest
 
 from probing.activations import ActivationStore, store_path
 from probing.features.dataset import FeatureDataset
+from probing.features.export import export_feature_dataset
 from probing.models import byte_level_tokenizer
 
 METRICS = ("precision", "recall", "accuracy", "balanced_accuracy", "mcc", "roc_auc", "pr_auc")
@@ -96,7 +97,8 @@ def token_cache(tmp_path) -> tuple[Path, FeatureDataset, np.ndarray, np.ndarray]
         groups=example_seq,
         aggregation="token",
     )
-    dataset.save(cache / "features" / "programming_language-test.npz")
+    # written as build_feature_dataset writes a cache entry: an exported dataset folder
+    export_feature_dataset(dataset, cache / "features" / "programming_language-test", tokenizer)
     n_ex, d_mlp = dataset.n_examples, 4
     metadata = {
         "model": "tiny-pythia",

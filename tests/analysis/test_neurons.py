@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 
 import numpy as np
 import pytest
@@ -48,9 +49,20 @@ def test_a_missing_store_or_dataset_is_said_not_raised(token_cache):
     assert "no complete activation store" in neuron_page(cache, k1_row(layer=0)).problem
     assert "no complete activation store" in neuron_page(cache, k1_row(n_train=99)).problem
     assert "no complete activation store" in neuron_page(cache, k1_row(revision="other")).problem
-    for f in (cache / "features").glob("*.npz"):
-        f.unlink()
+    for entry in (cache / "features").glob("programming_language-*"):
+        shutil.rmtree(entry)
     assert "feature dataset" in neuron_page(cache, k1_row()).problem
+
+
+def test_a_damaged_dataset_costs_its_page_not_the_report(token_cache, caplog):
+    cache, _, _, _ = token_cache
+    (entry,) = (cache / "features").glob("programming_language-*")
+    (arrow,) = entry.glob("*.arrow")
+    arrow.write_bytes(arrow.read_bytes()[:100])
+    (cache / "features" / "programming_language-old.npz").write_bytes(b"PK")  # an old cache file
+    assert "feature dataset" in neuron_page(cache, k1_row()).problem
+    assert f"skipping unreadable feature dataset {entry}" in caplog.text
+    assert "old.npz" not in caplog.text
 
 
 def test_find_store_wants_the_layer_complete(token_cache):
