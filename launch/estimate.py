@@ -55,7 +55,8 @@ class Job:
     probe_hours: float  # probing, an upper bound (see PROBE_S_PER_EXAMPLE_NEURON)
     store_bytes: float  # the activation store this job fills (shared with same-dataset jobs)
     store_key: tuple[str, str]
-    timeout_min: float | None
+    timeout_min: float | None  # what the job asks SLURM for (launch/sized_launcher.py)
+    mem_gb: float | None
 
 
 def dataset_size(params: Mapping[str, Any]) -> tuple[int, int, int]:
@@ -124,7 +125,13 @@ def estimate_job(cfg: DictConfig, base: DictConfig | None = None) -> Job:
     probe_s = PROBE_S_PER_EXAMPLE_NEURON * n_examples * d_mlp * n_layers * n_features
     gpus = int(OmegaConf.select(base, "hydra.launcher.gpus_per_node", default=1) or 1)
     itemsize = np.dtype(cfg.store.dtype).itemsize
-    timeout = OmegaConf.select(base, "hydra.launcher.timeout_min", default=None)
+    # a job's own model's slurm block, else the launcher's value: what SizedSlurmLauncher asks
+    timeout = OmegaConf.select(cfg, "model.slurm.timeout_min", default=None) or OmegaConf.select(
+        base, "hydra.launcher.timeout_min", default=None
+    )
+    mem = OmegaConf.select(cfg, "model.slurm.mem_gb", default=None) or OmegaConf.select(
+        base, "hydra.launcher.mem_gb", default=None
+    )
     return Job(
         model=model.name,
         collection=cfg.feature.name,
@@ -136,6 +143,7 @@ def estimate_job(cfg: DictConfig, base: DictConfig | None = None) -> Job:
         store_bytes=n_examples * d_mlp * n_layers * itemsize,
         store_key=(model.name, cfg.feature.name),
         timeout_min=float(timeout) if timeout is not None else None,
+        mem_gb=float(mem) if mem is not None else None,
     )
 
 
@@ -187,7 +195,7 @@ def report(jobs: list[Job]) -> str:
         by_model.setdefault(job.model, []).append(job)
     lines = [
         f"{'model':<14}{'jobs':>5}{'layers':>7}{'d_mlp':>7}{'examples':>10}{'activations':>13}"
-        f"{'forward h':>11}{'probe h <=':>12}{'longest job':>13}",
+        f"{'forward h':>11}{'probe h <=':>12}{'longest job':>13}{'requests':>18}",
     ]
     stores: dict[tuple[str, str], float] = {}
     for model, group in by_model.items():
@@ -199,6 +207,7 @@ def report(jobs: list[Job]) -> str:
             f"{sum(j.n_examples for j in group):>10}{_gb(sum(model_stores.values())):>13}"
             f"{sum(j.forward_hours for j in group):>11.1f}"
             f"{sum(j.probe_hours for j in group):>12.1f}{longest * 60:>9.0f} min"
+            f"{_request(group[0]):>18}"
         )
     forward = sum(j.forward_hours for j in jobs)
     probe = sum(j.probe_hours for j in jobs)
@@ -225,6 +234,13 @@ def report(jobs: list[Job]) -> str:
     return "\n".join(lines)
 
 
+def _request(job: Job) -> str:
+    """What each job of the model asks SLURM for: memory and time limit."""
+    mem = f"{job.mem_gb:g} GB" if job.mem_gb else "? GB"
+    time = f"{job.timeout_min:g} min" if job.timeout_min else "? min"
+    return f"{mem}, {time}"
+
+
 def _gb(n_bytes: float) -> str:
     return f"{n_bytes / 1e9:.1f} GB"
 
@@ -246,9 +262,8 @@ def main(argv: list[str]) -> None:
     launcher = OmegaConf.select(base, "hydra.launcher._target_", default="") or ""
     print(
         f"{len(cfgs)} jobs ({len({c.feature.name for c in cfgs})} feature collections), "
-        f"launcher {launcher.rsplit('.', 1)[-1]}, each job "
-        f"{OmegaConf.select(base, 'hydra.launcher.mem_gb', default='?')} GB, "
-        f"{OmegaConf.select(base, 'hydra.launcher.timeout_min', default='?')} min"
+        f"launcher {launcher.rsplit('.', 1)[-1]}; each model's jobs request its own memory and "
+        "time limit (requests)"
     )
     print(report([estimate_job(c, base) for c in cfgs]))
 
