@@ -174,6 +174,30 @@ def test_multirun_two_models_two_features_is_one_job_array(slurm_cluster, tmp_pa
         assert len(layers) == 1 and layers[0].attrs["complete"]
 
 
+def test_each_model_size_is_its_own_array_with_its_own_limits(slurm_cluster, tmp_path):
+    """Two jobs whose models ask for different time limits and memory: two sbatch submissions,
+    each with its job's own --time and --mem (launch/sized_launcher.py), both finish."""
+    sweep = tmp_path / "multirun"
+    proc, log = _start(
+        [
+            "model=tiny-pythia",
+            "+model.slurm.timeout_min=5,9",
+            "feature=programming_language_small",
+            "layer=middle",
+        ],
+        tmp_path / "cache",
+        sweep,
+    )
+    _wait(proc, log, sweep, timeout_s=420)
+    scripts = [p.read_text() for p in sweep.glob(".submitit/*/*_submission.sh")]
+    assert len(scripts) == 2, "one array per size"
+    times = sorted(re.search(r"#SBATCH --time=(\d+)", s).group(1) for s in scripts)
+    assert times == ["5", "9"]
+    assert all("#SBATCH --mem=6GB" in s for s in scripts)  # slurm_cpu's default: no model block
+    assert len(list(sweep.glob(".submitit/*/*_result.pkl"))) == 2
+    assert read_results(sweep)["model"].nunique() == 1 and len(read_results(sweep))
+
+
 def _progress(cache: Path, layer: int) -> int:
     """n_seq_done of `layer` in the (single) store under `cache`, 0 if not written yet."""
     for meta in cache.glob(f"activations/*/*.zarr/layer_{layer}/zarr.json"):
