@@ -176,7 +176,7 @@ def test_multirun_two_models_two_features_is_one_job_array(slurm_cluster, tmp_pa
 
 def test_each_model_size_is_its_own_array_with_its_own_limits(slurm_cluster, tmp_path):
     """Two jobs whose models ask for different time limits and memory: two sbatch submissions,
-    each with its job's own --time and --mem (launch/sized_launcher.py), both finish."""
+    each with its job's own --time and --mem (hydra_plugins/probing_launchers/sized_slurm.py), both finish."""
     sweep = tmp_path / "multirun"
     proc, log = _start(
         [

@@ -1,0 +1,1 @@
+"""Hydra launcher plugins of probing (Hydra loads launchers only from the hydra_plugins namespace)."""
