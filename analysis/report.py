@@ -43,9 +43,11 @@ def build_report(
     neuron_pages: int = 60,
     sources: Sequence[str] = (),
     ablations: pd.DataFrame | None = None,
+    broad: dict | None = None,
 ) -> Path:
     """Write the report for `results` (a `load_results` table) to `out`; PNGs go to
-    <out stem>_files/. `ablations`: rows of probing.ablate, shown in their own section.
+    <out stem>_files/. `ablations`: rows of probing.ablate, shown in their own section; `broad`:
+    {model: {neuron_id: analysis.polysemantic info}}, shown on the neuron pages.
     Returns the report's path."""
     if results.empty:
         raise ValueError("no result rows: nothing to report (are these run directories?)")
@@ -102,7 +104,8 @@ def build_report(
     )
     parts.append(html.table(top_neurons(results), "top-neurons"))
     parts.append(
-        "<h2>Neuron pages</h2>" + "".join(_neuron_html(p, figures) for p in pages.values())
+        "<h2>Neuron pages</h2>"
+        + "".join(_neuron_html(p, figures, (broad or {}).get(p.model, {})) for p in pages.values())
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html.page("Sparse probing report", "".join(parts)), encoding="utf-8")
@@ -204,7 +207,27 @@ def _neuron_pages(
     return pages
 
 
-def _neuron_html(page: NeuronPage, figures: Path) -> str:
+def _broad_html(info: dict) -> str:
+    """A neuron's top activations over the broad corpus, grouped: dedicated or polysemantic."""
+    tokens = ", ".join(
+        f"<code>{escape(repr(t))}</code> &times;{n}" for t, n in info["by_token"][:8]
+    )
+    sources = ", ".join(f"{escape(s)} &times;{n}" for s, n in info["by_source"][:6])
+    rows = "".join(
+        f"<tr><td>{r['activation']:.2f}</td><td>{escape(r['source'])}</td><td><code>"
+        f"{escape(r['context'])}<b>{escape(r['token'])}</b></code></td></tr>"
+        for r in info["top"][:10]
+    )
+    return (
+        f"<p>Over a broad corpus (every pinned source, analysis.polysemantic): its top "
+        f"{len(info['top'])} activations fall on {info['distinct_tokens']} distinct tokens (the "
+        f"commonest {info['top_token_share']:.0%}) from {info['distinct_sources']} sources. "
+        f"Tokens: {tokens}. Sources: {sources}.</p><table><tr><th>activation</th><th>source</th>"
+        f"<th>context, <b>token</b></th></tr>{rows}</table>"
+    )
+
+
+def _neuron_html(page: NeuronPage, figures: Path, broad: dict | None = None) -> str:
     anchor = _anchor({"model": page.model, "feature": page.feature, "neuron_id": page.neuron_id})
     head = (
         f'<div class="neuron" id="{anchor}"><h3>{escape(page.model)} {page.neuron_id} '
@@ -231,9 +254,10 @@ def _neuron_html(page: NeuronPage, figures: Path) -> str:
         if page.sign > 0
         else "Lowest-activating examples (this neuron is lower on the feature than off it)"
     )
+    wide = _broad_html(broad[page.neuron_id]) if broad and page.neuron_id in broad else ""
     return (
         f"{head}{html.image(hist, 'activation histogram')}<p>{which} "
-        f"({how}; red bar = label 1).{ids}</p>{contexts}</div>"
+        f"({how}; red bar = label 1).{ids}</p>{contexts}{wide}</div>"
     )
 
 
@@ -274,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = _load(args.run_dirs, args.wandb)
         ablations = _load_ablations(args.run_dirs)
+        broad = _load_broad(args.run_dirs)
         out = build_report(
             results,
             args.output,
@@ -282,12 +307,25 @@ def main(argv: list[str] | None = None) -> int:
             args.neuron_pages,
             sources=[*args.run_dirs, *([f"wandb:{args.wandb}"] if args.wandb else [])],
             ablations=ablations,
+            broad=broad,
         )
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"report: {out}  ({len(results)} rows; figures in {out.with_name(out.stem + '_files')})")
     return 0
+
+
+def _load_broad(run_dirs: list[str]) -> dict:
+    """{model: {neuron_id: info}} from the neuron_contexts.json of analysis.polysemantic."""
+    import json
+
+    out: dict = {}
+    for d in run_dirs:
+        for path in sorted(Path(d).rglob("neuron_contexts.json")) if Path(d).is_dir() else []:
+            data = json.loads(path.read_text())
+            out.setdefault(data["model"], {}).update(data["neurons"])
+    return out
 
 
 def _load_ablations(run_dirs: list[str]) -> pd.DataFrame:

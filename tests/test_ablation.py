@@ -11,81 +11,27 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from probing.ablation import Ablator, ablate_neuron, balanced_sequences
-from probing.features.dataset import FeatureDataset
-from probing.models import load_model
+from tests.planted import marked_dataset, plant_mark_neuron, tiny_pythia
 
 ROOT = Path(__file__).resolve().parents[1]
-MARK = "#"
 
 
 @pytest.fixture(scope="module")
 def model():
-    cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf/model/tiny-pythia.yaml"), resolve=True)
-    return load_model(**cfg)
-
-
-def mlp(model, layer: int):
-    return model.bridge.original_model.gpt_neox.layers[layer].mlp
-
-
-def texts(n: int, seed: int = 0) -> pd.DataFrame:
-    """Half the texts are sprinkled with MARK (the feature), half have none."""
-    rng = np.random.default_rng(seed)
-    words = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa"]
-    rows = []
-    for i in range(n):
-        parts = list(rng.choice(words, 12))
-        if i % 2:
-            for j in rng.choice(len(parts), 4, replace=False):
-                parts[j] = MARK
-        rows.append({"text": " ".join(parts), "marked": i % 2, "group": f"d{i}"})
-    return pd.DataFrame(rows)
+    return tiny_pythia()
 
 
 @pytest.fixture(scope="module")
 def dataset(model):
-    return FeatureDataset.from_pandas(texts(40), model.tokenizer, seq_len=64)
+    return marked_dataset(model)
 
 
 @pytest.fixture(scope="module")
 def planted(model, dataset):
-    """Neuron 7 of layer 0 made to fire only at MARK tokens and to predict the space that follows
-    MARK; neuron 11 made silent (its output weights zero). Restored afterwards."""
-    layer, hot, silent = 0, 7, 11
-    block = mlp(model, layer)
-    saved = {n: p.detach().clone() for n, p in block.named_parameters()}
-    tokens = torch.from_numpy(dataset.tokens).long()
-    captured = {}
-
-    def grab(acts, hook):
-        captured["x"] = acts.detach()
-        return acts
-
-    with torch.no_grad():
-        model.bridge.run_with_hooks(tokens, fwd_hooks=[("blocks.0.mlp.hook_in", grab)])
-        x = captured["x"].reshape(-1, captured["x"].shape[-1])
-        real = (np.arange(tokens.shape[1])[None] < dataset.lengths[:, None]).reshape(-1)
-        mark_id = model.tokenizer.encode(MARK, add_special_tokens=False)[0]
-        is_mark = (tokens.reshape(-1) == mark_id).numpy() & real
-        direction = x[is_mark].mean(0) - x[~is_mark & real].mean(0)
-        direction /= direction.norm()
-        score = x @ direction
-        cut = (score[is_mark].min() + score[~is_mark & real].max()) / 2
-        block.dense_h_to_4h.weight[hot] = 40 * direction
-        block.dense_h_to_4h.bias[hot] = -40 * cut
-        # what it writes raises the logit of the token that always follows MARK (a space), so
-        # the model now predicts it better where MARK is, and loses that when it is ablated
-        space = model.tokenizer.encode(" ", add_special_tokens=False)[0]
-        unembed = model.bridge.W_U[:, space]
-        block.dense_4h_to_h.weight[:, hot] = 0.5 * unembed / unembed.norm()
-        block.dense_4h_to_h.weight[:, silent] = 0.0
-    yield layer, hot, silent
-    with torch.no_grad():
-        for n, p in block.named_parameters():
-            p.copy_(saved[n])
+    with plant_mark_neuron(model, dataset) as where:
+        yield where
 
 
 def test_clean_loss_is_the_models_cross_entropy(model, dataset):
@@ -179,6 +125,13 @@ def test_cli_ablates_a_runs_best_neurons(tmp_path):
                            & (results["layer"] == r["layer"])]["support"]  # fmt: skip
         assert [r["neuron"]] in supports.tolist()
         assert np.isfinite([r["delta_pos"], r["delta_neg"], r["random_delta_pos_median"]]).all()
+    broad = subprocess.run(
+        [sys.executable, "-m", "analysis.polysemantic", str(run), "--neurons", "2", "--top", "10"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert broad.returncode == 0, broad.stderr
+    contexts = json.loads((run / "neuron_contexts.json").read_text())["neurons"]
+    assert len(contexts) in (1, 2) and all(len(c["top"]) == 10 for c in contexts.values())
     report = subprocess.run(
         [sys.executable, "-m", "analysis.report", str(run), "-o", str(tmp_path / "r.html"),
          "--cache", str(tmp_path / "cache")],
@@ -187,6 +140,7 @@ def test_cli_ablates_a_runs_best_neurons(tmp_path):
     assert report.returncode == 0, report.stderr
     html = (tmp_path / "r.html").read_text()
     assert "Ablation of the best single neurons" in html and 'id="ablation"' in html
+    assert "Over a broad corpus" in html  # the neuron pages show the broad-corpus activations
     bad = subprocess.run(
         [sys.executable, "-m", "probing.ablate", str(tmp_path)], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=120,

@@ -1,0 +1,161 @@
+"""Is a neuron dedicated or polysemantic? Its top activations over a broad corpus, grouped.
+
+A probe's examples show a neuron only on its own feature's text. The paper reads a neuron's
+strongest activations over varied text instead: a dedicated neuron fires on one kind of thing
+(Python code, French), a polysemantic one on many unrelated n-grams. Here the corpus mixes every
+version-pinned source (English documentation, Python, C, C++, JavaScript, reStructuredText, and
+Weblate's messages in 19 languages), the top activating tokens are grouped by the token they fire
+on and by the source they come from, and two numbers summarise the spread:
+`distinct_tokens` among the top activations and `top_token_share` (the most common token's share).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from probing.activations.extract import HOOKS
+from probing.features.tokens import pad_id
+
+CORPUS = {  # collection -> parameters: small, varied windows from each pinned source
+    "programming_language": {"n_per_class": 40, "seq_len": 64},
+    "natural_language": {"n_per_class": 12, "seq_len": 64},
+    "text_source": {"n_per_class": 40, "seq_len": 64},
+}
+CONTEXT = 12  # tokens of context shown before the activating one
+
+
+@dataclass
+class Corpus:
+    tokens: np.ndarray  # [n, seq_len], right-padded
+    lengths: np.ndarray  # [n]
+    sources: list[str]  # per window: "<collection>/<feature>"
+
+
+def broad_corpus(tokenizer, cache_dir: str | Path | None = None) -> Corpus:
+    """Windows of every pinned source, labelled by where they come from."""
+    from probing.features import build_feature_dataset
+
+    tokens, lengths, sources = [], [], []
+    for name, params in CORPUS.items():
+        ds = build_feature_dataset(name, tokenizer, cache_dir, **params)
+        width = max(p["seq_len"] for p in CORPUS.values())
+        padded = np.full((ds.n_sequences, width), pad_id(tokenizer), np.int32)
+        padded[:, : ds.tokens.shape[1]] = ds.tokens
+        tokens.append(padded)
+        lengths.append(ds.lengths)
+        label = ds.labels[np.searchsorted(ds.example_seq, np.arange(ds.n_sequences))]
+        sources += [f"{name}/{ds.feature_names[int(i)]}" for i in label.argmax(1)]
+    return Corpus(np.concatenate(tokens), np.concatenate(lengths), sources)
+
+
+@torch.no_grad()
+def top_activations(
+    model, corpus: Corpus, neurons: list[tuple[int, int]], top: int = 40, batch_size: int = 16,
+    hook: str = "mlp_post",
+) -> dict[tuple[int, int], list[dict]]:  # fmt: skip
+    """(layer, neuron) -> its `top` strongest activations over the corpus (sequence, position,
+    value), one forward pass for all neurons."""
+    by_layer: dict[int, list[int]] = {}
+    for layer, neuron in neurons:
+        by_layer.setdefault(layer, []).append(neuron)
+    values = {key: [] for key in neurons}
+    for start in range(0, len(corpus.lengths), batch_size):
+        lengths = corpus.lengths[start : start + batch_size]
+        width = int(lengths.max())
+        ids = torch.from_numpy(corpus.tokens[start : start + batch_size, :width]).long()
+        real = torch.from_numpy(np.arange(width)[None] < lengths[:, None])
+
+        def grab(acts, hook, _start=start, _real=real):
+            layer = int(hook.name.split(".")[1])
+            picked = acts[..., by_layer[layer]].float().masked_fill(~_real[..., None], -np.inf)
+            for j, neuron in enumerate(by_layer[layer]):
+                values[(layer, neuron)].append((_start, picked[..., j].cpu().numpy()))
+            return acts
+
+        hooks = [(HOOKS[hook].format(layer=layer), grab) for layer in by_layer]
+        model.bridge.run_with_hooks(ids.to(model.device), fwd_hooks=hooks,
+                                    stop_at_layer=max(by_layer) + 1)  # fmt: skip
+    out = {}
+    for key, parts in values.items():
+        flat = [(s + r, p, float(v)) for s, a in parts for (r, p), v in np.ndenumerate(a)
+                if np.isfinite(v)]  # fmt: skip
+        flat.sort(key=lambda t: -t[2])
+        out[key] = [{"sequence": s, "position": p, "activation": v} for s, p, v in flat[:top]]
+    return out
+
+
+def describe(tokenizer, corpus: Corpus, hits: list[dict]) -> dict:
+    """The hits with their token, the token before, a context snippet and their source; grouped
+    by token and by source, with the two spread numbers."""
+    rows = []
+    for hit in hits:
+        seq, pos = corpus.tokens[hit["sequence"]], hit["position"]
+        token = tokenizer.decode([int(seq[pos])])
+        before = tokenizer.decode([int(seq[pos - 1])]) if pos else ""
+        context = tokenizer.decode([int(t) for t in seq[max(0, pos - CONTEXT) : pos]])
+        rows.append({**hit, "token": token, "bigram": before + token, "context": context,
+                     "source": corpus.sources[hit["sequence"]]})  # fmt: skip
+    tokens = Counter(r["token"] for r in rows)
+    sources = Counter(r["source"] for r in rows)
+    return {
+        "top": rows,
+        "by_token": tokens.most_common(),
+        "by_bigram": Counter(r["bigram"] for r in rows).most_common(10),
+        "by_source": sources.most_common(),
+        "distinct_tokens": len(tokens),
+        "top_token_share": tokens.most_common(1)[0][1] / len(rows) if rows else float("nan"),
+        "distinct_sources": len(sources),
+    }
+
+
+def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -> Path:
+    """For a run's best k=1 neurons: their broad-corpus top activations, written beside the run's
+    results (neuron_contexts.json) for the report's neuron pages."""
+    from omegaconf import OmegaConf
+
+    from probing.ablate import best_k1, run_config
+    from probing.models import load_model
+    from probing.results import read_results
+
+    run_dir = Path(run_dir)
+    cfg = run_config(run_dir)
+    targets = best_k1(read_results(run_dir), None, top_neurons)
+    model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
+    corpus = broad_corpus(model.tokenizer, Path(cfg.paths.features))
+    keys = sorted({(int(t["layer"]), int(t["support"][0])) for t in targets.to_dict("records")})
+    hits = top_activations(model, corpus, keys, top, int(cfg.model.batch_size),
+                           cfg.get("hook", "mlp_post"))  # fmt: skip
+    out = {f"L{layer}N{neuron}": describe(model.tokenizer, corpus, hits[(layer, neuron)])
+           for layer, neuron in keys}  # fmt: skip
+    path = run_dir / "neuron_contexts.json"
+    path.write_text(json.dumps({"model": model.name, "neurons": out}, default=float))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m analysis.polysemantic",
+                                     description=__doc__.split("\n")[0])  # fmt: skip
+    parser.add_argument("run_dir")
+    parser.add_argument("--neurons", type=int, default=10, help="the N best k=1 neurons")
+    parser.add_argument("--top", type=int, default=40, help="top activations per neuron")
+    args = parser.parse_args(argv)
+    path = neuron_contexts(args.run_dir, args.neurons, args.top)
+    for name, info in json.loads(path.read_text())["neurons"].items():
+        tokens = ", ".join(f"{t!r} x{n}" for t, n in info["by_token"][:5])
+        print(f"{name}: {info['distinct_tokens']} distinct tokens in its top {len(info['top'])} "
+              f"(top token {info['top_token_share']:.0%}), {info['distinct_sources']} sources; "
+              f"fires on {tokens}")  # fmt: skip
+    print(f"written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""Broad-corpus top activations: a planted dedicated neuron fires on one token of one source,
+random ones across sources; the corpus draws on every pinned source."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.polysemantic import Corpus, broad_corpus, describe, top_activations
+from tests.planted import MARK, marked_dataset, plant_mark_neuron, tiny_pythia
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_pythia()
+
+
+def corpus_of(dataset) -> Corpus:
+    return Corpus(
+        dataset.tokens,
+        dataset.lengths,
+        ["marked" if y else "plain" for y in dataset.label("marked")],
+    )
+
+
+def test_a_dedicated_neuron_fires_on_one_token_in_one_source_random_ones_in_both(model):
+    dataset = marked_dataset(model)
+    corpus = corpus_of(dataset)
+    with plant_mark_neuron(model, dataset) as (layer, hot, _):
+        others = [(layer, n) for n in range(20) if n != hot]
+        hits = top_activations(model, corpus, [(layer, hot), *others], top=30, batch_size=8)
+        dedicated = describe(model.tokenizer, corpus, hits[(layer, hot)])
+        spread = [describe(model.tokenizer, corpus, hits[key]) for key in others]
+    assert dedicated["by_token"][0][0] == MARK and dedicated["top_token_share"] == 1.0
+    assert dedicated["distinct_tokens"] == 1 and dedicated["by_source"] == [("marked", 30)]
+    # random neurons of a random layer 0 are token detectors too (one byte each), mostly of
+    # bytes both kinds of text hold: their top activations come from both sources
+    assert np.median([o["distinct_sources"] for o in spread]) == 2
+    values = [h["activation"] for h in hits[(layer, hot)]]
+    assert values == sorted(values, reverse=True)
+    for hit in dedicated["top"]:  # the hit is where the corpus has MARK
+        token = corpus.tokens[hit["sequence"], hit["position"]]
+        assert model.tokenizer.decode([int(token)]) == MARK
+
+
+def test_padding_never_counts(model):
+    dataset = marked_dataset(model, n=6)
+    corpus = corpus_of(dataset)
+    hits = top_activations(model, corpus, [(1, 0)], top=10_000)[(1, 0)]
+    assert len(hits) == int(dataset.lengths.sum())
+    assert all(h["position"] < dataset.lengths[h["sequence"]] for h in hits)
+
+
+def test_broad_corpus_mixes_every_pinned_source(model, tmp_path):
+    corpus = broad_corpus(model.tokenizer, tmp_path)
+    kinds = {s.split("/")[0] for s in corpus.sources}
+    assert kinds == {"programming_language", "natural_language", "text_source"}
+    assert len(corpus.sources) == len(corpus.lengths) == corpus.tokens.shape[0]
+    assert np.all(corpus.lengths > 0)
+    languages = {s.split("/")[1] for s in corpus.sources if s.startswith("natural_language")}
+    assert len(languages) == 20
