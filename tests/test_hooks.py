@@ -86,3 +86,26 @@ def test_hook_is_validated_and_ks_are_checked_against_its_width(tmp_path):
     validate_config(cfg)  # 100 <= d_mlp 256 passes the schema; the width (64) is checked at run
     with pytest.raises(ConfigError, match="probe.ks has \\[100\\]"):
         run_experiment(cfg, tmp_path / "run")
+
+
+def test_a_multirun_over_seeds_and_hooks_fills_one_store_each(tmp_path):
+    """`-m seed=0,1 hook=mlp_post,resid_post`: two random-model revisions (seeds) x two hooks are
+    four jobs into four stores, and the rows say which revision and hook they measured."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROBING_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "disabled"}
+    sweep = tmp_path / "sweep"
+    done = subprocess.run(
+        [sys.executable, "-m", "probing.run", "-m", "seed=0,1", "hook=mlp_post,resid_post",
+         *[o for o in SMALL if not o.startswith("logger")], "logger=none", "progress=false",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    stores = sorted((tmp_path / "cache" / "activations" / "tiny-pythia").glob("*.zarr"))
+    assert len(stores) == 4
+    rows = read_results(sweep)
+    pairs = set(zip(rows["revision"], rows["hook"], strict=True))
+    assert pairs == {(f"random-seed{s}", h) for s in (0, 1) for h in ("mlp_post", "resid_post")}
