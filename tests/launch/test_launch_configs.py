@@ -52,7 +52,7 @@ def test_profile_composes_and_resolves(compose_cfg, profile):
     if profile == "local":
         assert params["_target_"].endswith("BasicLauncher")
     else:
-        assert params["_target_"].endswith("submitit_launcher.SlurmLauncher")
+        assert params["_target_"].endswith("sized_slurm.SizedSlurmLauncher")  # one array per size
         assert params["additional_parameters"]["requeue"] is True
         assert params["max_num_timeout"] >= 1
         assert params["setup"] == [f"export OMP_NUM_THREADS={params['cpus_per_task']}"]
