@@ -79,7 +79,7 @@ def test_dom_has_the_tables_and_plots_and_no_script_error(chromium, report, tmp_
     body = re.search(r"<body([^>]*)>", dom).group(1)
     assert 'data-ready="1"' in body  # the report's script ran to its end
     assert "data-js-error" not in body
-    assert len(re.findall(r'<img src="data:image/png;base64,', dom)) == 6
+    assert len(re.findall(r'<img src="data:image/png;base64,', dom)) == 7  # + k=1 intervals
     for table_id in ("best-neurons", "sparsity", "top-neurons"):
         assert f'id="{table_id}"' in dom
     assert "<mark>" in dom  # the probed token of a neuron page's context
