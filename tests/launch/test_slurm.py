@@ -41,7 +41,7 @@ COMMON = [
     "probe.backend=sklearn",
     "probe.ks=[1,2]",
 ]
-# A 4-layer tiny-pythia over 480 sequences in chunks of 32: slow enough (~15 s of extraction
+# A 4-layer tiny-pythia over 400 sequences in chunks of 32: slow enough (~12 s of extraction
 # on one core) to kill the job after its first chunks and before its last.
 KILL_RUN = [
     "model=tiny-pythia",
@@ -231,7 +231,7 @@ INTERRUPTS = {
 def test_interrupted_job_requeues_resumes_and_matches_uninterrupted_run(
     slurm_cluster, tmp_path, interrupt
 ):
-    n_seq, chunk = 480, 32
+    n_seq, chunk = 80 * len(COLLECTIONS["programming_language"].features), 32  # 400
     # The uninterrupted reference runs in-process (the `local` profile) alongside the SLURM job.
     ref_proc, ref_log = _start(KILL_RUN, tmp_path / "ref", tmp_path / "ref_run", launcher="local")
     sweep, cache = tmp_path / "multirun", tmp_path / "cache"
