@@ -32,7 +32,7 @@ from probing.features import (
 )
 from probing.features.build import check_labels
 from probing.models import load_model
-from probing.probes import paper_k_list, sweep_k
+from probing.probes import paper_k_list, probe_layer
 from probing.results import ResultWriter, format_summary, read_results, summarize
 from probing.splits import SplitError, split_by_document
 
@@ -274,27 +274,26 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
         logger.describe_model(identity["n_layers"], identity["d_mlp"], cfg.model.get("n_params"))
     blocks = [(la, f) for la in todo for f in features if not writer.done(la, f)]
     bar = tqdm(total=len(blocks), desc="probing (layer x feature)", disable=not cfg.progress)
+    labels = {f: dataset.label(f).astype(np.int64) for f in features}
     for layer in todo:
         X = np.asarray(store.read(layer), dtype=np.float32)
-        for feature in features:
-            if writer.done(layer, feature):
-                continue
-            y = dataset.label(feature).astype(np.int64)
+        pending = [f for f in features if not writer.done(layer, f)]
+        # every feature x k of the layer in one call: one batched solve on the torch backend
+        by_feature = probe_layer(
+            X,
+            labels,
+            {f: splits[f] for f in pending},
+            ks,
+            method=probe.method,
+            backend=probe.backend,
+            seed=probe.seed,
+            C=probe.C,
+            rotate=bool(probe.get("rotate")),
+            groups=dataset.groups,
+        )
+        for feature, rows in by_feature.items():
+            y = labels[feature]
             train, val, test = splits[feature]
-            rows = sweep_k(
-                X[train],
-                y[train],
-                X[test],
-                y[test],
-                ks,
-                method=probe.method,
-                backend=probe.backend,
-                seed=probe.seed,
-                C=probe.C,
-                **({"rotate": True} if probe.get("rotate") else {}),
-                **({"X_val": X[val], "y_val": y[val]} if len(val) else {}),
-                test_groups=dataset.groups[test],
-            )
             for row in rows:
                 row.update(
                     identity,

@@ -275,24 +275,28 @@ def test_a_requeued_job_resumes_probing_without_recomputing_or_duplicating(tmp_p
     whole = read_results(_run(cfg, tmp_path / "whole"))
     n_blocks = whole.groupby(["layer", "feature"]).ngroups
 
-    real = probing.experiment.sweep_k
-    calls = {"n": 0}
+    n_features = whole["feature"].nunique()
+    real = probing.experiment.probe_layer  # probes every pending feature of one layer
+    calls = {"n": 0, "blocks": 0}
 
-    def dies_at_block_5(*args, **kwargs):
+    def dies_in_layer_2(X, labels, splits, *args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 5:
+        if calls["n"] == 2:
             raise KeyboardInterrupt  # scancel, preemption, a time limit
-        return real(*args, **kwargs)
+        return real(X, labels, splits, *args, **kwargs)
 
-    monkeypatch.setattr(probing.experiment, "sweep_k", dies_at_block_5)
+    monkeypatch.setattr(probing.experiment, "probe_layer", dies_in_layer_2)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(cfg, tmp_path / "requeued")
-    assert len(read_results(tmp_path / "requeued")) == 4 * 3
+    assert len(read_results(tmp_path / "requeued")) == n_features * 3  # layer 1's blocks
 
-    calls["n"] = 0
-    monkeypatch.setattr(probing.experiment, "sweep_k", lambda *a, **k: _count(calls, real, a, k))
+    def counts_blocks(X, labels, splits, *args, **kwargs):
+        calls["blocks"] += len(splits)
+        return real(X, labels, splits, *args, **kwargs)
+
+    monkeypatch.setattr(probing.experiment, "probe_layer", counts_blocks)
     run_experiment(cfg, tmp_path / "requeued")
-    assert calls["n"] == n_blocks - 4  # only the blocks that were not written
+    assert calls["blocks"] == n_blocks - n_features  # only the blocks that were not written
     resumed = read_results(tmp_path / "requeued")
     key = ["layer", "feature", "k"]
     assert not resumed.duplicated(key).any() and len(resumed) == len(whole)
@@ -303,11 +307,6 @@ def test_a_requeued_job_resumes_probing_without_recomputing_or_duplicating(tmp_p
 def _run(cfg, run_dir):
     run_experiment(cfg, run_dir)
     return run_dir
-
-
-def _count(calls, real, args, kwargs):
-    calls["n"] += 1
-    return real(*args, **kwargs)
 
 
 # -- multiruns ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import BATCHED, fit_prefixes
+from .backends import BATCHED, fit_prefixes, fit_stack
 from .optimal import optimal_support
 from .ranking import rank_neurons
 from .scaling import fit_scaling, standardize, to_raw_units
@@ -46,8 +46,46 @@ class PrefixFits:
 
 
 def _logits(Z: np.ndarray, solved: list[tuple[np.ndarray, float]]) -> np.ndarray:
-    """Logits in the units the solver used: no cancellation between raw-unit terms."""
-    return np.stack([Z[:, : len(c)] @ c.astype(Z.dtype) + b for c, b in solved], 1).astype(float)
+    """Logits in the units the solver used (no cancellation between raw-unit terms), of every
+    probe at once: Z [n, >= max k] @ the coefficients stacked into a [max k, n_ks] matrix, zero
+    below each probe's k."""
+    width = max(len(c) for c, _ in solved)
+    coefs = np.zeros((width, len(solved)), dtype=Z.dtype)
+    for j, (c, _) in enumerate(solved):
+        coefs[: len(c), j] = c
+    intercepts = np.array([b for _, b in solved])
+    return (Z[:, :width] @ coefs).astype(float) + intercepts
+
+
+@dataclass
+class Ranked:
+    """One feature's training split cut to the first max(ks) neurons of its ranking and
+    standardised by its own statistics: what every k of its sweep fits on."""
+
+    top: np.ndarray  # neuron indices, best first
+    mean: np.ndarray
+    scale: np.ndarray
+    Z: np.ndarray  # [n_train, len(top)] float32
+
+
+def standardize_top(X: np.ndarray, order: np.ndarray, width: int) -> Ranked:
+    """The first `width` neurons of `order`, standardised by their training statistics."""
+    top = np.asarray(order[:width])
+    X_top = np.take(X, top, axis=1)  # np.take: several times faster than X[:, top] here
+    mean, scale = fit_scaling(X_top)
+    return Ranked(top, mean, scale, standardize(X_top, mean, scale))
+
+
+def _prefix_fits(
+    ranked: Ranked, ks: list[int], solved: list[tuple[np.ndarray, float]], seconds: list[float]
+) -> PrefixFits:
+    """Package solved (standardised) problems as raw-unit SparseFits on one ranking."""
+    top, mean, scale = ranked.top, ranked.mean, ranked.scale
+    fits = []
+    for k, (coef, intercept), sec in zip(ks, solved, seconds, strict=True):
+        raw_coef, raw_intercept = to_raw_units(coef, intercept, mean[:k], scale[:k])
+        fits.append(SparseFit(k, top[:k].copy(), raw_coef, raw_intercept, sec, {}))
+    return PrefixFits(top, mean, scale, solved, fits, _logits(ranked.Z, solved))
 
 
 def fit_ranked(
@@ -58,26 +96,29 @@ def fit_ranked(
     `backend` must already be resolved (see backends.resolve_backend). Batched backends solve every
     k in one call; the others fit k by k, so each row's time is its own.
     """
-    top = np.asarray(order[: max(ks)])
-    X_top = np.take(X, top, axis=1)  # np.take: several times faster than X[:, top] here
-    mean, scale = fit_scaling(X_top)
-    Z = standardize(X_top, mean, scale)
-    del X_top
+    ranked = standardize_top(X, order, max(ks))
     if backend in BATCHED:
         start = time.perf_counter()
-        solved = fit_prefixes(backend, Z, y, ks, C)
+        solved = fit_prefixes(backend, ranked.Z, y, ks, C)
         seconds = [(time.perf_counter() - start) / len(ks)] * len(ks)
     else:
         solved, seconds = [], []
         for k in ks:
             start = time.perf_counter()
-            solved += fit_prefixes(backend, Z, y, [k], C)
+            solved += fit_prefixes(backend, ranked.Z, y, [k], C)
             seconds.append(time.perf_counter() - start)
-    fits = []
-    for k, (coef, intercept), sec in zip(ks, solved, seconds, strict=True):
-        raw_coef, raw_intercept = to_raw_units(coef, intercept, mean[:k], scale[:k])
-        fits.append(SparseFit(k, top[:k].copy(), raw_coef, raw_intercept, sec, {}))
-    return PrefixFits(top, mean, scale, solved, fits, _logits(Z, solved))
+    return _prefix_fits(ranked, ks, solved, seconds)
+
+
+def fit_stacked(
+    ranked: list[Ranked], ys: list[np.ndarray], ks: list[int], backend: str, C: float
+) -> list[PrefixFits]:
+    """fit_ranked for several features at once, on a batched backend: one solve for all
+    features x ks (each row's time is an equal share of it)."""
+    start = time.perf_counter()
+    solved = fit_stack(backend, [r.Z for r in ranked], ys, ks, C)
+    seconds = [(time.perf_counter() - start) / (len(ks) * len(ranked))] * len(ks)
+    return [_prefix_fits(r, ks, s, seconds) for r, s in zip(ranked, solved, strict=True)]
 
 
 def fit_method(

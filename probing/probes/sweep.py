@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from .backends import resolve_backend
 from .controls import dense_ks, random_rotation, rotate_activations
-from .fit import fit_method
-from .metrics import bootstrap_weights, classification_metrics, f1, f1_interval
+from .metrics import bootstrap_weights
+from .tasks import FeatureTask, sweep_tasks
 from .validation import check_k, check_X, check_X_y, check_y
 
 SMALL_KS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16)
@@ -74,32 +72,6 @@ def sweep_k(
         if len(test_groups) != len(y_test):
             raise ValueError(f"test_groups has {len(test_groups)} entries, y_test {len(y_test)}")
         weights = bootstrap_weights(test_groups, n_boot, seed)
-
-    rows = []
-    for group in fit_method(X_train, y_train, method, ks, name, float(C), seed):
-        test_logits, train_logits = group.decisions(X_test), group.train_logits
-        val_logits = group.decisions(X_val) if X_val is not None else None
-        for j, fit in enumerate(group.fits):
-            test_pred = (test_logits[:, j] > 0).astype(np.int64)
-            extra = {}
-            if val_logits is not None:
-                extra["val_f1"] = f1(y_val, val_logits[:, j] > 0)
-            if weights is not None:
-                extra["f1_ci_low"], extra["f1_ci_high"] = f1_interval(y_test, test_pred, weights)
-            rows.append(
-                {
-                    "k": fit.k,
-                    "support": fit.support.tolist(),
-                    "coef": fit.coef.tolist(),
-                    "intercept": fit.intercept,
-                    **classification_metrics(y_test, test_pred, test_logits[:, j]),
-                    "train_f1": f1(y_train, train_logits[:, j] > 0),
-                    **extra,
-                    "fit_seconds": fit.seconds,
-                    "backend": name,
-                    "method": method,
-                    "rotated": rotate,
-                    **fit.extra,
-                }
-            )
+    task = FeatureTask(X_train, y_train, X_test, y_test, X_val, y_val, weights)
+    (rows,) = sweep_tasks([task], ks, method, name, float(C), seed, rotate)
     return rows

@@ -162,3 +162,46 @@ def test_stops_when_the_objective_stalls_above_the_gradient_floor(monkeypatch, s
         ref = LogisticRegression(class_weight="balanced", tol=1e-8, max_iter=5000).fit(Z[:, :k], y)
         assert np.allclose(coef, ref.coef_[0], atol=2e-3), k
         assert intercept == pytest.approx(ref.intercept_[0], abs=2e-3)
+
+
+def test_auto_rows_name_the_backend_that_ran(planted, monkeypatch):
+    """Rows never say "auto": they name what benchmarks/backend_choice.py's rule picked."""
+    from probing.probes import probe_layer
+
+    monkeypatch.setattr(torch_backend, "default_device", lambda: "cpu")
+    X, y, _ = planted
+    rows = sweep_k(X[:800], y[:800], X[800:], y[800:], ks=[1, 2], backend="auto")
+    idx = np.arange(1000)
+    by_feature = probe_layer(X, {"f": y}, {"f": (idx[:600], idx[600:800], idx[800:])}, [1])
+    assert {r["backend"] for r in rows + by_feature["f"]} == {"torch"}
+
+
+def test_cpu_solves_are_single_threaded_and_features_run_in_parallel(monkeypatch):
+    """The measured rule: each CPU solve on SOLVE_THREADS (1) torch threads, the features of a
+    stack dealt to `workers` threads; the caller's thread count is restored."""
+    import threading
+
+    seen = []
+    solve = torch_backend._solve_stack
+
+    def spy(Zs, ys, **problem):
+        seen.append((threading.get_ident(), torch.get_num_threads(), len(Zs)))
+        return solve(Zs, ys, **problem)
+
+    monkeypatch.setattr(torch_backend, "_solve_stack", spy)
+    rng = np.random.default_rng(1)
+    Zs = [rng.standard_normal((60, 5)) for _ in range(3)]
+    ys = [(Z[:, 0] > 0).astype(int) for Z in Zs]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch_backend.fit_stack(Zs, ys, [1, 5], device="cpu", workers=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert sorted(n for _, _, n in seen) == [1, 2]  # 3 features dealt to 2 workers
+    assert len({ident for ident, _, _ in seen}) == 2
+    assert {threads for _, threads, _ in seen} == {torch_backend.SOLVE_THREADS} == {1}
+    seen.clear()
+    torch_backend.fit_prefixes(Zs[0], ys[0], [1, 5], device="cpu")  # one sweep: one solve
+    assert [(threads, n) for _, threads, n in seen] == [(1, 1)]

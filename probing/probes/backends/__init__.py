@@ -16,15 +16,23 @@ BACKENDS: dict[str, FitPrefixes] = {
     "torch": torch_backend.fit_prefixes,
     "cuml": cuml_backend.fit_prefixes,
 }
-BATCHED = {"torch"}  # backends that fit every k of a sweep in one call
-CPU_DEFAULT = "torch"  # measured by benchmarks/probe_sweep.py: batched L-BFGS beats one fit per k
+BATCHED = {"torch"}  # backends that fit every k of a sweep, and several features, in one call
 
 
 def resolve_backend(name: str) -> str:
-    """The backend `name` stands for: "auto" is torch (on CUDA when present, else the fastest CPU
-    choice); it never picks cuML, which is opt-in. Unknown names fail with the valid choices."""
+    """The backend `name` stands for; unknown names fail with the valid choices.
+
+    "auto" is torch: on CUDA when present, else on CPU with each solve on one thread and the
+    features of a layer solved in parallel (torch_backend.SOLVE_THREADS). The rule comes from
+    benchmarks/backend_choice.py (2 shared CPU cores, N in {2000, 8000, 20000} x d in {1024,
+    8192}): at the same accuracy (tolerance 1e-6) torch is the fastest in every cell, by 1.6-6.9x
+    over scikit-learn; scikit-learn at its looser default (1e-4) is still slower at d=1024 and at
+    N=2000, and faster by 1.2-1.5x only at N >= 8000, d=8192, with 4 ks and F1 up to 0.05 from
+    the converged fit. torch on torch's thread count (as before) was the slowest everywhere.
+    auto never picks cuML, which is opt-in.
+    """
     if name == "auto":
-        return "torch" if torch_backend.default_device() == "cuda" else CPU_DEFAULT
+        return "torch"
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {['auto', *BACKENDS]}")
     if name == "cuml" and not cuml_backend.available():
@@ -35,3 +43,11 @@ def resolve_backend(name: str) -> str:
 def fit_prefixes(backend: str, Z: np.ndarray, y: np.ndarray, ks: list[int], C: float):
     """Dispatch to a resolved backend."""
     return BACKENDS[backend](Z, y, ks, C)
+
+
+def fit_stack(backend: str, Zs: list[np.ndarray], ys: list[np.ndarray], ks: list[int], C: float):
+    """The sweeps of several features in one solve, on a batched backend: per feature, the
+    (coef, intercept) per k that fit_prefixes gives."""
+    if backend not in BATCHED:
+        raise ValueError(f"backend {backend!r} fits one problem at a time; batched: {BATCHED}")
+    return torch_backend.fit_stack(Zs, ys, ks, C)

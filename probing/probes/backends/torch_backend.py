@@ -3,8 +3,10 @@
 Problem j is the L2, class-balanced logistic regression on the first k_j ranked neurons. The
 weights of all problems live in one flat vector laid out by PrefixDesign, so one L-BFGS iteration
 costs two passes over the activations whatever the number of ks: one for the logits of the search
-direction (every trial step of the line search is then free, logits being linear in the step) and
-one for the gradient. Curvature pairs, steps and convergence are tracked per problem.
+direction (every trial step of the line search is then cheap, logits being linear in the step) and
+one for the gradient. Curvature pairs, steps and convergence are tracked per problem. The sweeps
+of several features (a layer's collection) stack along a leading dimension: one Python-level
+iteration then serves them all (fit_stack).
 
 The objective is scikit-learn's divided by C * n (same minimiser):
     mean_i s_i * log(1 + exp(-(2y_i - 1)(z_i . w + b))) + ||w||^2 / (2 C n),
@@ -15,6 +17,8 @@ loss="squared_hinge" swaps the log loss for LinearSVC's max(0, 1 - margin)^2 (th
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -23,15 +27,26 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .prefix_design import PrefixDesign
 
-HISTORY = 10  # curvature pairs kept per problem
+# Curvature pairs kept per problem: on SmolLM2 layers 20 needs ~35% fewer passes over the
+# activations than 10, and a pass costs far more than the longer two-loop recursion.
+HISTORY = 20
 # Largest gradient entry at which a problem stops. scikit-learn's 1e-4 leaves test F1 up to 0.007
 # from the converged optimum at k >= 1024 (benchmarks/probe_sweep.py --reference, N=8000,
-# d=8192); 1e-5 is within 0.001 there for twice the time of 1e-4, still 1-2 s a layer.
-TOL = 1e-5
+# d=8192). 1e-5 was within 0.001 there, but not on SmolLM2's compound_words (few test positives,
+# problems at k >= n_train nearly separable and weakly penalised): there the solver before layer
+# batching left 6 of 900 rows off by more, up to 0.14; at 1e-6, 2 of 900 (test examples within
+# 2e-3 of the decision boundary), for ~25% more passes (benchmarks/probing_stage.py --reference).
+TOL = 1e-6
 # A problem also stops when an iteration lowers its objective by less than FTOL relative (the
 # factr test of L-BFGS-B): in float32 the gradient of a converged problem can stay above TOL from
 # rounding alone, and then every later step is accepted without any decrease.
 FTOL = {torch.float32: 1e-9, torch.float64: 64 * float(np.finfo(np.float64).eps)}
+
+# torch threads of one solve on CPU. Its ops (a few MB each) are too small to split well, and on
+# a busy machine a split op waits for its slowest thread: benchmarks/backend_choice.py measured
+# one sweep 2-12x slower on 2 threads than on 1 on 2 shared cores, at every size it tried (up to
+# N=20000, d=8192). Cores go to whole solves instead: fit_stack's workers, one per feature.
+SOLVE_THREADS = 1
 
 # loss of the margin m = (2y - 1) * logit, and its derivative in m
 LOSSES = {
@@ -50,63 +65,154 @@ def fit_prefixes(
     y: np.ndarray,
     ks: list[int],
     C: float = 1.0,
+    **options,
+) -> list[tuple[np.ndarray, float]]:
+    """Fit one probe per k on prefixes of the ranked, standardised Z [n, >= max(ks)].
+
+    Returns (coef [k], intercept) per k, in the order of `ks`. `tol` bounds the largest absolute
+    gradient entry of the normalised objective, scikit-learn's lbfgs stopping test. Options as
+    for fit_stack.
+    """
+    (fits,) = fit_stack([Z], [y], ks, C, **options)
+    return fits
+
+
+def fit_stack(
+    Zs: list[np.ndarray],
+    ys: list[np.ndarray],
+    ks: list[int],
+    C: float = 1.0,
     *,
     device: str | None = None,
     dtype: torch.dtype = torch.float32,
     tol: float = TOL,
     max_iter: int = 1000,
     loss: str = "logistic",
-) -> list[tuple[np.ndarray, float]]:
-    """Fit one probe per k on prefixes of the ranked, standardised Z [n, >= max(ks)].
+    workers: int | None = None,
+) -> list[list[tuple[np.ndarray, float]]]:
+    """The k sweeps of several features at once: Zs[f] [n_f, >= max(ks)] and ys[f] [n_f] are
+    feature f's ranked, standardised training activations and labels. Returns, per feature,
+    (coef [k], intercept) per k in the order of `ks`.
 
-    Returns (coef [k], intercept) per k, in the order of `ks`. `tol` bounds the largest absolute
-    gradient entry of the normalised objective, scikit-learn's lbfgs stopping test.
+    Each problem is the same as fitted alone (its own n_f, class weights and penalty; zero-weight
+    rows pad the shorter splits), and stops by its own test; a feature leaves the batch once all
+    of its problems have stopped, so a slow feature never makes the others pay for its iterations.
+
+    workers: on CPU the features are dealt to this many threads (default: torch's thread count,
+    at most one per feature), each solving its share on SOLVE_THREADS threads. See SOLVE_THREADS.
     """
     device = device or default_device()
-    unique = sorted(set(ks))
-    design = PrefixDesign(Z, unique, dtype, device)
-    yt = torch.as_tensor(np.asarray(y), device=device).to(dtype)
-    n = len(yt)
-    n_pos = float(yt.sum())
-    s = torch.where(yt > 0, 0.5 / n_pos, 0.5 / (n - n_pos)).to(dtype)  # balanced weight / n
-    lam = torch.where(design.is_intercept, 0.0, 1.0 / (C * n)).to(dtype)
-    ftol = FTOL.get(dtype, FTOL[torch.float32])
-    theta, done = _lbfgs(design, yt, s, lam, tol, ftol, max_iter, *LOSSES[loss])
-    if not bool(done.all()):
-        late = [k for k, ok in zip(unique, done.tolist(), strict=True) if not ok]
+    problem = {"ks": ks, "C": C, "device": device, "dtype": dtype, "tol": tol}
+    problem |= {"max_iter": max_iter, "loss": loss}
+    if device != "cpu":
+        solved, late = _solve_stack(Zs, ys, **problem)
+    else:
+        n_workers = max(1, min(workers or torch.get_num_threads(), len(Zs)))
+        shares = [list(range(w, len(Zs), n_workers)) for w in range(n_workers)]
+        with _torch_threads(SOLVE_THREADS), ThreadPoolExecutor(n_workers) as pool:
+            parts = list(
+                pool.map(
+                    lambda share: _solve_stack(
+                        [Zs[f] for f in share], [ys[f] for f in share], **problem
+                    ),
+                    shares,
+                )
+            )
+        solved = [None] * len(Zs)
+        for share, (fits, _) in zip(shares, parts, strict=True):
+            for f, fit in zip(share, fits, strict=True):
+                solved[f] = fit
+        late = {k for _, part_late in parts for k in part_late}
+    late = sorted(late)
+    if late:
         warnings.warn(
             f"torch backend: k={late} did not reach tol={tol} in {max_iter} iterations",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    fits = dict(zip(unique, design.unpack(theta), strict=True))
-    return [fits[k] for k in ks]
+    return solved
+
+
+@contextmanager
+def _torch_threads(n: int):
+    """torch's intra-op thread count set to n inside the block (process-wide), then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _solve_stack(Zs, ys, ks, C, device, dtype, tol, max_iter, loss):
+    """One batched solve of the stacked sweeps: (fits per feature, the ks that did not converge)."""
+    unique = sorted(set(ks))
+    design = PrefixDesign(list(Zs), unique, dtype, device)  # pads the shorter splits with zeros
+    yt = torch.zeros((len(Zs), design.n), dtype=dtype)
+    s = torch.zeros((len(Zs), design.n), dtype=dtype)  # balanced weight / n_f; 0 on padding rows
+    inv_n = torch.empty(len(Zs), dtype=dtype)
+    for f, y in enumerate(ys):
+        y = torch.as_tensor(np.asarray(y)).to(dtype)
+        n, n_pos = len(y), float(y.sum())
+        yt[f, :n] = y
+        s[f, :n] = torch.where(y > 0, 0.5 / n_pos, 0.5 / (n - n_pos))
+        inv_n[f] = 1.0 / (C * n)
+    yt, s = yt.to(device), s.to(device)
+    lam = torch.where(design.is_intercept, 0.0, inv_n.to(device)[:, None]).to(dtype)
+    ftol = FTOL.get(dtype, FTOL[torch.float32])
+    theta, done = _lbfgs(design, yt, s, lam, tol, ftol, max_iter, *LOSSES[loss])
+    late = {k for row in done.tolist() for k, ok in zip(unique, row, strict=True) if not ok}
+    out = []
+    for f in range(len(Zs)):
+        fits = dict(zip(unique, design.unpack(theta[f]), strict=True))
+        out.append([fits[k] for k in ks])
+    return out, late
 
 
 def _lbfgs(
     design: PrefixDesign, y, s, lam, tol: float, ftol: float, max_iter: int, value, slope_of
 ):
-    """Minimise every problem's objective; returns the flat weights and which problems converged."""
-    sign = (2 * y - 1)[:, None]
+    """Minimise every problem of every stacked sweep [F, P]; returns the flat weights [F, size]
+    and which problems converged [F, P]. Sweeps whose problems have all stopped are written out
+    and dropped from the batch."""
+    n_sweeps = y.shape[0]
+    theta_out = torch.zeros((n_sweeps, design.size), dtype=y.dtype, device=y.device)
+    done_out = torch.zeros((n_sweeps, design.n_problems), dtype=torch.bool, device=y.device)
+    active = torch.arange(n_sweeps, device=y.device)
+    sign = (2 * y - 1)[..., None]
 
-    def data_loss(logits):  # weighted loss per problem [P], summed in float64
-        return (s[:, None] * value(sign * logits)).double().sum(0)
+    def data_loss(logits):  # weighted loss per problem [F, P], summed in float64
+        return (s[..., None] * value(sign * logits)).double().sum(-2)
 
     def gradient(logits, theta):
-        return design.rmatvec(s[:, None] * sign * slope_of(sign * logits)) + lam * theta
+        return design.rmatvec(s[..., None] * sign * slope_of(sign * logits)) + lam * theta
 
-    theta = torch.zeros(design.size, dtype=y.dtype, device=y.device)
-    logits = torch.zeros((design.n, design.n_problems), dtype=y.dtype, device=y.device)
+    theta = torch.zeros((n_sweeps, design.size), dtype=y.dtype, device=y.device)
+    logits = torch.zeros((n_sweeps, design.n, design.n_problems), dtype=y.dtype, device=y.device)
     loss = data_loss(logits)
     grad = gradient(logits, theta)
-    pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s_k, y_k, rho [P])
-    gamma = torch.ones(design.n_problems, dtype=torch.float64, device=y.device)
-    done = torch.zeros(design.n_problems, dtype=torch.bool, device=y.device)
+    pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s_k, y_k, rho [F, P])
+    gamma = torch.ones((n_sweeps, design.n_problems), dtype=torch.float64, device=y.device)
+    done = torch.zeros((n_sweeps, design.n_problems), dtype=torch.bool, device=y.device)
     for _ in range(max_iter):
         done |= design.amax(grad) <= tol
-        if bool(done.all()):
-            break
-        d = _two_loop(design, grad, pairs, gamma) * design.expand(~done)
+        finished = done.all(-1)
+        # Dropping finished sweeps copies the others' activations (about one pass): worth it
+        # once a quarter of the batch has finished, or all of it.
+        if int(finished.sum()) >= max(1, len(finished) // 4):
+            theta_out[active[finished]], done_out[active[finished]] = (
+                theta[finished],
+                done[finished],
+            )
+            if bool(finished.all()):
+                return theta_out, done_out
+            keep = torch.nonzero(~finished).squeeze(1)
+            active, design = active[keep], design.select(keep)
+            y, s, sign, lam = y[keep], s[keep], sign[keep], lam[keep]
+            theta, logits, loss, grad = theta[keep], logits[keep], loss[keep], grad[keep]
+            gamma, done = gamma[keep], done[keep]
+            pairs = [(sk[keep], yk[keep], rho[keep]) for sk, yk, rho in pairs]
+        d = _two_loop(design, grad, pairs, gamma) * design.expand((~done).to(grad.dtype))
         slope = design.dot(d, grad)
         uphill = (slope >= 0) & ~done  # numerical trouble: restart those problems from -grad
         if bool(uphill.any()):
@@ -115,13 +221,13 @@ def _lbfgs(
             pairs = [(sk, yk, rho.masked_fill(uphill, 0.0)) for sk, yk, rho in pairs]
         Zd = design.matvec(d)
         step, loss_new, drop = _backtrack(
-            logits, Zd, data_loss, loss, slope, design, lam, theta, d, done
+            logits, Zd, value, s, sign, loss, slope, design, lam, theta, d, done
         )
         done |= step == 0  # no decrease possible in this precision: as converged as it gets
         done |= (step > 0) & (drop <= ftol)  # stalled: steps no longer lower the objective
-        s_k = design.expand(step).to(theta.dtype) * d
+        s_k = design.expand(step.to(theta.dtype)) * d
         theta = theta + s_k
-        logits = logits + step.to(logits.dtype)[None, :] * Zd
+        logits = logits + step.to(logits.dtype)[..., None, :] * Zd
         grad_new = gradient(logits, theta)
         y_k = grad_new - grad
         sy = design.dot(s_k, y_k)
@@ -130,7 +236,8 @@ def _lbfgs(
         gamma = torch.where(ok, sy / design.dot(y_k, y_k).clamp_min(1e-30), gamma)
         pairs = [*pairs[-(HISTORY - 1) :], (s_k, y_k, rho)]
         grad, loss = grad_new, torch.where(step > 0, loss_new, loss)
-    return theta, done | (design.amax(grad) <= tol)
+    theta_out[active], done_out[active] = theta, done | (design.amax(grad) <= tol)
+    return theta_out, done_out
 
 
 def _two_loop(design: PrefixDesign, grad, pairs, gamma) -> torch.Tensor:
@@ -139,21 +246,22 @@ def _two_loop(design: PrefixDesign, grad, pairs, gamma) -> torch.Tensor:
     alphas = []
     for s_k, y_k, rho in reversed(pairs):
         a = rho * design.dot(s_k, q)
-        q -= design.expand(a).to(q.dtype) * y_k
+        q -= design.expand(a.to(q.dtype)) * y_k
         alphas.append(a)
-    r = design.expand(gamma).to(q.dtype) * q
+    r = design.expand(gamma.to(q.dtype)) * q
     for (s_k, y_k, rho), a in zip(pairs, reversed(alphas), strict=True):
         b = rho * design.dot(y_k, r)
-        r += design.expand(a - b).to(q.dtype) * s_k
+        r += design.expand((a - b).to(q.dtype)) * s_k
     return -r
 
 
-def _backtrack(logits, Zd, data_loss, loss, slope, design, lam, theta, d, done, c1=1e-4):
+def _backtrack(logits, Zd, value, s, sign, loss, slope, design, lam, theta, d, done, c1=1e-4):
     """Armijo backtracking from step 1, per problem; step 0 where no step decreases the loss.
 
     Returns the steps, the data loss at them, and the objective's drop relative to its size.
-    Logits are linear in the step, so each trial costs O(n * P), not a pass over the activations;
-    the L2 term is a quadratic in the step with per-problem coefficients.
+    Logits are linear in the step, so each trial costs O(n) per problem still searching (only
+    those are evaluated), not a pass over the activations; the L2 term is a quadratic in the step
+    with per-problem coefficients.
     """
     ww, wd, dd = design.dot(lam * theta, theta), design.dot(lam * theta, d), design.dot(lam * d, d)
     base = loss + 0.5 * ww
@@ -163,12 +271,14 @@ def _backtrack(logits, Zd, data_loss, loss, slope, design, lam, theta, d, done, 
     for _ in range(40):
         if not bool(todo.any()):
             break
-        t = step.to(logits.dtype)
-        data = data_loss(logits + t[None, :] * Zd)
-        f = data + 0.5 * (ww + 2 * step * wd + step**2 * dd)
-        ok = todo & (f <= base + c1 * step * slope)
-        new_loss, new_f = torch.where(ok, data, new_loss), torch.where(ok, f, new_f)
-        todo &= ~ok
+        f, p = torch.nonzero(todo, as_tuple=True)  # (sweep, problem) pairs still searching
+        t = step[f, p]
+        margins = sign[f, :, 0] * (logits[f, :, p] + t.to(logits.dtype)[:, None] * Zd[f, :, p])
+        data = (s[f] * value(margins)).double().sum(-1)
+        obj = data + 0.5 * (ww[f, p] + 2 * t * wd[f, p] + t**2 * dd[f, p])
+        ok = obj <= base[f, p] + c1 * t * slope[f, p]
+        new_loss[f[ok], p[ok]], new_f[f[ok], p[ok]] = data[ok], obj[ok]
+        todo[f[ok], p[ok]] = False
         step = torch.where(todo, step / 2, step)
     drop = (base - new_f) / base.abs().clamp_min(1.0)
     return torch.where(todo, 0.0, step), new_loss, drop
