@@ -40,7 +40,7 @@ import pandas as pd
 from probing.features.dataset import FeatureDataset
 from probing.features.export import is_export, load_export
 from probing.features.registry import Collection, FeatureDataError, register
-from probing.features.tokens import pad_id
+from probing.features.tokens import pad_id, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -391,12 +391,7 @@ def _spans(spans: Any) -> list[tuple[int, int]]:
 
 
 def _encode(tokenizer, texts: list[str], with_offsets: bool) -> dict:
-    try:
-        return tokenizer(texts, add_special_tokens=False, return_offsets_mapping=with_offsets)
-    except NotImplementedError:
-        raise FeatureDataError(
-            f"{type(tokenizer).__name__} cannot map tokens to characters; use a fast tokenizer"
-        ) from None
+    return tokenize(tokenizer, texts, with_offsets)
 
 
 def build(tokenizer, **params: Any) -> FeatureDataset:

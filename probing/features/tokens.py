@@ -70,12 +70,7 @@ def window_at(
     chunk = text[start : start + seq_len * 16]
     if not with_offsets:
         return encode(tokenizer, chunk)[:seq_len], chunk, []
-    try:
-        enc = tokenizer(chunk, add_special_tokens=False, return_offsets_mapping=True)
-    except NotImplementedError:
-        raise FeatureDataError(
-            f"{type(tokenizer).__name__} cannot map tokens to characters; use a fast tokenizer"
-        ) from None
+    enc = tokenize(tokenizer, chunk, with_offsets=True)
     offsets = [tuple(o) for o in enc["offset_mapping"][:seq_len]]
     return list(enc["input_ids"][:seq_len]), chunk[: offsets[-1][1] if offsets else 0], offsets
 
@@ -157,3 +152,14 @@ def sample_positions(
         seqs.append(np.full(len(chosen), s))
         positions.append(chosen)
     return np.concatenate(seqs).astype(np.int32), np.concatenate(positions).astype(np.int32)
+
+
+def tokenize(tokenizer, texts, with_offsets: bool) -> dict:
+    """The tokenizer's encoding without special tokens; a slow tokenizer that cannot give
+    character offsets is one clear error, not a NotImplementedError from deep inside."""
+    try:
+        return tokenizer(texts, add_special_tokens=False, return_offsets_mapping=with_offsets)
+    except NotImplementedError:
+        raise FeatureDataError(
+            f"{type(tokenizer).__name__} cannot map tokens to characters; use a fast tokenizer"
+        ) from None
