@@ -66,7 +66,10 @@ def build_report(
         "whose best neuron (k=1) has the highest validation F1, with its test F1 "
         "(<code>f1_k1</code>) and that F1's 95% interval from resampling test documents "
         "(<code>f1_low</code>-<code>f1_high</code>); best_f1 is the test F1 of the best "
-        "probe over all k and layers, also chosen on validation. Click a neuron for its "
+        "probe over all k and layers, also chosen on validation. Beside it, what chance "
+        "gives on that layer: <code>f1_shuffled</code>, the median F1 of the same probe "
+        "refitted on permuted training labels, and <code>f1_random</code>, the median F1 of a "
+        "probe on a random neuron (empty for runs without baselines). Click a neuron for its "
         "page, a header to sort.</p>"
     )
     hrefs = [f"#{_anchor(r)}" if _anchor(r) in pages else None for r in best.to_dict("records")]

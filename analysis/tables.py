@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.models import model_info, order_models, relative_depth
-from probing.results import best_rows
+from probing.results import baseline_medians, best_rows
 
 
 def neuron_id(layer: int, neuron: int) -> str:
@@ -43,7 +43,9 @@ def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFra
     best_f1 is the test F1 of the best probe over every k and layer, so f1_k1 / best_f1 says how
     much of the feature one neuron carries. Layers and probes are chosen on validation F1 where
     the rows have it (probing.results.selection_column), and scored on test; f1_low / f1_high
-    are the 95% bootstrap interval of f1_k1 (NaN for rows without one).
+    are the 95% bootstrap interval of f1_k1 (NaN for rows without one); f1_shuffled and
+    f1_random the median F1 of that layer's label-shuffle and random-neuron refits at k=1 (NaN
+    for runs without baselines).
     """
     columns = [
         "feature",
@@ -58,6 +60,8 @@ def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFra
         "f1_low",
         "f1_high",
         "best_f1",
+        "f1_shuffled",
+        "f1_random",
     ]
     rows = results if method is None else results[results["method"] == method]
     k1 = k1_scores(rows)
@@ -68,6 +72,7 @@ def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFra
     for side, column in (("low", "f1_ci_low"), ("high", "f1_ci_high")):
         best[f"f1_{side}"] = best[column] if column in best else float("nan")
     best = best.join(best_rows(rows, keys).set_index(keys)["f1"].rename("best_f1"), on=keys)
+    best = best.assign(**baseline_medians(best))
     return best[columns].sort_values(["feature", "model", "method"]).reset_index(drop=True)
 
 

@@ -120,6 +120,13 @@ class Probe:
 
 
 @dataclass
+class Baselines:
+    ks: list[Positive] = field(default_factory=lambda: [1])
+    label_shuffles: NonNegative = 5
+    random_supports: NonNegative = 20
+
+
+@dataclass
 class Layer:
     layers: Literal["all", "middle", "quartiles"] | int | list[int]
 
@@ -132,6 +139,7 @@ class Config:
     layer: Layer
     paths: Paths
     store: Store = field(default_factory=Store)
+    baselines: Baselines = field(default_factory=Baselines)
     logger: dict | None = None
     seed: NonNegative = 0
     progress: bool = True

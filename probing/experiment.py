@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from probing.features import (
 from probing.features.build import check_labels
 from probing.models import load_model
 from probing.probes import paper_k_list, probe_layer
+from probing.probes.baselines import Baselines
 from probing.results import ResultWriter, format_summary, read_results, summarize
 from probing.splits import SplitError, split_by_document
 
@@ -139,15 +140,26 @@ def make_splits(
     return splits
 
 
-def run_key(store, probe: DictConfig, ks: list[int], features: list[str]) -> str:
+def run_key(
+    store, probe: DictConfig, ks: list[int], features: list[str], baselines: Baselines
+) -> str:
     """What determines a job's rows: the activations (store identity) and the probing setup."""
     spec = {
         "store": {k: store.metadata[k] for k in IDENTITY_KEYS},
         "probe": OmegaConf.to_container(probe, resolve=True),
+        "baselines": asdict(baselines),
         "ks": ks,
         "features": features,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def baselines_of(cfg: DictConfig) -> Baselines:
+    """The chance baselines a run asks for (conf/config.yaml `baselines`; absent: none)."""
+    spec = cfg.get("baselines")
+    if spec is None:
+        return Baselines(ks=(), label_shuffles=0, random_supports=0)
+    return Baselines(tuple(spec.ks), int(spec.label_shuffles), int(spec.random_supports))
 
 
 def _run(cfg: DictConfig, run_dir: Path, logger, table: pd.DataFrame | None) -> pd.DataFrame:
@@ -200,7 +212,8 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
         OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec, model.n_layers
     )
     store = open_store(cfg.paths.activations, model, dataset, cfg.store.dtype, hook)
-    writer.resume(run_key(store, probe, ks, features), rows_per_block=len(ks))
+    baselines = baselines_of(cfg)
+    writer.resume(run_key(store, probe, ks, features, baselines), rows_per_block=len(ks))
     job = Job(cfg, run_dir, logger, model, dataset, collection, store, writer, layers, features)
     del model  # the job holds the only reference, so probing can give the memory back
     return _extract_and_probe(job, splits, ks, t0)
@@ -275,6 +288,7 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
     blocks = [(la, f) for la in todo for f in features if not writer.done(la, f)]
     bar = tqdm(total=len(blocks), desc="probing (layer x feature)", disable=not cfg.progress)
     labels = {f: dataset.label(f).astype(np.int64) for f in features}
+    baselines = baselines_of(cfg)
     for layer in todo:
         X = np.asarray(store.read(layer), dtype=np.float32)
         pending = [f for f in features if not writer.done(layer, f)]
@@ -290,6 +304,7 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
             C=probe.C,
             rotate=bool(probe.get("rotate")),
             groups=dataset.groups,
+            baselines=baselines,
         )
         for feature, rows in by_feature.items():
             y = labels[feature]

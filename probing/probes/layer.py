@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from .backends import resolve_backend
+from .baselines import Baselines, baseline_fields
 from .controls import dense_ks, random_rotation, rotate_activations
 from .metrics import bootstrap_weights
 from .sweep import paper_k_list
@@ -37,12 +38,15 @@ def probe_layer(
     dense: bool = False,
     groups: np.ndarray | None = None,
     n_boot: int = 1000,
+    baselines: Baselines | None = None,
 ) -> dict[str, list[dict]]:
     """{feature: rows} for every feature of `splits`: the rows sweep_k gives on
     X[train], labels[feature][train], X[test], ... with X_val / y_val from the val split (when not
     empty) and test_groups=groups[test].
 
     X: [n_examples, d] activations of one layer; labels[feature]: 0/1 [n_examples].
+    baselines: label-shuffle and random-support refits (see baselines.py); the rows at their ks
+    gain `shuffle_f1`, `random_f1` and `random_support`.
     """
     X = check_X(X)
     n, d = X.shape
@@ -75,7 +79,14 @@ def probe_layer(
             )
 
     rows = sweep_tasks(tasks(), ks, method, name, float(C), seed, rotate)
-    return dict(zip(splits, rows, strict=True))
+    rows = dict(zip(splits, rows, strict=True))
+    if baselines is not None:
+        labels = {f: check_y(labels[f], n, both_classes=False) for f in splits}
+        extra = baseline_fields(X, labels, splits, ks, baselines, method, name, float(C), seed)
+        for feature, feature_rows in rows.items():
+            for row in feature_rows:
+                row.update(extra[feature].get(row["k"], {}))
+    return rows
 
 
 def _bootstrap(groups: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
