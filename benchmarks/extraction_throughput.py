@@ -1,6 +1,6 @@
 """Tokens per second of activation extraction, by model dtype, through our extract path.
 
-    python benchmarks/extraction_throughput.py [--model smollm2-135m] [--batches 3] [--threads N]
+    python -m benchmarks.extraction_throughput [--model smollm2-135m] [--batches 3] [--threads N]
 
 Runs the real `extract_activations` (all layers hooked, reduced in the hook, written to a zarr
 store in a temporary folder) on random token windows, once per dtype, in one process so the
@@ -14,31 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from benchmarks.extraction_overhead import random_windows
 from probing.activations import extract_activations, open_store
-from probing.features.dataset import FeatureDataset
 from probing.models import load_model
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
-
-
-def random_windows(n_seq: int, seq_len: int, vocab: int, seed: int = 0) -> FeatureDataset:
-    rng = np.random.default_rng(seed)
-    return FeatureDataset(
-        name="bench",
-        feature_names=["x"],
-        tokens=rng.integers(100, vocab, (n_seq, seq_len)),
-        lengths=np.full(n_seq, seq_len),
-        example_seq=np.arange(n_seq),
-        example_pos=-np.ones(n_seq),
-        labels=np.arange(n_seq)[:, None] % 2,
-        groups=np.arange(n_seq),
-        aggregation="mean",
-    )
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -189,19 +190,81 @@ def _extract(
         unit="seq",
         disable=not progress,
     )
-    with torch.inference_mode():
+    with torch.inference_mode(), ChunkWriter(store) as writer:
         for chunk_start in range(start, n_seq, chunk_sequences):
             chunk_stop = min(chunk_start + chunk_sequences, n_seq)
             parts = _forward_chunk(
                 model, dataset, pending, chunk_start, chunk_stop, batch_size, bar, store
             )
             ex_start, _ = dataset.examples_of(chunk_start, chunk_stop)
-            for layer in pending:
-                values = _cast(parts[layer], store, layer)
-                store.write(layer, ex_start, values, n_seq_done=chunk_stop, seq_start=chunk_start)
+            writer.submit(HostCopy(parts), ex_start, chunk_start, chunk_stop)
     bar.close()
     for layer in pending:
         store.mark_complete(layer)
+
+
+class HostCopy:
+    """A chunk's {layer: [n, width]} device tensors on their way to the host: on CUDA into
+    pinned memory without blocking (the next chunk's forward pass is queued behind the copy,
+    not behind a wait), on the CPU a view. `arrays()` waits for the copy, in the writer."""
+
+    def __init__(self, parts: dict[int, torch.Tensor]):
+        self._event = None
+        first = next(iter(parts.values()), None)
+        if first is not None and first.device.type == "cuda":
+            self.parts = {
+                layer: torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(
+                    t, non_blocking=True
+                )
+                for layer, t in parts.items()
+            }
+            self._event = torch.cuda.Event()
+            self._event.record()
+        else:
+            self.parts = {layer: t.cpu() for layer, t in parts.items()}
+
+    def arrays(self) -> dict[int, np.ndarray]:
+        if self._event is not None:
+            self._event.synchronize()
+        return {layer: t.numpy() for layer, t in self.parts.items()}
+
+
+class ChunkWriter:
+    """Casts, checks and writes a chunk's layers on one background thread while the model runs
+    the next chunk. One chunk in flight at most: memory stays two chunks, the store's writes stay
+    in order (one writer), and a refusal (NaN, float16 overflow) or a disk error surfaces at the
+    next submit or at exit, before the store is marked complete."""
+
+    def __init__(self, store: ActivationStore):
+        self.store = store
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._pending: Future | None = None
+
+    def submit(self, copy: HostCopy, ex_start: int, seq_start: int, seq_stop: int) -> None:
+        self._wait()
+        self._pending = self._pool.submit(self._write, copy, ex_start, seq_start, seq_stop)
+
+    def _write(self, copy: HostCopy, ex_start: int, seq_start: int, seq_stop: int) -> None:
+        for layer, values in copy.arrays().items():
+            values = _cast(values, self.store, layer)
+            self.store.write(layer, ex_start, values, n_seq_done=seq_stop, seq_start=seq_start)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if exc[0] is None:
+                self._wait()
+            elif self._pending is not None:  # an error in the forward pass: let the write finish
+                self._pending.exception()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def resume_point(store: ActivationStore, layers: list[int], chunk_sequences: int) -> int:
@@ -214,17 +277,20 @@ def resume_point(store: ActivationStore, layers: list[int], chunk_sequences: int
 
 
 def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, bar, store):
-    """{layer: [n_examples of the chunk, d_mlp] float32}.
+    """{layer: [n_examples of the chunk, width] float32 tensor on the model's device}.
 
-    The outputs are allocated once, before the first batch, and the hooks write into them: small
-    per-batch arrays that outlive the batch would pin the allocator's heap between the forward
-    pass's large temporaries, and the process then held 4-6 GB for a 1 GB model. NaN marks a row
-    no hook filled, which _cast refuses.
+    The hooks reduce on the device and write into outputs allocated once per chunk, so nothing
+    waits for the host during the forward pass (a `.cpu()` per layer and batch stalled a GPU
+    every layer). On the CPU, allocating once also keeps small per-batch arrays from pinning the
+    allocator's heap between the forward pass's large temporaries (the process then held 4-6 GB
+    for a 1 GB model). NaN marks a row no hook filled, which _cast refuses.
     """
     chunk_ex_start, chunk_ex_stop = dataset.examples_of(chunk_start, chunk_stop)
     template, width = store.metadata["hook"], int(store.metadata["d_mlp"])
     parts = {
-        layer: np.full((chunk_ex_stop - chunk_ex_start, width), np.nan, np.float32)
+        layer: torch.full(
+            (chunk_ex_stop - chunk_ex_start, width), float("nan"), device=model.device
+        )
         for layer in layers
     }
     for b_start in range(chunk_start, chunk_stop, batch_size):
@@ -240,8 +306,7 @@ def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, 
 
         def hook(acts, hook, _l=lengths_t, _r=rows, _p=positions, _out=out):
             layer = int(hook.name.split(".")[1])
-            reduced = reduce_batch(acts, _l, dataset.aggregation, _r, _p)
-            parts[layer][_out] = reduced.cpu().numpy()
+            parts[layer][_out] = reduce_batch(acts, _l, dataset.aggregation, _r, _p)
 
         hooks = [(template.format(layer=layer), hook) for layer in layers]
         model.bridge.run_with_hooks(

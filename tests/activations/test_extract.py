@@ -161,3 +161,48 @@ def test_float16_overflow_is_refused_not_clipped(tiny_model, tmp_path, monkeypat
     with pytest.raises(OverflowError, match="store.dtype=float32"):
         extract_activations(tiny_model, ds, store, [0], progress=False)
     assert not store.is_complete(0)
+
+
+def test_chunks_are_written_beside_the_forward_pass_in_order(tiny_model, tmp_path, monkeypatch):
+    """The store is written on the writer thread while the main thread runs the next chunk,
+    one chunk in flight: every layer's blocks arrive in sequence order."""
+    import threading
+
+    ds = make_dataset("mean", n_seq=40)
+    store = open_store(tmp_path, tiny_model, ds, "float32")
+    seen, real_write = [], store.write
+
+    def spy(layer, start, values, n_seq_done, seq_start=None):
+        seen.append((threading.get_ident(), layer, seq_start))
+        return real_write(layer, start, values, n_seq_done, seq_start)
+
+    monkeypatch.setattr(store, "write", spy)
+    extract_activations(tiny_model, ds, store, [0, 1], chunk_sequences=8, progress=False)
+    assert {tid for tid, _, _ in seen} != {threading.get_ident()}
+    for layer in (0, 1):
+        assert [s for _, la, s in seen if la == layer] == [0, 8, 16, 24, 32]
+    assert store.is_complete(0) and store.is_complete(1)
+
+
+def test_a_refused_chunk_stops_extraction_within_one_chunk(tiny_model, tmp_path, monkeypatch):
+    """A write error on the writer thread ends the run at the next chunk, not at the end."""
+    ds = make_dataset("mean", n_seq=64)
+    store = open_store(tmp_path, tiny_model, ds, "float32")
+    chunks = {"n": 0}
+    real = tiny_model.bridge.run_with_hooks
+
+    def counting(tokens, **kwargs):
+        chunks["n"] += 1
+        return real(tokens, **kwargs)
+
+    def refuse(layer, start, values, n_seq_done, seq_start=None):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tiny_model.bridge, "run_with_hooks", counting)
+    monkeypatch.setattr(store, "write", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        extract_activations(
+            tiny_model, ds, store, [0, 1], batch_size=8, chunk_sequences=8, progress=False
+        )
+    assert chunks["n"] <= 2  # of 8 chunks: the failing one and the one already running
+    assert not store.is_complete(0)
