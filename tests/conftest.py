@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 
 from probing.features.dataset import FeatureDataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def compose_cfg(tmp_path, overrides):
+    """The project's config with `overrides`, its caches under tmp_path, no progress bars."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=[f"paths.cache={tmp_path / 'cache'}", "progress=false", *overrides],
+        )
+    GlobalHydra.instance().clear()
+    return cfg
 
 
 @pytest.fixture(scope="session")

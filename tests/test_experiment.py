@@ -4,28 +4,15 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
 from probing.errors import ConfigError
 from probing.experiment import resolve_layers, run_experiment
 from probing.results import REQUIRED_COLUMNS, read_results
+from tests.conftest import ROOT, compose_cfg
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["feature.params.n_per_class=30", "feature.params.seq_len=32"]
-
-
-def compose_cfg(tmp_path, overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=[f"paths.cache={tmp_path / 'cache'}", "progress=false", *overrides],
-        )
-    GlobalHydra.instance().clear()
-    return cfg
 
 
 def test_end_to_end_writes_results_with_every_column(tmp_path, capsys):

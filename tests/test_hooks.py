@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from probing.activations.extract import HOOKS, extract_activations, hook_width, open_store
@@ -17,21 +13,11 @@ from probing.experiment import run_experiment
 from probing.features.dataset import FeatureDataset
 from probing.models import load_model
 from probing.results import read_results
+from tests.conftest import ROOT, compose_cfg
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["model=tiny-pythia", "feature=programming_language", "feature.params.n_per_class=20",
          "feature.params.seq_len=32", "feature.only=[python]", "probe.ks=[1,2]", "logger=none",
          "layer=list", "layer.layers=[1]"]  # fmt: skip
-
-
-def compose_cfg(tmp_path, overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=[f"paths.cache={tmp_path / 'cache'}", "progress=false", *overrides],
-        )
-    GlobalHydra.instance().clear()
-    return cfg
 
 
 @pytest.fixture(scope="module")

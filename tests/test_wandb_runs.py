@@ -5,27 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
 from probing.experiment import run_experiment
 from probing.loggers import run_id
 from probing.wandb_offline import read_offline_run
+from tests.conftest import compose_cfg
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["model=tiny-pythia", "feature=programming_language", "feature.params.n_per_class=20",
          "feature.params.seq_len=32", "feature.only=[python,c]", "probe.ks=[1,2]",
          "logger=wandb", "logger.mode=offline", "probe.backend=auto"]  # fmt: skip
-
-
-def compose_cfg(tmp_path, overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=[f"paths.cache={tmp_path / 'cache'}", "progress=false", *overrides],
-        )
-    GlobalHydra.instance().clear()
-    return cfg
 
 
 def offline_runs(run_dir: Path):
