@@ -98,6 +98,15 @@ def test_paper_sweep_expands_to_every_pythia_and_collection():
     assert (params["mem_gb"], params["timeout_min"]) == (64, 1200)
 
 
+def test_offline_sweep_is_both_offline_models_by_every_collection_locally():
+    base, cfgs = expand(["experiment=offline_sweep"])
+    pairs = {(c.model.name, c.feature.name) for c in cfgs}
+    assert len(cfgs) == len(pairs) == 2 * len(CATEGORIES)
+    assert {m for m, _ in pairs} == {"smollm2-135m", "gemma3-270m"}
+    assert all(c.layer.layers == "all" and c.logger._target_.endswith("NullLogger") for c in cfgs)
+    assert "SlurmLauncher" not in launcher(base).get("_target_", "")
+
+
 def test_command_line_sweep_replaces_the_experiments():
     _, cfgs = expand(["experiment=paper_sweep", "model=pythia-70m,pythia-1b", "feature=people"])
     assert sorted((c.model.name, c.feature.name) for c in cfgs) == [
