@@ -33,24 +33,26 @@ def probing_sparsity(results: pd.DataFrame, fraction: float = 0.9) -> pd.DataFra
     """Per model, layer and feature: k90 and gain_1_16 (see the module docstring), with the
     layer's relative depth. Rotation controls are left out."""
     rows = results[~results["method"].astype(str).str.endswith("+rotated")]
+    if "collection" not in rows:
+        rows = rows.assign(collection="")
     out = []
-    for (model, layer, feature, method), group in rows.groupby(
-        ["model", "layer", "feature", "method"]
+    for (model, layer, collection, feature, method), group in rows.groupby(
+        ["model", "layer", "collection", "feature", "method"]
     ):
         f1 = group.set_index("k")["f1"].astype(float)
         gain = f1.get(16, np.nan) - f1.get(1, np.nan)
         k90 = smallest_k(group["k"].to_numpy(), group["f1"].to_numpy(), fraction)
-        out.append((model, int(layer), feature, method, k90, gain, float(f1.max())))
-    table = pd.DataFrame(
-        out, columns=["model", "layer", "feature", "method", "k90", "gain_1_16", "best_f1"]
-    )
+        out.append((model, int(layer), collection, feature, method, k90, gain, float(f1.max())))
+    columns = ["model", "layer", "collection", "feature", "method", "k90", "gain_1_16", "best_f1"]
+    table = pd.DataFrame(out, columns=columns)
     return with_depth(table) if len(table) else table
 
 
-def by_layer(sparsity: pd.DataFrame) -> pd.DataFrame:
-    """Per model and layer, over features: the median k90 and the mean gain_1_16."""
+def by_layer(sparsity: pd.DataFrame, keys: tuple[str, ...] = ("model",)) -> pd.DataFrame:
+    """Per model (and any other `keys`, e.g. collection) and layer, over features: the median k90
+    and the mean gain_1_16."""
     return (
-        sparsity.groupby(["model", "layer"])
+        sparsity.groupby([*keys, "layer"])
         .agg(
             rel_depth=("rel_depth", "first"),
             k90_median=("k90", "median"),
@@ -95,22 +97,25 @@ def model_weight_stats(bridge, name: str, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def first_quarter(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Per model and column: mean over layers with relative depth < 0.25, over the rest, their
-    difference and ratio: the paper's "early layers use more superposition" as numbers."""
+def first_quarter(
+    table: pd.DataFrame, columns: list[str], keys: tuple[str, ...] = ("model",)
+) -> pd.DataFrame:
+    """Per model (and any other `keys`) and column: mean over layers with relative depth < 0.25,
+    over the rest, their difference and ratio: the paper's "early layers use more superposition"
+    as numbers."""
     out = []
-    for model, rows in table.groupby("model"):
+    for key, rows in table.groupby(list(keys)):
         early = rows["rel_depth"] < QUARTER
         if early.all() or not early.any():
             continue
         for column in columns:
             a, b = rows.loc[early, column].mean(), rows.loc[~early, column].mean()
             ratio = a / b if b else np.nan
-            out.append((model, column, int(early.sum()), float(a), float(b), float(a - b), ratio))
+            out.append((*key, column, int(early.sum()), float(a), float(b), float(a - b), ratio))
     return pd.DataFrame(
         out,
         columns=[
-            "model",
+            *keys,
             "statistic",
             "early_layers",
             "first_quarter",
@@ -164,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     columns = ["log2_k90_mean", "gain_1_16"]
     plots.depth_profile(layers, columns, out / "sparsity_by_depth.png")
     summary = [first_quarter(layers, columns)]
+    per_collection = first_quarter(
+        by_layer(probing_sparsity(results), ("model", "collection")),
+        columns,
+        ("model", "collection"),
+    )
+    per_collection.to_csv(out / "first_quarter_by_collection.csv", index=False)
     if args.weights:
         weights = model_weights_table(sorted(results["model"].unique()))
         weights.to_csv(out / "weights_by_layer.csv", index=False)
@@ -174,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     table.to_csv(out / "first_quarter.csv", index=False)
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         print(table.round(4).to_string(index=False))
-    print(f"written: {out}/ (sparsity_by_layer.csv, first_quarter.csv, plots)")
+    print(f"written: {out}/ (sparsity_by_layer.csv, first_quarter.csv, "
+          "first_quarter_by_collection.csv, plots)")  # fmt: skip
     return 0
 
 

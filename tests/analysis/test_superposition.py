@@ -35,6 +35,19 @@ def test_a_layer_built_to_need_more_neurons_shows_in_k90_and_the_first_quarter()
     assert quarter["difference"] == 4.0
 
 
+def test_the_first_quarter_per_collection_keeps_collections_apart():
+    """One collection built sparse early, one the same at every depth: per collection, only the
+    first shows a first-quarter difference; pooled, both are mixed."""
+    early = rows_for("pythia-70m", 6, lambda layer: 16 if layer < 2 else 1).assign(collection="a")
+    flat = rows_for("pythia-70m", 6, lambda layer: 4).assign(collection="b")
+    sparsity = sp.probing_sparsity(pd.concat([early, flat]))
+    keys = ("model", "collection")
+    quarter = sp.first_quarter(sp.by_layer(sparsity, keys), ["log2_k90_mean"], keys)
+    diff = quarter.set_index("collection")["difference"]
+    assert diff["a"] == 4.0 and diff["b"] == 0.0
+    assert set(quarter["model"]) == {"pythia-70m"}
+
+
 def test_rotation_controls_are_left_out():
     real = rows_for("pythia-70m", 6, lambda layer: 1)
     control = real.assign(method="mean_diff+rotated", f1=0.1)
@@ -80,5 +93,7 @@ def test_cli_writes_tables_and_plots(tmp_path, capsys):
     assert sp.main([str(run), "-o", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "log2_k90_mean" in printed and "first_quarter" in printed
-    for name in ("sparsity_by_layer.csv", "first_quarter.csv", "sparsity_by_depth.png"):
+    names = ("sparsity_by_layer.csv", "first_quarter.csv", "first_quarter_by_collection.csv",
+             "sparsity_by_depth.png")  # fmt: skip
+    for name in names:
         assert (tmp_path / "out" / name).stat().st_size > 100
