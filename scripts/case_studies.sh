@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The case studies on the two offline models, at a size two CPU cores finish in about an hour:
+# The case studies on the two offline models, at a size two CPU cores finish in about 80 minutes:
 # SmolLM2-135M and Gemma-3-270m x every feature collection x every layer, each collection
-# shrunk to ~20k-50k tokens (the full sizes are `python -m probing.run -m experiment=offline_sweep`,
+# shrunk to 100-300 windows (the full sizes are `python -m probing.run -m experiment=offline_sweep`,
 # hours on a laptop). Then the superposition-by-depth tables (with the weight statistics) and the
 # report over all of it.
 #   bash scripts/case_studies.sh [OUT]        (OUT default: outputs/case_studies)
