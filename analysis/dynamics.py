@@ -20,7 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.models import model_info, order_models
-from probing.results import best_rows
+from probing.summaries import best_rows
 
 RISE, HIGH, FALL, KEEP, STEADY = 0.15, 0.8, 0.1, 0.05, 0.1
 RULE = (

@@ -25,6 +25,7 @@ from probing.activations.store import FORMAT_VERSION
 from probing.features.dataset import FeatureDataset
 from probing.features.export import load_export
 from probing.features.registry import FeatureDataError
+from probing.summaries import neuron_id
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class NeuronPage:
 
     @property
     def neuron_id(self) -> str:
-        return f"L{self.layer}N{self.neuron}"
+        return neuron_id(self.layer, self.neuron)
 
 
 def find_store(

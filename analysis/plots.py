@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from analysis.models import model_info, order_models
 from analysis.tables import k1_scores
+from probing.summaries import best_rows, neuron_id
 
 DPI = 110
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # with tab20, tells up to 140 features apart
@@ -105,7 +106,7 @@ def ablation_effects(rows: pd.DataFrame, path: str | Path, value: str = "mean") 
     rows = rows[rows["value"] == value] if (rows["value"] == value).any() else rows
     if rows.empty:
         raise ValueError("no ablation rows to plot")
-    labels = [f"{r.model}\n{r.feature} L{r.layer}N{r.neuron}" for r in rows.itertuples()]
+    labels = [f"{r.model}\n{r.feature} {neuron_id(r.layer, r.neuron)}" for r in rows.itertuples()]
     fig = Figure(figsize=(max(4.0, 1.0 + 0.9 * len(rows)), 3.4))
     ax = fig.add_subplot()
     x = np.arange(len(rows))
@@ -173,7 +174,9 @@ def layer_heatmap(results: pd.DataFrame, path: str | Path, method: str | None = 
     image = None
     for ax, model in zip(axes, models, strict=True):
         grid = np.full((len(features), len(labels)), np.nan)
-        cells = k1[k1["model"] == model].groupby(["feature", "column"])["f1"].max()
+        # a cell spanning several layers shows the one its validation F1 chooses (test F1)
+        chosen = best_rows(k1[k1["model"] == model], ["feature", "column"])
+        cells = chosen.set_index(["feature", "column"])["f1"]
         for (feature, col), f1 in cells.items():
             grid[features.index(feature), col] = f1
         image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")

@@ -21,6 +21,7 @@ import torch
 
 from probing.activations.extract import HOOKS
 from probing.features.tokens import pad_id
+from probing.summaries import neuron_id
 
 CORPUS = {  # collection -> parameters: small, varied windows from each pinned source
     "programming_language": {"n_per_class": 40, "seq_len": 64},
@@ -131,7 +132,7 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
     keys = sorted({(int(t["layer"]), int(t["support"][0])) for t in targets.to_dict("records")})
     hits = top_activations(model, corpus, keys, top, int(cfg.model.batch_size),
                            cfg.get("hook", "mlp_post"))  # fmt: skip
-    out = {f"L{layer}N{neuron}": describe(model.tokenizer, corpus, hits[(layer, neuron)])
+    out = {neuron_id(layer, neuron): describe(model.tokenizer, corpus, hits[(layer, neuron)])
            for layer, neuron in keys}  # fmt: skip
     path = run_dir / "neuron_contexts.json"
     path.write_text(json.dumps({"model": model.name, "neurons": out}, default=float))

@@ -67,10 +67,14 @@ def build_report(
         "(<code>f1_k1</code>) and that F1's 95% interval from resampling test documents "
         "(<code>f1_low</code>-<code>f1_high</code>); best_f1 is the test F1 of the best "
         "probe over all k and layers, also chosen on validation. Beside it, what chance "
-        "gives on that layer: <code>f1_shuffled</code>, the median F1 of the same probe "
-        "refitted on permuted training labels, and <code>f1_random</code>, the median F1 of a "
-        "probe on a random neuron (empty for runs without baselines). Click a neuron for its "
-        "page, a header to sort.</p>"
+        "gives on that layer: <code>f1_null</code>, the median test F1 of the same pipeline "
+        "rerun on labels permuted by document (train, val and test alike), and "
+        "<code>p_value</code>, the share of those permutations that reach the neuron's F1; "
+        "<code>p_adjusted</code> corrects it over the features of each run (Benjamini-Hochberg) "
+        "and <code>significant</code> is false where it exceeds 0.05; <code>f1_chance</code> "
+        "is the F1 of calling every example positive, <code>f1_random</code> the median F1 of "
+        "a random neuron of the layer (empty for runs without baselines). Click a neuron for "
+        "its page, a header to sort.</p>"
     )
     hrefs = [f"#{_anchor(r)}" if _anchor(r) in pages else None for r in best.to_dict("records")]
     parts.append(html.table(best, "best-neurons", links={"neuron_id": hrefs}))

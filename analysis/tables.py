@@ -5,16 +5,13 @@ Each is a plain DataFrame so a user can print, filter or export it without the r
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from analysis.models import model_info, order_models, relative_depth
-from probing.results import baseline_medians, best_rows
+from probing import summaries
+from probing.summaries import best_rows, chance_columns, k_at_fraction, neuron_id, smallest_k
 
-
-def neuron_id(layer: int, neuron: int) -> str:
-    """(layer, neuron) as TransformerLens-style "L12N345", the name used in every table."""
-    return f"L{int(layer)}N{int(neuron)}"
+__all__ = ["best_neurons", "k1_scores", "neuron_id", "smallest_k", "sparsity", "top_neurons"]
 
 
 def with_depth(results: pd.DataFrame) -> pd.DataFrame:
@@ -41,11 +38,12 @@ def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFra
     """Per model, feature and method: the layer whose single best neuron (k=1) scores highest.
 
     best_f1 is the test F1 of the best probe over every k and layer, so f1_k1 / best_f1 says how
-    much of the feature one neuron carries. Layers and probes are chosen on validation F1 where
-    the rows have it (probing.results.selection_column), and scored on test; f1_low / f1_high
-    are the 95% bootstrap interval of f1_k1 (NaN for rows without one); f1_shuffled and
-    f1_random the median F1 of that layer's label-shuffle and random-neuron refits at k=1 (NaN
-    for runs without baselines).
+    much of the feature one neuron carries. Layers and probes are chosen on validation F1
+    (probing.summaries) and scored on test; f1_low / f1_high are the 95% bootstrap interval of
+    f1_k1; f1_null and p_value the permutation null's median F1 and p-value, p_adjusted and
+    significant its Benjamini-Hochberg correction over the features of each run, f1_chance the
+    F1 of calling everything positive, f1_random the median F1 of random neurons of the layer
+    (NaN where the rows have none).
     """
     columns = [
         "feature",
@@ -60,7 +58,11 @@ def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFra
         "f1_low",
         "f1_high",
         "best_f1",
-        "f1_shuffled",
+        "f1_null",
+        "p_value",
+        "p_adjusted",
+        "significant",
+        "f1_chance",
         "f1_random",
     ]
     rows = results if method is None else results[results["method"] == method]
@@ -72,40 +74,25 @@ def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFra
     for side, column in (("low", "f1_ci_low"), ("high", "f1_ci_high")):
         best[f"f1_{side}"] = best[column] if column in best else float("nan")
     best = best.join(best_rows(rows, keys).set_index(keys)["f1"].rename("best_f1"), on=keys)
-    best = best.assign(**baseline_medians(best))
+    best = summaries.with_significance(best.assign(**chance_columns(best)))
     return best[columns].sort_values(["feature", "model", "method"]).reset_index(drop=True)
-
-
-def smallest_k(ks: np.ndarray, f1: np.ndarray, fraction: float) -> int:
-    """The smallest k whose F1 reaches `fraction` of the best F1 over all k."""
-    order = np.argsort(ks)
-    ks, f1 = np.asarray(ks)[order], np.nan_to_num(np.asarray(f1, dtype=float)[order])
-    return int(ks[np.argmax(f1 >= fraction * f1.max())])
-
-
-def densest_layer(rows: pd.DataFrame) -> int:
-    """The layer with the highest F1 over k; ties (common: several layers reach 1.0) go to the
-    highest mean F1 over the k sweep, the layer that carries the feature best overall."""
-    by_layer = rows.groupby("layer")["f1"].agg(["max", "mean"])
-    return int(by_layer.sort_values(["max", "mean"], ascending=False).index[0])
 
 
 def sparsity(results: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
     """Per model, feature and method: how many neurons it takes to reach `fraction` of max F1.
 
-    Measured at the layer that encodes the feature best (`densest_layer`), so a shallow, noisy
-    layer does not decide it. Models are ordered smallest first.
+    Measured at the layer that encodes the feature best, chosen on validation
+    (probing.summaries.best_layer), on that layer's test F1 curve; max_f1 is that layer's best
+    test F1. Models are ordered smallest first.
     """
     columns = ["feature", "model", "method", "layer", "max_f1", "k_at_fraction", "fraction"]
     if results.empty:
         return pd.DataFrame(columns=columns)
     out = []
     for (model, feature, method), group in results.groupby(["model", "feature", "method"]):
-        layer = densest_layer(group)
-        layer_max = group.groupby("layer")["f1"].max()
-        curve = group[group["layer"] == layer]
-        k = smallest_k(curve["k"].to_numpy(), curve["f1"].to_numpy(), fraction)
-        out.append((feature, model, method, layer, float(layer_max.max()), k, fraction))
+        layer, k = k_at_fraction(group, fraction)
+        layer_max = float(group.loc[group["layer"] == layer, "f1"].max())
+        out.append((feature, model, method, layer, layer_max, k, fraction))
     table = pd.DataFrame(out, columns=columns)
     rank = {m: i for i, m in enumerate(order_models(list(table["model"].unique()), results))}
     table = table.assign(_rank=table["model"].map(rank))
@@ -117,9 +104,9 @@ def sparsity(results: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
 
 
 def top_neurons(results: pd.DataFrame, per_feature: int = 5) -> pd.DataFrame:
-    """The `per_feature` highest-F1 single neurons per model and feature, over all layers."""
-    k1 = k1_scores(results).sort_values("f1", ascending=False)
-    top = k1.groupby(["model", "feature", "method"], sort=False).head(per_feature)
+    """The `per_feature` best single neurons per model and feature over all layers: ordered by
+    validation F1 (probing.summaries.top_neurons), test F1 shown."""
+    top = with_depth(summaries.top_neurons(results, per_feature))
     columns = [
         "feature",
         "model",
@@ -132,8 +119,5 @@ def top_neurons(results: pd.DataFrame, per_feature: int = 5) -> pd.DataFrame:
         "recall",
         "rel_depth",
     ]
-    return (
-        top[columns]
-        .sort_values(["feature", "model", "f1"], ascending=[True, True, False])
-        .reset_index(drop=True)
-    )
+    ordered = top.sort_values(["feature", "model"], kind="stable")  # best first within each
+    return ordered[columns].reset_index(drop=True)

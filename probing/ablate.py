@@ -23,13 +23,14 @@ from probing.ablation import VALUES, Ablator, ablate_neuron, balanced_sequences
 from probing.errors import USER_ERRORS
 from probing.features import FeatureDataError, build_feature_dataset
 from probing.models import load_model
-from probing.results import best_rows, read_results
+from probing.results import read_results
+from probing.summaries import best_rows, selection_column
 
 ABLATION_FILE = "ablation.jsonl"
 
 
 def best_k1(results: pd.DataFrame, features: list[str] | None, top: int) -> pd.DataFrame:
-    """The best k=1 row per feature (validation-chosen), the `top` best by test F1 first."""
+    """The best k=1 row per feature, the `top` of them: chosen and ordered on validation F1."""
     k1 = results[(results["k"] == 1) & ~results["method"].str.endswith("+rotated")]
     if features:
         missing = sorted(set(features) - set(k1["feature"]))
@@ -38,7 +39,8 @@ def best_k1(results: pd.DataFrame, features: list[str] | None, top: int) -> pd.D
         k1 = k1[k1["feature"].isin(features)]
     if k1.empty:
         raise FeatureDataError("the run has no k=1 rows to ablate (probe.ks must include 1)")
-    best = best_rows(k1, ["feature"]).sort_values("f1", ascending=False)
+    best = best_rows(k1, ["feature"])
+    best = best.sort_values(selection_column(best), ascending=False, kind="stable")
     return best.head(top) if top else best
 
 

@@ -122,7 +122,7 @@ class Probe:
 @dataclass
 class Baselines:
     ks: list[Positive] = field(default_factory=lambda: [1])
-    label_shuffles: NonNegative = 5
+    permutations: NonNegative = 200
     random_supports: NonNegative = 20
 
 

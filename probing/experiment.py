@@ -34,8 +34,9 @@ from probing.features.build import check_labels
 from probing.models import load_model
 from probing.probes import paper_k_list, probe_layer
 from probing.probes.baselines import Baselines
-from probing.results import ResultWriter, format_summary, read_results, summarize
+from probing.results import ResultWriter, read_results
 from probing.splits import SplitError, split_by_document
+from probing.summaries import format_summary, summarize
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,8 @@ def baselines_of(cfg: DictConfig) -> Baselines:
     """The chance baselines a run asks for (conf/config.yaml `baselines`; absent: none)."""
     spec = cfg.get("baselines")
     if spec is None:
-        return Baselines(ks=(), label_shuffles=0, random_supports=0)
-    return Baselines(tuple(spec.ks), int(spec.label_shuffles), int(spec.random_supports))
+        return Baselines(ks=(), permutations=0, random_supports=0)
+    return Baselines(tuple(spec.ks), int(spec.permutations), int(spec.random_supports))
 
 
 def _run(cfg: DictConfig, run_dir: Path, logger, table: pd.DataFrame | None) -> pd.DataFrame:

@@ -12,7 +12,8 @@ Names are fixed so a dashboard of the scale sweep needs no code (README, "W&B da
 - history, x axis "rel_depth" (0 first layer, 1 last, so models of any depth line up; "layer" is
   logged too): f1_k1/<feature> (the best single neuron) and f1_max/<feature>;
 - summary: f1_k1/<feature>, f1_max/<feature>, best_layer/<feature>, best_neuron/<feature>
-  ("L12N345"), k90/<feature> (smallest k reaching 90% of max F1 at the best layer), and per run
+  ("L12N345"), k90/<feature> (smallest k reaching 90% of max F1 at the best layer), p_value/<feature>
+  and significant/<feature> (the best neuron's permutation test, probing.summaries), and per run
   f1_k1_mean, f1_max_mean, k90_median, d_mlp, n_layers, n_params (where the model config has
   it), backend;
 - tables: results (every row, so analysis can rebuild the table from W&B), best_neurons,
@@ -30,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-log = logging.getLogger(__name__)
+from probing import summaries
 
-SPARSITY_FRACTION = 0.9  # k90: the smallest k reaching this fraction of the best F1
+log = logging.getLogger(__name__)
 
 
 def sweep_group(run_dir: str | Path) -> str:
@@ -79,13 +80,6 @@ def run_id(config: dict, group: str) -> str:
                 (config.get("layer") or {}).get("layers"), config.get("seed")]  # fmt: skip
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def smallest_k(curve: pd.DataFrame, fraction: float = SPARSITY_FRACTION) -> int:
-    """The smallest k whose F1 reaches `fraction` of the curve's best F1."""
-    curve = curve.sort_values("k")
-    f1 = curve["f1"].fillna(0).to_numpy()
-    return int(curve["k"].to_numpy()[np.argmax(f1 >= fraction * f1.max())])
 
 
 class WandbLogger:
@@ -178,7 +172,9 @@ class WandbLogger:
         import wandb
 
         table = results.assign(support=results["support"].map(lambda s: ",".join(map(str, s))))
-        best = summary.assign(neuron_id=[f"L{r.layer}N{r.neuron}" for r in summary.itertuples()])
+        best = summary.assign(
+            neuron_id=[summaries.neuron_id(r.layer, r.neuron) for r in summary.itertuples()]
+        )
         self.run.log(
             {
                 "results": wandb.Table(dataframe=table),
@@ -200,22 +196,11 @@ class WandbLogger:
 
 
 def top_neurons(results: pd.DataFrame) -> pd.DataFrame:
-    """The k=1 neuron of every layer and feature, best first, named (layer, neuron)."""
-    k1 = results[results["k"] == 1].sort_values("f1", ascending=False)
-    neuron = k1["support"].map(lambda s: int(s[0]))
-    return pd.DataFrame(
-        {
-            "model": k1["model"],
-            "feature": k1["feature"],
-            "method": k1["method"],
-            "layer": k1["layer"],
-            "neuron": neuron,
-            "neuron_id": [f"L{la}N{n}" for la, n in zip(k1["layer"], neuron, strict=True)],
-            "f1": k1["f1"],
-            "precision": k1["precision"],
-            "recall": k1["recall"],
-        }
-    ).reset_index(drop=True)
+    """The k=1 neuron of every layer and feature, best first on validation, named (layer,
+    neuron)."""
+    columns = ["model", "feature", "method", "layer", "neuron", "neuron_id", "f1", "val_f1"]
+    top = summaries.top_neurons(results)
+    return top[[c for c in columns if c in top] + ["precision", "recall"]].reset_index(drop=True)
 
 
 def summary_metrics(results: pd.DataFrame, summary: pd.DataFrame) -> dict:
@@ -223,17 +208,16 @@ def summary_metrics(results: pd.DataFrame, summary: pd.DataFrame) -> dict:
     out: dict = {}
     k90 = []
     for r in summary.itertuples():
-        rows = results[results["feature"] == r.feature]
-        by_layer = rows.groupby("layer")["f1"].agg(["max", "mean"])  # ties: best mean over k
-        best_layer = by_layer.sort_values(["max", "mean"], ascending=False).index[0]
-        k = smallest_k(rows[rows["layer"] == best_layer])
+        _, k = summaries.k_at_fraction(results[results["feature"] == r.feature])
         k90.append(k)
         out.update(
             {
                 f"f1_k1/{r.feature}": r.f1_k1,
                 f"f1_max/{r.feature}": r.best_f1,
                 f"best_layer/{r.feature}": r.layer,
-                f"best_neuron/{r.feature}": f"L{r.layer}N{r.neuron}",
+                f"best_neuron/{r.feature}": summaries.neuron_id(r.layer, r.neuron),
+                f"p_value/{r.feature}": r.p_value,
+                f"significant/{r.feature}": bool(r.significant),
                 f"k90/{r.feature}": k,
             }
         )

@@ -15,7 +15,6 @@ import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from probing.probes.metrics import METRIC_NAMES
@@ -212,81 +211,3 @@ def read_results(*paths: str | Path) -> pd.DataFrame:
         return pd.DataFrame(columns=list(REQUIRED_COLUMNS))
     frame = pd.DataFrame.from_records(rows)
     return frame.astype({c: float for c in METRICS if c in frame})
-
-
-def selection_column(results: pd.DataFrame) -> str:
-    """What chooses the best layer and neuron: validation F1 where the rows have it (the test F1
-    then reported is an unbiased estimate), else test F1 (older rows, or val_fraction=0)."""
-    if "val_f1" in results and results["val_f1"].notna().any():
-        return "val_f1"
-    return "f1"
-
-
-def best_rows(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per group of `keys`, the row with the best selection score (ties: the shallower layer)."""
-    select = selection_column(rows)
-    ordered = rows.assign(_score=rows[select].fillna(-1.0)).sort_values(
-        ["_score", "layer"], ascending=[False, True]
-    )
-    return ordered.drop_duplicates(keys).drop(columns="_score")
-
-
-def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """Per model and feature: the layer whose best single neuron (k=1) scores highest on the
-    validation split, its test F1 with the 95% bootstrap interval, the test F1 of the best probe
-    at any k (chosen on validation too), and beside them the median F1 of the layer's k=1
-    baselines (label-shuffled refits, random neurons; NaN where the run had none)."""
-    columns = ["model", "feature", "layer", "neuron", "f1_k1", "f1_low", "f1_high"]
-    baselines = ["f1_shuffled", "f1_random"]
-    k1 = results[results["k"] == 1]
-    if k1.empty:
-        return pd.DataFrame(columns=[*columns, "best_f1", *baselines])
-    keys = ["model", "feature"]
-    best = best_rows(k1, keys)
-    best_any_k = best_rows(results, keys).set_index(keys)["f1"].rename("best_f1")
-    out = best.assign(
-        neuron=best["support"].map(lambda s: int(s[0])),
-        f1_k1=best["f1"],
-        f1_low=best["f1_ci_low"] if "f1_ci_low" in best else float("nan"),
-        f1_high=best["f1_ci_high"] if "f1_ci_high" in best else float("nan"),
-        **baseline_medians(best),
-    )
-    out = out[columns].join(best_any_k, on=keys).join(out[baselines])
-    return out.sort_values(["model", "f1_k1"], ascending=[True, False]).reset_index(drop=True)
-
-
-def baseline_medians(rows: pd.DataFrame) -> dict[str, pd.Series]:
-    """f1_shuffled and f1_random: the median F1 of each row's label-shuffle and random-support
-    refits (probing.probes.baselines), NaN for rows without them."""
-    out = {}
-    for name, column in (("f1_shuffled", "shuffle_f1"), ("f1_random", "random_f1")):
-        values = rows[column] if column in rows else pd.Series([None] * len(rows), rows.index)
-        out[name] = values.map(
-            lambda v: (
-                float(np.median(v)) if isinstance(v, list | np.ndarray) and len(v) else math.nan
-            )
-        )
-    return out
-
-
-def format_summary(summary: pd.DataFrame) -> str:
-    lines = [
-        f"{'model':<16} {'feature':<28} {'layer':>5} {'neuron':>7} {'F1@k=1':>7} "
-        f"{'95% CI':>13} {'best F1':>8} {'shuffled':>8} {'random':>7}"
-    ]
-    for r in summary.itertuples():
-        ci = "" if math.isnan(r.f1_low) else f"{r.f1_low:.2f}-{r.f1_high:.2f}"
-        chance = "".join(
-            f" {'':>{w}}" if math.isnan(v) else f" {v:>{w}.3f}"
-            for v, w in ((r.f1_shuffled, 8), (r.f1_random, 7))
-        )
-        lines.append(
-            f"{r.model:<16} {r.feature:<28} {r.layer:>5} {r.neuron:>7} {r.f1_k1:>7.3f} "
-            f"{ci:>13} {r.best_f1:>8.3f}{chance}"
-        )
-    if not summary[["f1_shuffled", "f1_random"]].isna().all().all():
-        lines.append(
-            "shuffled / random: median test F1 of the same probe refitted on permuted training "
-            "labels / on a random neuron of the layer"
-        )
-    return "\n".join(lines)

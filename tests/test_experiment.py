@@ -155,7 +155,8 @@ def test_smollm2_has_a_dedicated_python_neuron_on_held_out_files(tmp_path):
     assert summary.loc["python", "layer"] == 5
     # against the layer's other neurons and chance: a dedicated neuron, not any neuron
     assert summary.loc["python", "f1_k1"] > summary.loc["python", "f1_random"] + 0.3
-    assert summary.loc["python", "f1_k1"] > summary.loc["python", "f1_shuffled"] + 0.3
+    assert summary.loc["python", "f1_k1"] > summary.loc["python", "f1_null"] + 0.3
+    assert summary.loc["python", "p_value"] < 0.01 and summary.loc["python", "significant"]
 
 
 def custom_table(n: int = 160):
@@ -208,24 +209,26 @@ def test_probe_table_from_python_writes_the_same_rows(tmp_path, monkeypatch):
     results = read_results(tmp_path / "run")
     assert set(REQUIRED_COLUMNS) <= set(results.columns) and len(results) == 2
     assert set(summary["feature"]) == {"is_code", "even_hundred"}
-    # the default baselines: 5 label shuffles and 20 random neurons beside every k=1 probe
-    assert results["shuffle_f1"].map(len).tolist() == [5, 5]
+    # the default baselines: 200 permutations and 20 random neurons beside every k=1 probe
+    assert results["null_f1"].map(len).tolist() == [200, 200]
     assert results["random_f1"].map(len).tolist() == [20, 20]
     code = summary.set_index("feature").loc["is_code"]
-    assert code["f1_k1"] > code["f1_shuffled"] + 0.2  # code vs prose is far above chance
+    assert code["f1_k1"] > code["f1_null"] + 0.2  # code vs prose is far above chance
+    assert code["p_value"] <= 0.02 and code["significant"]
+    assert results["chance_f1"].between(0, 1).all()
 
 
 def test_baselines_can_be_turned_off_and_change_the_run_key(tmp_path, monkeypatch):
     from probing.experiment import probe_table
 
     monkeypatch.setenv("PROBING_CACHE", str(tmp_path / "cache"))
-    off = ["baselines.label_shuffles=0", "baselines.random_supports=0"]
+    off = ["baselines.permutations=0", "baselines.random_supports=0"]
     base = ["model=tiny-pythia", "logger=none", "probe.ks=[1]", "progress=false", "layer=middle"]
     summary = probe_table(custom_table(), base + off, run_dir=tmp_path / "off")
     results = read_results(tmp_path / "off")
-    assert "shuffle_f1" not in results.columns and summary["f1_shuffled"].isna().all()
+    assert "null_f1" not in results.columns and summary["p_value"].isna().all()
     keys = {read_results(tmp_path / "off")["run_key"].iloc[0]}
-    probe_table(custom_table(), base + ["baselines.label_shuffles=1"], run_dir=tmp_path / "on")
+    probe_table(custom_table(), base + ["baselines.permutations=1"], run_dir=tmp_path / "on")
     keys.add(read_results(tmp_path / "on")["run_key"].iloc[0])
     assert len(keys) == 2
 

@@ -4,14 +4,8 @@ import os
 import pandas as pd
 import pytest
 
-from probing.results import (
-    REQUIRED_COLUMNS,
-    ResultWriter,
-    RunDirBusy,
-    format_summary,
-    read_results,
-    summarize,
-)
+from probing.results import REQUIRED_COLUMNS, ResultWriter, RunDirBusy, read_results
+from probing.summaries import format_summary, summarize
 
 
 def row(feature, layer, k, f1, support):

@@ -1,14 +1,32 @@
-"""What chance and an arbitrary neuron score: the yardsticks beside every probe's F1.
+"""What chance gives beside every probe: a permutation null with a p-value, and random neurons.
 
-- Label shuffle: the training labels permuted, then ranked and fitted by the same method and
-  scored on the true test labels. What the whole pipeline finds in noise: a probe's F1 means
-  something only above it.
-- Random support: k neurons of the layer drawn uniformly, fitted on the true labels. What an
-  arbitrary neuron gives; a "dedicated" neuron must stand far above it.
+- Permutation null (`null_f1`, `p_value`): the labels are permuted *by document*, consistently
+  over the whole split (train, val and test alike), and the same pipeline (ranking, fit) is rerun
+  and scored on the permuted test labels. It answers "is this probe unrelated to the feature?":
+  under that hypothesis the real labels are one more draw of the permutation, so the p-value
+  (1 + #{null F1 >= F1}) / (1 + n) is exact. Permuting only the training labels, as an earlier
+  version did, is not a null: the test labels stay tied to the activations, so a heavy-tailed
+  neuron that the ranking picks in noise, fitted with a coin-flip sign, is a perfect detector of
+  the real test labels half of the time (a JavaScript neuron at F1 0.97 once had a "shuffled"
+  median of 0.96).
+- Chance (`chance_f1`): the F1 of calling every test example positive.
+- Random support (`random_f1`, `random_support`): k neurons of the layer drawn uniformly, fitted
+  on the true labels: what an arbitrary neuron gives; a "dedicated" neuron stands far above it.
 
-Both refit on the feature's own splits, in one batched solve per k with the layer's other
-controls. The draws are seeded by (seed, feature, k, repeat), so they are the same on every run
-and every machine.
+How labels are permuted: within each part of the split (train / val / test), the part's
+documents are put in a random order and their label sequences concatenated and laid back on the
+part's examples in document order; then each document's labels are rotated by a random offset.
+Each part keeps its exact class counts (so F1 stays comparable) and the runs of labels inside
+documents (examples of one document have alike activations; shuffling single examples would make
+the null too narrow and the p-values too small: tested). For a document-level label (a source
+file's language) with documents of equal length this is exactly a permutation of the documents'
+labels; the rotation is what breaks a token-level label's alignment with positions (without it,
+documents with the same pattern of labels could only be swapped for each other). Keeping the
+splits fixed makes it a test conditional on them; the best layer is chosen on val, disjoint from
+test, so the p-value of the chosen layer's test F1 stays valid.
+
+All refits share the layer's batched solve. Draws are seeded by (seed, feature, k, repeat), so
+they are the same on every run and machine whatever other features a layer probes.
 """
 
 from __future__ import annotations
@@ -21,7 +39,7 @@ import numpy as np
 
 from .tasks import FeatureTask, sweep_tasks
 
-SHUFFLE, RANDOM = 0, 1  # arms, in the seed of each draw
+PERMUTED, RANDOM = 0, 1  # arms, in the seed of each draw
 
 
 @dataclass(frozen=True)
@@ -29,24 +47,72 @@ class Baselines:
     """How many refits per feature at each of `ks` (ks outside the probe's are skipped)."""
 
     ks: tuple[int, ...] = (1,)
-    label_shuffles: int = 5
+    permutations: int = 200
     random_supports: int = 20
 
     def __post_init__(self):
-        if self.label_shuffles < 0 or self.random_supports < 0:
+        if self.permutations < 0 or self.random_supports < 0:
             raise ValueError(
-                f"label_shuffles and random_supports must be >= 0, got "
-                f"{self.label_shuffles} and {self.random_supports}"
+                f"permutations and random_supports must be >= 0, got "
+                f"{self.permutations} and {self.random_supports}"
             )
 
     @property
     def empty(self) -> bool:
-        return not self.ks or not (self.label_shuffles or self.random_supports)
+        return not self.ks or not (self.permutations or self.random_supports)
 
 
 def draw(seed: int, feature: str, k: int, arm: int, repeat: int) -> np.random.Generator:
     """The generator of one control draw: independent of which other features a layer probes."""
     return np.random.default_rng([seed, zlib.crc32(feature.encode()), k, arm, repeat])
+
+
+def permute_by_document(
+    y: np.ndarray,
+    groups: np.ndarray | None,
+    parts: tuple[np.ndarray, ...],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """A copy of `y` whose labels on each index array of `parts` are permuted by document (see
+    the module docstring); examples outside every part keep theirs. groups None: one document per
+    example, i.e. a plain permutation within each part."""
+    out = np.array(y, copy=True)
+    for part in parts:
+        part = np.asarray(part)
+        if len(part) < 2:
+            continue
+        if groups is None:
+            out[part] = y[part][rng.permutation(len(part))]
+            continue
+        _, doc = np.unique(np.asarray(groups)[part], return_inverse=True)
+        by_doc = np.argsort(doc, kind="stable")  # the part's examples, document after document
+        starts = np.flatnonzero(np.diff(doc[by_doc], prepend=-1))
+        blocks = np.split(y[part][by_doc], starts[1:])
+        relaid = np.concatenate([blocks[i] for i in rng.permutation(len(blocks))])
+        # rotate each document's labels by a random offset: breaks the alignment of labels with
+        # positions inside documents (token-level features) and keeps their runs
+        lengths = np.diff(np.append(starts, len(part)))
+        segment = np.repeat(np.arange(len(starts)), lengths)
+        offsets = rng.integers(0, lengths)
+        within = np.arange(len(part)) - starts[segment]
+        source = starts[segment] + (within + offsets[segment]) % lengths[segment]
+        out[part[by_doc]] = relaid[source]
+    return out
+
+
+def p_value(f1: float, null: list[float] | np.ndarray) -> float:
+    """(1 + #{null >= f1}) / (1 + n): the permutation p-value, never 0 (the real labels count as
+    one draw of the null). NaN without a null."""
+    null = np.asarray(null, dtype=float)
+    if not len(null) or not np.isfinite(f1):
+        return float("nan")
+    return float((1 + np.sum(null >= f1 - 1e-12)) / (1 + len(null)))
+
+
+def chance_f1(y_test: np.ndarray) -> float:
+    """The F1 of calling every test example positive: 2p / (1 + p) for a positive fraction p."""
+    positives = float(np.sum(y_test))
+    return 2 * positives / (len(y_test) + positives) if len(y_test) else float("nan")
 
 
 def baseline_fields(
@@ -59,34 +125,48 @@ def baseline_fields(
     backend: str,
     C: float,
     seed: int,
+    groups: np.ndarray | None = None,
 ) -> dict[str, dict[int, dict]]:
-    """{feature: {k: fields}} for each k of both `ks` and baselines.ks: `shuffle_f1` (test F1 of
-    each label-shuffled refit), `random_f1` and `random_support` (each random draw's F1 and its
-    neurons). X is the layer (validated, rotated if the probe is); ks are validated."""
+    """{feature: {k: fields}} for each k of both `ks` and baselines.ks: `null_f1` (test F1 of each
+    permuted refit on its permuted test labels), `chance_f1`, `random_f1` and `random_support`
+    (each random draw's F1 and its neurons). The caller adds `p_value` once the real F1 is known
+    (see add_p_values). X is the layer (validated, rotated if the probe is); ks are validated."""
     out: dict[str, dict[int, dict]] = {feature: {} for feature in splits}
     if baselines.empty:
         return out
     d = X.shape[1]
     for k in [k for k in ks if k in set(baselines.ks)]:
         tasks, owners = [], []
-        for feature, (train, _, test) in splits.items():
+        for feature, (train, val, test) in splits.items():
             y = labels[feature]
             X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]
-            for r in range(baselines.label_shuffles):
-                shuffled = draw(seed, feature, k, SHUFFLE, r).permutation(y_train)
-                tasks.append(FeatureTask(X_train, shuffled, X_test, y_test))
-                owners.append((feature, "shuffle", None))
+            for r in range(baselines.permutations):
+                permuted = permute_by_document(
+                    y, groups, (train, val, test), draw(seed, feature, k, PERMUTED, r)
+                )
+                tasks.append(FeatureTask(X_train, permuted[train], X_test, permuted[test]))
+                owners.append((feature, "null", None))
             for r in range(baselines.random_supports):
                 support = np.sort(draw(seed, feature, k, RANDOM, r).choice(d, k, replace=False))
                 tasks.append(FeatureTask(X_train[:, support], y_train, X_test[:, support], y_test))
                 owners.append((feature, "random", support))
-        for feature in splits:
-            out[feature][k] = {"shuffle_f1": [], "random_f1": [], "random_support": []}
+            out[feature][k] = {"chance_f1": chance_f1(y_test)}
+            if baselines.permutations:
+                out[feature][k]["null_f1"] = []
+            if baselines.random_supports:
+                out[feature][k] |= {"random_f1": [], "random_support": []}
         for (feature, arm, support), rows in zip(
             owners, sweep_tasks(tasks, [k], method, backend, C, seed), strict=True
         ):
             fields = out[feature][k]
-            fields[f"{arm}_f1"].append(float(rows[0]["f1"]))
+            fields[f"{arm}_f1"].append(round(float(rows[0]["f1"]), 6))
             if support is not None:
                 fields["random_support"].append(support.tolist())
     return out
+
+
+def add_p_values(rows: list[dict]) -> None:
+    """`p_value` of every row that has a `null_f1`, in place."""
+    for row in rows:
+        if "null_f1" in row:
+            row["p_value"] = p_value(row["f1"], row["null_f1"])

@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from .backends import resolve_backend
-from .baselines import Baselines, baseline_fields
+from .baselines import Baselines, add_p_values, baseline_fields
 from .controls import dense_ks, random_rotation, rotate_activations
 from .metrics import bootstrap_weights
 from .sweep import paper_k_list
@@ -45,8 +45,9 @@ def probe_layer(
     empty) and test_groups=groups[test].
 
     X: [n_examples, d] activations of one layer; labels[feature]: 0/1 [n_examples].
-    baselines: label-shuffle and random-support refits (see baselines.py); the rows at their ks
-    gain `shuffle_f1`, `random_f1` and `random_support`.
+    baselines: the permutation null and random-support refits (see baselines.py); the rows at
+    their ks gain `null_f1`, `p_value`, `chance_f1`, `random_f1` and `random_support`. The null
+    permutes labels by document (`groups`; None: by example).
     """
     X = check_X(X)
     n, d = X.shape
@@ -82,10 +83,14 @@ def probe_layer(
     rows = dict(zip(splits, rows, strict=True))
     if baselines is not None:
         labels = {f: check_y(labels[f], n, both_classes=False) for f in splits}
-        extra = baseline_fields(X, labels, splits, ks, baselines, method, name, float(C), seed)
+        docs = None if groups is None else np.asarray(groups)
+        extra = baseline_fields(
+            X, labels, splits, ks, baselines, method, name, float(C), seed, groups=docs
+        )
         for feature, feature_rows in rows.items():
             for row in feature_rows:
                 row.update(extra[feature].get(row["k"], {}))
+            add_p_values(feature_rows)
     return rows
 
 

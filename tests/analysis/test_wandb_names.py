@@ -8,7 +8,7 @@ import pytest
 
 from analysis.aggregate import finalize
 from probing.loggers import config_tags, summary_metrics, sweep_group, top_neurons
-from probing.results import summarize
+from probing.summaries import summarize
 from tests.analysis.conftest import curve
 
 

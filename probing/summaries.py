@@ -1,0 +1,216 @@
+"""What a run found, from its rows: the one place that decides what "best" means.
+
+Every "best" (layer, neuron, k, the layer k90 is read at, the order of a top-neuron list) is
+chosen on the validation split and reported on the test split, so a table's F1 is an unbiased
+estimate, not the maximum of many noisy numbers. Rows without a validation F1 (older runs,
+probe.val_fraction=0) fall back to test F1, and the tables say so in `selected_on`.
+
+Significance: each best single neuron carries its permutation p-value (probing.probes.baselines);
+p-values are adjusted by Benjamini-Hochberg over the features of one run (model, revision, hook,
+collection, method), and a feature whose adjusted p-value is above ALPHA is marked not significant.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+SPARSITY_FRACTION = 0.9  # k90: the smallest k reaching this fraction of the best F1
+ALPHA = 0.05  # the false discovery rate of `significant`
+# the features of one run (those present), over which p-values are corrected
+RUN_KEYS = ["model", "revision", "hook", "collection", "method"]
+
+
+def neuron_id(layer: int, neuron: int) -> str:
+    """(layer, neuron) as "L12N345", the name used in every table, plot and log."""
+    return f"L{int(layer)}N{int(neuron)}"
+
+
+def selection_column(rows: pd.DataFrame) -> str:
+    """What chooses: validation F1 where the rows have it, else test F1 (with a warning)."""
+    if "val_f1" in rows and rows["val_f1"].notna().any():
+        return "val_f1"
+    if len(rows):
+        log.warning("these rows have no validation F1: 'best' is chosen on test F1 (biased up)")
+    return "f1"
+
+
+def best_rows(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per group of `keys`, the row with the best selection score (ties: the shallower layer,
+    then the smaller k)."""
+    select = selection_column(rows)
+    ordered = rows.assign(_score=rows[select].fillna(-1.0)).sort_values(
+        ["_score", "layer", "k"], ascending=[False, True, True]
+    )
+    return ordered.drop_duplicates(keys).drop(columns="_score")
+
+
+def best_layer(rows: pd.DataFrame) -> int:
+    """The layer that carries a feature best over the k sweep: the highest selection F1 at any
+    k, ties (several layers at 1.0 are common) to the higher mean over k, then the shallower."""
+    select = selection_column(rows)
+    by_layer = rows.groupby("layer")[select].agg(["max", "mean"]).fillna(-1.0).reset_index()
+    ordered = by_layer.sort_values(["max", "mean", "layer"], ascending=[False, False, True])
+    return int(ordered["layer"].iloc[0])
+
+
+def smallest_k(ks, f1, fraction: float = SPARSITY_FRACTION) -> int:
+    """The smallest k whose F1 reaches `fraction` of the best F1 over all k (of this curve)."""
+    order = np.argsort(ks)
+    ks, f1 = np.asarray(ks)[order], np.nan_to_num(np.asarray(f1, dtype=float)[order])
+    return int(ks[np.argmax(f1 >= fraction * f1.max())])
+
+
+def k_at_fraction(rows: pd.DataFrame, fraction: float = SPARSITY_FRACTION) -> tuple[int, int]:
+    """(layer, k90) of one model x feature x method: the layer chosen on validation
+    (best_layer), k90 read off that layer's test F1 curve."""
+    layer = best_layer(rows)
+    curve = rows[rows["layer"] == layer]
+    return layer, smallest_k(curve["k"].to_numpy(), curve["f1"].to_numpy(), fraction)
+
+
+def benjamini_hochberg(p_values) -> np.ndarray:
+    """BH-adjusted p-values (NaN stays NaN): reject where adjusted <= the FDR level."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if not len(ok):
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = len(order)
+    scaled = p[order] * m / np.arange(1, m + 1)
+    out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return out
+
+
+def _median_of_lists(values: pd.Series) -> pd.Series:
+    return values.map(
+        lambda v: float(np.median(v)) if isinstance(v, list | np.ndarray) and len(v) else math.nan
+    )
+
+
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    return rows[name] if name in rows else pd.Series([math.nan] * len(rows), rows.index)
+
+
+def chance_columns(rows: pd.DataFrame) -> dict[str, pd.Series]:
+    """f1_null (median permutation-null F1), p_value, f1_chance (all positive) and f1_random
+    (median F1 of random neurons) of each row; NaN for rows without baselines."""
+    return {
+        "f1_null": _median_of_lists(_column(rows, "null_f1")),
+        "p_value": _column(rows, "p_value").astype(float),
+        "f1_chance": _column(rows, "chance_f1").astype(float),
+        "f1_random": _median_of_lists(_column(rows, "random_f1")),
+    }
+
+
+def with_significance(best: pd.DataFrame, keys: list[str] | None = None) -> pd.DataFrame:
+    """`p_adjusted` (BH over the features of each group of `keys`, default one run) and
+    `significant` (adjusted p <= ALPHA; False without a p-value)."""
+    keys = [k for k in (keys or RUN_KEYS) if k in best]
+    adjusted = pd.Series(np.nan, index=best.index)
+    if len(best):
+        groups = (
+            best.groupby(keys, sort=False, dropna=False).groups.values() if keys else [best.index]
+        )
+        for index in groups:
+            adjusted[index] = benjamini_hochberg(best.loc[index, "p_value"].to_numpy())
+    return best.assign(p_adjusted=adjusted, significant=adjusted <= ALPHA)
+
+
+SUMMARY_COLUMNS = [
+    "model",
+    "feature",
+    "layer",
+    "neuron",
+    "f1_k1",
+    "f1_low",
+    "f1_high",
+    "best_f1",
+    "val_f1_k1",
+    "f1_null",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "f1_chance",
+    "f1_random",
+    "selected_on",
+]
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Per model and feature: the layer whose single neuron (k=1) scores highest on validation,
+    its test F1 with the 95% bootstrap interval, the test F1 of the best probe at any k (chosen
+    on validation too), and beside them the permutation null's median and p-value (adjusted over
+    the run's features), chance F1 and random neurons' median F1 (NaN where the run had none)."""
+    k1 = results[results["k"] == 1]
+    if k1.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    keys = ["model", "feature"]
+    best = best_rows(k1, keys)
+    best_any_k = best_rows(results, keys).set_index(keys)["f1"].rename("best_f1")
+    out = best.assign(
+        neuron=best["support"].map(lambda s: int(s[0])),
+        f1_k1=best["f1"],
+        f1_low=_column(best, "f1_ci_low"),
+        f1_high=_column(best, "f1_ci_high"),
+        val_f1_k1=_column(best, "val_f1"),
+        selected_on=selection_column(k1),
+        **chance_columns(best),
+    ).join(best_any_k, on=keys)
+    out = with_significance(out)
+    out = out[SUMMARY_COLUMNS]
+    return out.sort_values(["model", "f1_k1"], ascending=[True, False]).reset_index(drop=True)
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """The console table of `summarize`; a feature not significant after correction says so."""
+    lines = [
+        f"{'model':<16} {'feature':<28} {'layer':>5} {'neuron':>7} {'F1@k=1':>7} "
+        f"{'95% CI':>13} {'best F1':>8} {'null':>6} {'p':>7} {'chance':>6} {'random':>6}"
+    ]
+
+    def num(value: float, width: int, digits: int = 3) -> str:
+        return f" {'':>{width}}" if math.isnan(value) else f" {value:>{width}.{digits}f}"
+
+    for r in summary.itertuples():
+        ci = "" if math.isnan(r.f1_low) else f"{r.f1_low:.2f}-{r.f1_high:.2f}"
+        p = "" if math.isnan(r.p_value) else f"{r.p_value:.3f}"
+        mark = "" if math.isnan(r.p_value) or r.significant else "  not significant"
+        lines.append(
+            f"{r.model:<16} {r.feature:<28} {r.layer:>5} {r.neuron:>7} {r.f1_k1:>7.3f} "
+            f"{ci:>13} {r.best_f1:>8.3f}{num(r.f1_null, 6)} {p:>7}{num(r.f1_chance, 6)}"
+            f"{num(r.f1_random, 6)}{mark}"
+        )
+    if summary["p_value"].notna().any():
+        lines.append(
+            "layer and neuron chosen on validation, F1 on test; null: median test F1 of the same "
+            "pipeline on labels permuted by document; p: its permutation p-value (not "
+            f"significant: Benjamini-Hochberg adjusted p > {ALPHA} over the run's features); "
+            "chance: F1 of calling every example positive; random: median F1 of a random neuron"
+        )
+    if (summary["selected_on"] == "f1").any():
+        lines.append("no validation split: layers and neurons were chosen on test F1 (biased up)")
+    return "\n".join(lines)
+
+
+def top_neurons(results: pd.DataFrame, per_feature: int | None = None) -> pd.DataFrame:
+    """The k=1 neuron of every layer per model x feature x method, best first on validation
+    (test F1 beside it), named (layer, neuron); `per_feature` keeps that many of each."""
+    k1 = results[results["k"] == 1]
+    select = selection_column(k1)
+    k1 = k1.assign(_score=k1[select].fillna(-1.0)).sort_values(
+        ["_score", "layer"], ascending=[False, True]
+    )
+    if per_feature is not None:
+        k1 = k1.groupby(["model", "feature", "method"], sort=False).head(per_feature)
+    neuron = k1["support"].map(lambda s: int(s[0]))
+    return k1.drop(columns="_score").assign(
+        neuron=neuron,
+        neuron_id=[neuron_id(la, n) for la, n in zip(k1["layer"], neuron, strict=True)],
+    )
