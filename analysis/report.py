@@ -129,9 +129,44 @@ def _overview(results: pd.DataFrame, models: list[str], sources: list[str], cach
         f"{results.attrs.get('duplicates', 0)} dropped)",
         "sources": ", ".join(sources) or "-",
         "activation cache": str(cache),
+        **provenance_facts(results),
     }
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts.items())
-    return f"<table>{rows}</table>"
+    return f"{_mixed_code_warning(results)}<table>{rows}</table>"
+
+
+def _counts(values: pd.Series) -> str:
+    counts = values.fillna("not recorded").astype(str).value_counts()
+    return "; ".join(f"{value} ({n} rows)" for value, n in counts.items())
+
+
+def provenance_facts(results: pd.DataFrame) -> dict[str, str]:
+    """Which code, libraries and devices made the rows, with how many rows each."""
+    facts = {"code version": _counts(_column(results, "code_version"))}
+    if "libraries" in results:
+        libraries = results["libraries"].map(
+            lambda v: ", ".join(f"{k} {v[k]}" for k in sorted(v)) if isinstance(v, dict) else None
+        )
+        facts["libraries"] = _counts(libraries)
+    facts["devices"] = _counts(_column(results, "device"))
+    return facts
+
+
+def _column(results: pd.DataFrame, name: str) -> pd.Series:
+    return results[name] if name in results else pd.Series([None] * len(results), results.index)
+
+
+def _mixed_code_warning(results: pd.DataFrame) -> str:
+    """A warning when the rows come from more than one code version (or some say none)."""
+    versions = _column(results, "code_version").fillna("not recorded").astype(str)
+    if versions.nunique() <= 1:
+        return ""
+    log.warning("the report mixes rows of %d code versions", versions.nunique())
+    return (
+        f"<p class='warning'><strong>Warning:</strong> these rows come from "
+        f"{versions.nunique()} code versions ({escape(', '.join(sorted(versions.unique())))}): "
+        "numbers from different code may not be comparable; rerun the older jobs.</p>"
+    )
 
 
 def _ablation_section(rows: pd.DataFrame, figures: Path) -> str:

@@ -34,6 +34,7 @@ from probing.features.build import check_labels
 from probing.models import load_model
 from probing.probes import paper_k_list, probe_layer
 from probing.probes.baselines import Baselines
+from probing.provenance import code_version, library_versions, provenance
 from probing.results import ResultWriter, read_results
 from probing.splits import SplitError, split_by_document
 from probing.summaries import format_summary, summarize
@@ -88,7 +89,9 @@ def run_experiment(
     run_dir = Path(run_dir)
     logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else None
     if logger is not None:  # before the model loads: a job that dies loading still has its run
-        logger.start(run_dir, name=run_name(cfg), config=OmegaConf.to_container(cfg, resolve=True))
+        config = OmegaConf.to_container(cfg, resolve=True)
+        config["provenance"] = {"code_version": code_version(), "libraries": library_versions()}
+        logger.start(run_dir, name=run_name(cfg), config=config)
     try:
         summary = _run(cfg, run_dir, logger, table)
     except BaseException:  # marked failed, and closed so the rest of a multirun can log
@@ -279,6 +282,7 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
         "n_layers": model.n_layers,
         "dataset_hash": dataset.content_hash(),
         "hook": cfg.get("hook", "mlp_post"),
+        **provenance(model.device, cfg.seed, cfg.probe.seed),
     }
     del model  # probing needs only the store; give the memory back
     gc.collect()

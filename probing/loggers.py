@@ -158,11 +158,9 @@ class WandbLogger:
         if self.run is None or not rows:
             return
         depth = layer / (self.n_layers - 1) if self.n_layers and self.n_layers > 1 else 0.0
-        metrics = {
-            "layer": layer,
-            "rel_depth": depth,
-            f"f1_max/{feature}": max(r["f1"] for r in rows),
-        }
+        # the best k of the layer is the one validation chooses; its test F1 is charted
+        best = max(rows, key=lambda r: (r.get("val_f1", r["f1"]), -r["k"]))
+        metrics = {"layer": layer, "rel_depth": depth, f"f1_max/{feature}": best["f1"]}
         metrics.update({f"f1_k1/{feature}": r["f1"] for r in rows if r["k"] == 1})
         self.run.log(metrics)
 
@@ -183,6 +181,8 @@ class WandbLogger:
             }
         )
         self.run.summary.update(summary_metrics(results, summary))
+        if "device" in results and results["device"].notna().any():  # known once the model ran
+            self.run.config.update({"device": str(results["device"].dropna().iloc[0])})
         used = sorted(set(results["backend"].dropna())) if "backend" in results else []
         if used:  # the backend that ran, never "auto"
             self.run.summary["backend"] = ",".join(used)

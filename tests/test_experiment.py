@@ -208,6 +208,11 @@ def test_probe_table_from_python_writes_the_same_rows(tmp_path, monkeypatch):
     )
     results = read_results(tmp_path / "run")
     assert set(REQUIRED_COLUMNS) <= set(results.columns) and len(results) == 2
+    from probing.provenance import code_version
+
+    assert set(results["code_version"]) == {code_version()}  # which code made each row
+    assert results["libraries"].map(lambda v: {"torch", "zarr"} <= set(v)).all()
+    assert results["device"].str.startswith("cpu").all() and set(results["seed"]) == {0}
     assert set(summary["feature"]) == {"is_code", "even_hundred"}
     # the default baselines: 200 permutations and 20 random neurons beside every k=1 probe
     assert results["null_f1"].map(len).tolist() == [200, 200]

@@ -36,6 +36,12 @@ def test_a_job_logs_one_run_with_depth_backend_and_one_tag_per_fact(tmp_path):
     depths = sorted({row["rel_depth"] for row in run.history if "rel_depth" in row})
     assert depths == [0.0, 1.0]  # tiny-pythia's two layers, first and last
     assert any("f1_k1/python" in row for row in run.history)
+    from probing.provenance import code_version
+
+    assert run.config["provenance"]["code_version"] == code_version()  # the code that ran
+    assert "torch" in run.config["provenance"]["libraries"]
+    assert run.config["device"].startswith("cpu")
+    assert "p_value/python" in run.summary and "significant/python" in run.summary
 
 
 def test_a_requeued_job_continues_its_run(tmp_path):

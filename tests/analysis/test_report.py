@@ -64,3 +64,20 @@ def test_the_rotation_control_gets_no_neuron_page(report_run, tmp_path):
     assert "<td>mean_diff+rotated</td>" in text  # it is in the tables
     assert 'id="neuron-tiny-pythia-python-L1N3"' not in text
     assert 'id="neuron-tiny-pythia-python-L1N2"' in text
+
+
+def test_the_header_names_the_code_and_warns_when_it_mixes_versions(tmp_path):
+    libraries = {"torch": "2.13.0", "numpy": "2.4.6"}
+    stamp = {"libraries": libraries, "device": "cpu (test CPU)", "seed": 0}
+    old = [row(layer=la, f1=0.5, code_version="0.1.0+gaaaa", **stamp) for la in (0, 1)]
+    new = [row(layer=la, f1=0.6, code_version="0.1.0+gbbbb", **stamp) for la in (2, 3)]
+    write_results(tmp_path / "one", old)
+    out = build_report(load_results(tmp_path / "one"), tmp_path / "one.html", neuron_pages=0)
+    text = out.read_text()
+    assert "0.1.0+gaaaa (2 rows)" in text and "torch 2.13.0" in text
+    assert "cpu (test CPU)" in text and "Warning" not in text
+    write_results(tmp_path / "two", old + new)
+    text = build_report(
+        load_results(tmp_path / "two"), tmp_path / "two.html", neuron_pages=0
+    ).read_text()
+    assert "Warning:</strong> these rows come from 2 code versions" in text
