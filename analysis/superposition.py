@@ -16,10 +16,17 @@ more than the rest. Two kinds of evidence, per layer:
   dimensions its neurons really span).
 
 `first_quarter` states each as one number: its mean over the first 25% of layers (by relative
-depth) minus its mean over the rest, and their ratio.
+depth) minus its mean over the rest, and their ratio, with a 95% bootstrap interval of the
+difference that resamples features (for probing statistics) and layers within each part, so a
+claim holds only where the interval excludes zero. `verdict` compares it with the paper's
+direction (early layers need more neurons, and their neurons write more crowded directions):
+"as the paper", "against the paper" (the interval excludes the paper's direction), or
+"inconclusive" (the interval spans zero).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -27,6 +34,15 @@ import pandas as pd
 from analysis.tables import smallest_k, with_depth
 
 QUARTER = 0.25
+N_BOOT = 2000
+# +1: the paper expects a larger value in the first quarter (more superposition early)
+PAPER_DIRECTION = {
+    "log2_k90": 1,
+    "log2_k90_mean": 1,
+    "k90_median": 1,
+    "gain_1_16": 1,
+    "out_interference": 1,
+}
 
 
 def probing_sparsity(results: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
@@ -42,8 +58,11 @@ def probing_sparsity(results: pd.DataFrame, fraction: float = 0.9) -> pd.DataFra
         f1 = group.set_index("k")["f1"].astype(float)
         gain = f1.get(16, np.nan) - f1.get(1, np.nan)
         k90 = smallest_k(group["k"].to_numpy(), group["f1"].to_numpy(), fraction)
-        out.append((model, int(layer), collection, feature, method, k90, gain, float(f1.max())))
-    columns = ["model", "layer", "collection", "feature", "method", "k90", "gain_1_16", "best_f1"]
+        out.append(
+            (model, int(layer), collection, feature, method, k90, np.log2(k90), gain, f1.max())
+        )
+    columns = ["model", "layer", "collection", "feature", "method", "k90", "log2_k90", "gain_1_16",
+               "best_f1"]  # fmt: skip
     table = pd.DataFrame(out, columns=columns)
     return with_depth(table) if len(table) else table
 
@@ -98,32 +117,86 @@ def model_weight_stats(bridge, name: str, seed: int = 0) -> pd.DataFrame:
 
 
 def first_quarter(
-    table: pd.DataFrame, columns: list[str], keys: tuple[str, ...] = ("model",)
+    table: pd.DataFrame,
+    columns: list[str],
+    keys: tuple[str, ...] = ("model",),
+    n_boot: int = N_BOOT,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Per model (and any other `keys`) and column: mean over layers with relative depth < 0.25,
-    over the rest, their difference and ratio: the paper's "early layers use more superposition"
-    as numbers."""
+    """Per model (and any other `keys`) and column: the mean over layers with relative depth
+    < 0.25 and over the rest, their difference with a 95% bootstrap interval, the ratio, and the
+    verdict against the paper's direction (module docstring).
+
+    `table` has one row per layer (weight statistics, by_layer), or one per layer and feature
+    (probing_sparsity): then a layer's value is its mean over features, and the bootstrap
+    resamples features as well as layers within each part."""
     out = []
     for key, rows in table.groupby(list(keys)):
-        early = rows["rel_depth"] < QUARTER
-        if early.all() or not early.any():
+        key = key if isinstance(key, tuple) else (key,)
+        early_layers = sorted(rows.loc[rows["rel_depth"] < QUARTER, "layer"].unique())
+        rest_layers = sorted(rows.loc[rows["rel_depth"] >= QUARTER, "layer"].unique())
+        if not early_layers or not rest_layers:
             continue
         for column in columns:
-            a, b = rows.loc[early, column].mean(), rows.loc[~early, column].mean()
-            ratio = a / b if b else np.nan
-            out.append((*key, column, int(early.sum()), float(a), float(b), float(a - b), ratio))
+            grid = _layer_by_feature(rows, column, [*early_layers, *rest_layers])
+            early, rest = grid[: len(early_layers)], grid[len(early_layers) :]
+            a, b = _part_mean(early), _part_mean(rest)
+            low, high = _bootstrap_difference(early, rest, n_boot, seed)
+            out.append((*key, column, len(early_layers), grid.shape[1], a, b, a - b, low, high,
+                        a / b if b else np.nan, _verdict(column, low, high)))  # fmt: skip
     return pd.DataFrame(
         out,
-        columns=[
-            *keys,
-            "statistic",
-            "early_layers",
-            "first_quarter",
-            "rest",
-            "difference",
-            "ratio",
-        ],
+        columns=[*keys, "statistic", "early_layers", "n_features", "first_quarter", "rest",
+                 "difference", "ci_low", "ci_high", "ratio", "verdict"],
+    )  # fmt: skip
+
+
+def _layer_by_feature(rows: pd.DataFrame, column: str, layers: list) -> np.ndarray:
+    """[layers, features] values of `column` (NaN where missing); one column without features."""
+    if "feature" not in rows:
+        return rows.groupby("layer")[column].mean().reindex(layers).to_numpy()[:, None]
+    names = rows["collection"].astype(str) + "/" + rows["feature"].astype(str)
+    if "collection" not in rows:
+        names = rows["feature"].astype(str)
+    wide = rows.assign(_name=names).pivot_table(
+        index="layer", columns="_name", values=column, aggfunc="mean"
     )
+    return wide.reindex(layers).to_numpy(dtype=float)
+
+
+def _part_mean(grid: np.ndarray) -> float:
+    """Mean over layers of each layer's mean over features."""
+    return float(np.nanmean(np.nanmean(grid, axis=1)))
+
+
+def _bootstrap_difference(early: np.ndarray, rest: np.ndarray, n_boot: int, seed: int):
+    """95% percentile interval of first quarter minus rest, resampling features (columns, the
+    same draw for both parts) and layers within each part."""
+    rng = np.random.default_rng(seed)
+    n_features = early.shape[1]
+    diffs = np.empty(n_boot)
+    with warnings.catch_warnings():  # a draw of only missing values is dropped below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for b in range(n_boot):
+            features = rng.integers(0, n_features, n_features)
+            e = early[rng.integers(0, len(early), len(early))][:, features]
+            r = rest[rng.integers(0, len(rest), len(rest))][:, features]
+            diffs[b] = _part_mean(e) - _part_mean(r)
+    diffs = diffs[np.isfinite(diffs)]
+    if not len(diffs):
+        return np.nan, np.nan
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _verdict(column: str, low: float, high: float) -> str:
+    direction = PAPER_DIRECTION.get(column)
+    if not np.isfinite(low) or low <= 0 <= high:
+        return "inconclusive"
+    higher_early = low > 0
+    if direction is None:
+        return "higher early" if higher_early else "lower early"
+    return "as the paper" if higher_early == (direction > 0) else "against the paper"
 
 
 def model_weights_table(models: list[str], seed: int = 0) -> pd.DataFrame:
@@ -164,16 +237,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    layers = by_layer(probing_sparsity(results))
+    sparsity = probing_sparsity(results)
+    layers = by_layer(sparsity)
     layers.to_csv(out / "sparsity_by_layer.csv", index=False)
-    columns = ["log2_k90_mean", "gain_1_16"]
-    plots.depth_profile(layers, columns, out / "sparsity_by_depth.png")
-    summary = [first_quarter(layers, columns)]
-    per_collection = first_quarter(
-        by_layer(probing_sparsity(results), ("model", "collection")),
-        columns,
-        ("model", "collection"),
-    )
+    plots.depth_profile(layers, ["log2_k90_mean", "gain_1_16"], out / "sparsity_by_depth.png")
+    columns = ["log2_k90", "gain_1_16"]  # per feature: the bootstrap resamples features
+    summary = [first_quarter(sparsity, columns)]
+    per_collection = first_quarter(sparsity, columns, ("model", "collection"))
     per_collection.to_csv(out / "first_quarter_by_collection.csv", index=False)
     if args.weights:
         weights = model_weights_table(sorted(results["model"].unique()))

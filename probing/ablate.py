@@ -1,11 +1,13 @@
 """`python -m probing.ablate RUN_DIR`: ablate the best single neurons a probing run found.
 
-For each feature of the run, the neuron of its best k=1 probe (layer and neuron chosen on the
-validation split, as in the run's summary) is set to its mean activation, and to zero, and the
-model's next-token loss is measured on texts with and without the feature, beside the same for
-random neurons of the same layer (probing.ablation). The run's own config says which model and
-which feature dataset; the dataset is checked against the content hash its rows were probed on.
-Rows go to RUN_DIR/ablation.jsonl (the report shows them) and a table is printed.
+Every feature whose best k=1 probe (layer and neuron chosen on the validation split, as in the
+run's summary) reaches a validation F1 of --min-val-f1 (0.9) is ablated, not a hand-picked one:
+its neuron is set to its mean activation, and to zero, and the model's next-token loss is
+measured on texts with and without the feature, beside the same for 50 random neurons of the same
+layer (probing.ablation), which give each neuron a p-value; the p-values are adjusted by
+Benjamini-Hochberg over the run's ablated neurons (per ablation value). The run's own config says
+which model and which feature dataset; the dataset is checked against the content hash its rows
+were probed on. Rows go to RUN_DIR/ablation.jsonl (the report shows them) and a table is printed.
 """
 
 from __future__ import annotations
@@ -24,13 +26,19 @@ from probing.errors import USER_ERRORS
 from probing.features import FeatureDataError, build_feature_dataset
 from probing.models import load_model
 from probing.results import read_results
-from probing.summaries import best_rows, selection_column
+from probing.summaries import ALPHA, benjamini_hochberg, best_rows, neuron_id, selection_column
 
 ABLATION_FILE = "ablation.jsonl"
 
 
-def best_k1(results: pd.DataFrame, features: list[str] | None, top: int) -> pd.DataFrame:
-    """The best k=1 row per feature, the `top` of them: chosen and ordered on validation F1."""
+MIN_VAL_F1 = 0.9  # the neurons worth an ablation: a single neuron that detects the feature
+
+
+def best_k1(
+    results: pd.DataFrame, features: list[str] | None, top: int, min_val_f1: float = 0.0
+) -> pd.DataFrame:
+    """The best k=1 row per feature whose validation F1 reaches `min_val_f1` (named features
+    are taken whatever their F1), the `top` of them: chosen and ordered on validation F1."""
     k1 = results[(results["k"] == 1) & ~results["method"].str.endswith("+rotated")]
     if features:
         missing = sorted(set(features) - set(k1["feature"]))
@@ -40,7 +48,15 @@ def best_k1(results: pd.DataFrame, features: list[str] | None, top: int) -> pd.D
     if k1.empty:
         raise FeatureDataError("the run has no k=1 rows to ablate (probe.ks must include 1)")
     best = best_rows(k1, ["feature"])
-    best = best.sort_values(selection_column(best), ascending=False, kind="stable")
+    select = selection_column(best)
+    best = best.sort_values(select, ascending=False, kind="stable")
+    if not features and min_val_f1 > 0:
+        best = best[best[select] >= min_val_f1]
+        if best.empty:
+            raise FeatureDataError(
+                f"no feature's best single neuron reaches {select} {min_val_f1} in this run; "
+                "name features with --features or lower --min-val-f1"
+            )
     return best.head(top) if top else best
 
 
@@ -71,17 +87,19 @@ def ablate_run(
     features: list[str] | None = None,
     top: int = 0,
     values: tuple[str, ...] = VALUES,
-    n_random: int = 20,
+    n_random: int = 50,
     max_sequences: int = 128,
     seed: int = 0,
+    min_val_f1: float = MIN_VAL_F1,
 ) -> pd.DataFrame:
-    """Ablate the best k=1 neuron of each feature of a run; writes and returns the rows."""
+    """Ablate the best k=1 neuron of each feature of a run (those reaching `min_val_f1`, or the
+    named `features`); writes and returns the rows."""
     run_dir = Path(run_dir)
     cfg = run_config(run_dir)
     results = read_results(run_dir)
     if results.empty:
         raise FeatureDataError(f"{run_dir} has no results rows")
-    targets = best_k1(results, features, top)
+    targets = best_k1(results, features, top, min_val_f1)
     model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
     dataset = load_dataset(cfg, model.tokenizer, results)
     rows = []
@@ -93,21 +111,37 @@ def ablate_run(
         )
         for value in values:
             row = ablate_neuron(ablator, feature, neuron, value, n_random, seed)
-            rows.append({"model": model.name, "f1_k1": float(target["f1"]), **row})
+            val_f1 = float(target.get("val_f1", float("nan")))
+            rows.append(
+                {"model": model.name, "f1_k1": float(target["f1"]), "val_f1": val_f1, **row}
+            )
             print(format_row(rows[-1]), flush=True)
-    out = pd.DataFrame(rows)
+    out = with_adjusted_p(pd.DataFrame(rows))
+    rows = out.to_dict("records")
     with open(run_dir / ABLATION_FILE, "w") as fh:
         for row in rows:
             fh.write(json.dumps(row, default=float) + "\n")
     return out
 
 
+def with_adjusted_p(rows: pd.DataFrame) -> pd.DataFrame:
+    """`p_adjusted` (BH over the run's ablated neurons, per ablation value) and `significant`."""
+    if rows.empty or "p_value" not in rows:
+        return rows
+    adjusted = pd.Series(np.nan, index=rows.index)
+    for _, index in rows.groupby("value").groups.items():
+        adjusted[index] = benjamini_hochberg(rows.loc[index, "p_value"].to_numpy())
+    return rows.assign(p_adjusted=adjusted, significant=adjusted <= ALPHA)
+
+
 def format_row(row: dict) -> str:
+    name = neuron_id(row["layer"], row["neuron"])
     return (
-        f"{row['model']} {row['feature']:<24} L{row['layer']}N{row['neuron']:<5} {row['value']:<4}"
+        f"{row['model']} {row['feature']:<24} {name:<9} {row['value']:<4}"
         f"  loss {row['delta_pos']:+.4f} with the feature, {row['delta_neg']:+.4f} without; "
         f"median random neuron {row['random_delta_pos_median']:+.4f} "
-        f"({row['random_at_least']:.0%} of {row['n_random']} hurt as much)"
+        f"({row['random_at_least']:.0%} of {row['n_random']} hurt as much, "
+        f"p {row['p_value']:.3f})"
     )
 
 
@@ -126,15 +160,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--features", nargs="*", help="only these features (default: all)")
     parser.add_argument("--top", type=int, default=0, help="only the N best features by k=1 F1")
+    parser.add_argument(
+        "--min-val-f1",
+        type=float,
+        default=MIN_VAL_F1,
+        help="ablate every feature whose best neuron reaches this validation F1 (default 0.9)",
+    )
     parser.add_argument("--values", nargs="*", choices=VALUES, default=list(VALUES))
-    parser.add_argument("--random", type=int, default=20, help="random neurons per ablation")
+    parser.add_argument("--random", type=int, default=50, help="random neurons per ablation")
     parser.add_argument("--max-sequences", type=int, default=128, help="texts measured per feature")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
         rows = ablate_run(
             args.run_dir, args.features, args.top, tuple(args.values), args.random,
-            args.max_sequences, args.seed,
+            args.max_sequences, args.seed, args.min_val_f1,
         )  # fmt: skip
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)

@@ -156,16 +156,29 @@ class Ablator:
         return self.split(feature, self._clean)
 
 
+def rank_p_value(effect: float, null: np.ndarray) -> float:
+    """(1 + #{null >= effect}) / (1 + n): how unusual `effect` is among the random neurons'
+    (the neuron counts as one draw of them under the hypothesis that it is not special)."""
+    if not len(null) or not np.isfinite(effect):
+        return float("nan")
+    return float((1 + np.sum(null >= effect)) / (1 + len(null)))
+
+
 def ablate_neuron(
     ablator: Ablator,
     feature: str,
     neuron: int,
     value: str = "mean",
-    n_random: int = 20,
+    n_random: int = 50,
     seed: int = 0,
 ) -> dict:
     """One row: the loss change on positive and negative text when `neuron` is set to `value`,
-    beside the same for `n_random` other neurons of its layer (seeded, the neuron excluded)."""
+    beside the same for `n_random` other neurons of its layer (seeded, the neuron excluded).
+
+    `p_value`: is the neuron's harm to text with the feature (delta_pos) larger than a random
+    neuron's of the same layer? `p_specific`: is its harm to text with the feature *beyond* its
+    harm to text without it (delta_pos - delta_neg) larger than a random neuron's? Both rank the
+    neuron among the random ones, so their smallest value is 1 / (n_random + 1)."""
     clean = ablator.clean(feature)
     hit = ablator.split(feature, ablator.token_losses([neuron], value))
     rng = np.random.default_rng(seed)
@@ -176,8 +189,8 @@ def ablate_neuron(
         split = ablator.split(feature, ablator.token_losses([int(other)], value))
         random_pos.append(split.pos - clean.pos)
         random_neg.append(split.neg - clean.neg)
-    random_pos = np.asarray(random_pos)
-    delta_pos = hit.pos - clean.pos
+    random_pos, random_neg = np.asarray(random_pos), np.asarray(random_neg)
+    delta_pos, delta_neg = hit.pos - clean.pos, hit.neg - clean.neg
     return {
         "feature": feature,
         "layer": ablator.layer,
@@ -186,12 +199,14 @@ def ablate_neuron(
         "loss_pos": clean.pos,
         "loss_neg": clean.neg,
         "delta_pos": delta_pos,
-        "delta_neg": hit.neg - clean.neg,
+        "delta_neg": delta_neg,
         "random_delta_pos_median": float(np.median(random_pos)) if len(random_pos) else np.nan,
         "random_delta_neg_median": float(np.median(random_neg)) if len(random_neg) else np.nan,
         # the share of random neurons whose ablation hurts positive text at least as much
         "random_at_least": float((random_pos >= delta_pos).mean()) if len(random_pos) else np.nan,
         "n_random": int(len(random_pos)),
+        "p_value": rank_p_value(delta_pos, random_pos),
+        "p_specific": rank_p_value(delta_pos - delta_neg, random_pos - random_neg),
         "n_pos_tokens": clean.n_pos,
         "n_neg_tokens": clean.n_neg,
         "mean_activation": float(ablator.mean_activation[neuron]),

@@ -63,6 +63,34 @@ def test_planted_neuron_matters_on_its_feature_and_beats_random_neurons(model, d
     assert abs(row["delta_neg"]) < 0.1 * row["delta_pos"]  # and it is silent elsewhere
     assert row["random_at_least"] == 0.0 and row["n_random"] == 10
     assert row["delta_pos"] > 10 * abs(row["random_delta_pos_median"])
+    # no random neuron hurts MARK text as much, nor as specifically: the smallest p possible
+    assert row["p_value"] == pytest.approx(1 / 11) and row["p_specific"] == pytest.approx(1 / 11)
+
+
+def test_the_p_value_ranks_the_neuron_among_random_ones():
+    from probing.ablation import rank_p_value
+
+    assert rank_p_value(0.5, np.array([0.1, 0.6, 0.2, 0.7])) == pytest.approx(3 / 5)
+    assert rank_p_value(0.5, np.zeros(50)) == pytest.approx(1 / 51)
+    assert np.isnan(rank_p_value(0.5, np.array([])))
+
+
+def test_every_neuron_above_the_validation_threshold_is_ablated_and_corrected():
+    from probing.ablate import best_k1, with_adjusted_p
+    from tests.analysis.conftest import row as result_row
+
+    rows = [
+        result_row(feature=f, layer=la, f1=f1, val_f1=val, support=[la])
+        for f, la, f1, val in (("a", 0, 0.95, 0.93), ("a", 1, 0.99, 0.5), ("b", 0, 0.97, 0.85),
+                               ("c", 2, 0.8, 0.91))
+    ]  # fmt: skip
+    chosen = best_k1(pd.DataFrame(rows), None, 0, min_val_f1=0.9)
+    assert chosen["feature"].tolist() == ["a", "c"] and chosen["layer"].tolist() == [0, 2]
+    assert best_k1(pd.DataFrame(rows), ["b"], 0, min_val_f1=0.9)["feature"].tolist() == ["b"]
+    ablated = pd.DataFrame({"value": ["mean", "mean", "zero"], "p_value": [0.02, 0.04, 0.04]})
+    out = with_adjusted_p(ablated)
+    assert out["p_adjusted"].tolist() == pytest.approx([0.04, 0.04, 0.04])
+    assert out["significant"].all()
 
 
 def test_a_neuron_with_no_output_changes_nothing(model, dataset, planted):
@@ -111,7 +139,8 @@ def test_cli_ablates_a_runs_best_neurons(tmp_path):
         cwd=ROOT, env=env, check=True, capture_output=True, timeout=600,
     )  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "probing.ablate", str(run), "--random", "3", "--max-sequences", "16"],
+        [sys.executable, "-m", "probing.ablate", str(run), "--random", "3", "--max-sequences", "16",
+         "--min-val-f1", "0"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

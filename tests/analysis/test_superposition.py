@@ -92,8 +92,48 @@ def test_cli_writes_tables_and_plots(tmp_path, capsys):
     rows.to_json(run / RESULTS_FILE, orient="records", lines=True)
     assert sp.main([str(run), "-o", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
-    assert "log2_k90_mean" in printed and "first_quarter" in printed
+    assert "log2_k90" in printed and "first_quarter" in printed and "ci_low" in printed
     names = ("sparsity_by_layer.csv", "first_quarter.csv", "first_quarter_by_collection.csv",
              "sparsity_by_depth.png")  # fmt: skip
     for name in names:
         assert (tmp_path / "out" / name).stat().st_size > 100
+
+
+def noisy_rows(model, n_layers, k90_of_layer, n_features, seed):
+    """rows_for with n_features features whose k90 wanders by a factor of 2 around the layer's."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for layer in range(n_layers):
+        for feature in range(n_features):
+            k90 = k90_of_layer(layer) * 2 ** int(rng.integers(-1, 2))
+            for k in (1, 2, 4, 8, 16, 32, 64):
+                out.append({"model": model, "layer": layer, "feature": f"f{feature}",
+                            "collection": "x", "method": "mean_diff", "k": k,
+                            "f1": 0.95 if k >= k90 else 0.5})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def test_the_first_quarter_difference_has_an_interval_and_a_verdict():
+    # smollm2-135m: 30 layers, the first 8 are the first quarter
+    sparse_early = noisy_rows("smollm2-135m", 30, lambda la: 16 if la < 8 else 2, 12, seed=0)
+    table = sp.first_quarter(sp.probing_sparsity(sparse_early), ["log2_k90", "gain_1_16"])
+    k90 = table.set_index("statistic").loc["log2_k90"]
+    assert k90["early_layers"] == 8 and k90["n_features"] == 12
+    assert k90["ci_low"] < k90["difference"] < k90["ci_high"]
+    assert 2.5 < k90["ci_low"] and k90["ci_high"] < 3.5  # log2(16) - log2(2) = 3
+    assert k90["verdict"] == "as the paper"
+    dense_early = noisy_rows("smollm2-135m", 30, lambda la: 2 if la < 8 else 16, 12, seed=1)
+    table = sp.first_quarter(sp.probing_sparsity(dense_early), ["log2_k90"])
+    assert table.iloc[0]["verdict"] == "against the paper"
+    flat = noisy_rows("smollm2-135m", 30, lambda la: 4, 12, seed=2)
+    row = sp.first_quarter(sp.probing_sparsity(flat), ["log2_k90"]).iloc[0]
+    assert row["ci_low"] < 0 < row["ci_high"] and row["verdict"] == "inconclusive"
+
+
+def test_the_interval_widens_with_fewer_features():
+    def width(n_features):
+        rows = noisy_rows("smollm2-135m", 30, lambda la: 4, n_features, seed=3)
+        row = sp.first_quarter(sp.probing_sparsity(rows), ["log2_k90"]).iloc[0]
+        return row["ci_high"] - row["ci_low"]
+
+    assert width(3) > width(40)
