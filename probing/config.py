@@ -127,6 +127,12 @@ class Baselines:
 
 
 @dataclass
+class Duplicates:
+    mode: Literal["merge", "warn"] = "merge"
+    near_jaccard: Annotated[float, Range(0, 1)] = 0.8
+
+
+@dataclass
 class Layer:
     layers: Literal["all", "middle", "quartiles"] | int | list[int]
 
@@ -140,6 +146,7 @@ class Config:
     paths: Paths
     store: Store = field(default_factory=Store)
     baselines: Baselines = field(default_factory=Baselines)
+    duplicates: Duplicates = field(default_factory=Duplicates)
     logger: dict | None = None
     seed: NonNegative = 0
     progress: bool = True

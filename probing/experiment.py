@@ -31,6 +31,7 @@ from probing.features import (
     build_feature_dataset,
 )
 from probing.features.build import check_labels
+from probing.features.duplicates import merge_duplicates
 from probing.models import load_model
 from probing.probes import paper_k_list, probe_layer
 from probing.probes.baselines import Baselines
@@ -145,13 +146,19 @@ def make_splits(
 
 
 def run_key(
-    store, probe: DictConfig, ks: list[int], features: list[str], baselines: Baselines
+    store,
+    probe: DictConfig,
+    ks: list[int],
+    features: list[str],
+    baselines: Baselines,
+    duplicates: dict | None = None,
 ) -> str:
     """What determines a job's rows: the activations (store identity) and the probing setup."""
     spec = {
         "store": {k: store.metadata[k] for k in IDENTITY_KEYS},
         "probe": OmegaConf.to_container(probe, resolve=True),
         "baselines": asdict(baselines),
+        "duplicates": duplicates or {},
         "ks": ks,
         "features": features,
     }
@@ -164,6 +171,12 @@ def baselines_of(cfg: DictConfig) -> Baselines:
     if spec is None:
         return Baselines(ks=(), permutations=0, random_supports=0)
     return Baselines(tuple(spec.ks), int(spec.permutations), int(spec.random_supports))
+
+
+def duplicates_of(cfg: DictConfig) -> dict:
+    """How duplicate texts across documents are handled (conf/config.yaml `duplicates`)."""
+    spec = OmegaConf.to_container(cfg.get("duplicates") or {}, resolve=True)
+    return {"mode": spec.get("mode", "merge"), "near_jaccard": spec.get("near_jaccard", 0.8)}
 
 
 def _run(cfg: DictConfig, run_dir: Path, logger, table: pd.DataFrame | None) -> pd.DataFrame:
@@ -207,6 +220,13 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
     features = [f for f in features if f not in unusable]  # build_feature_dataset warned
     if not features:
         raise FeatureDataError(f"no usable feature left in {dataset.name}: {list(unusable)}")
+    duplicates = duplicates_of(cfg)
+    report, moved = merge_duplicates(
+        dataset, model.tokenizer, duplicates["near_jaccard"], duplicates["mode"]
+    )
+    if report.found:
+        log.warning("%s", report.describe(dataset.name))
+    dataset.meta["duplicate_examples"] = moved
     splits = make_splits(
         dataset, features, probe.test_fraction, probe.get("val_fraction", 0.2), probe.seed
     )
@@ -217,7 +237,8 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
     )
     store = open_store(cfg.paths.activations, model, dataset, cfg.store.dtype, hook)
     baselines = baselines_of(cfg)
-    writer.resume(run_key(store, probe, ks, features, baselines), rows_per_block=len(ks))
+    key = run_key(store, probe, ks, features, baselines, duplicates)
+    writer.resume(key, rows_per_block=len(ks))
     job = Job(cfg, run_dir, logger, model, dataset, collection, store, writer, layers, features)
     del model  # the job holds the only reference, so probing can give the memory back
     return _extract_and_probe(job, splits, ks, t0)
@@ -326,6 +347,7 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
                     n_val=len(val),
                     n_test=len(test),
                     n_test_positive=int(y[test].sum()),
+                    duplicate_examples=int(dataset.meta.get("duplicate_examples", 0)),
                     positive_fraction=float(y.mean()),
                 )
             writer.write(rows)
