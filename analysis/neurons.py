@@ -20,6 +20,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from analysis.models import CONF_MODELS
+from probing.activations.extract import HOOKS
 from probing.activations import ActivationStore
 from probing.activations.store import FORMAT_VERSION
 from probing.features.dataset import FeatureDataset
@@ -75,8 +76,12 @@ def find_store(
     collection: str,
     layer: int,
     n_examples: int | None = None,
+    dataset_hash: str | None = None,
+    hook: str | None = None,
 ) -> Path | None:
-    """The newest complete store for this model, revision, collection and layer."""
+    """The newest complete store for this model, revision, collection and layer; with
+    `dataset_hash` / `hook` (every row records them) only the store of exactly that dataset
+    content and probed site, so two datasets of the same size never swap pages."""
     found = []
     for path in (cache / "activations" / model).glob(f"{collection}-*.zarr"):
         attrs = _json_attrs(path / "zarr.json")
@@ -86,6 +91,8 @@ def find_store(
             and attrs.get("dataset") == collection
             and str(attrs.get("revision", "")) == revision
             and (n_examples is None or attrs.get("n_examples") == n_examples)
+            and (dataset_hash is None or attrs.get("dataset_hash") == dataset_hash)
+            and (hook is None or attrs.get("hook", HOOKS["mlp_post"]) == HOOKS.get(hook, hook))
             and layer_attrs.get("complete")
         ):
             found.append(path)
@@ -144,6 +151,10 @@ def load_tokenizer(model: str):
     return None
 
 
+def _str_or_none(value) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def neuron_page(cache: Path, row: dict, n_contexts: int = 8) -> NeuronPage:
     """Build the page of the k=1 neuron of one result row (model, revision, collection, layer,
     feature, support, f1, n_train + n_val + n_test)."""
@@ -159,7 +170,14 @@ def neuron_page(cache: Path, row: dict, n_contexts: int = 8) -> NeuronPage:
     n_val = _int_or_none(row.get("n_val")) or 0  # rows written before the validation split: 0
     n_examples = n_train + n_val + n_test if n_train is not None and n_test is not None else None
     store_path = find_store(
-        cache, page.model, str(row.get("revision", "")), page.collection, page.layer, n_examples
+        cache,
+        page.model,
+        str(row.get("revision", "")),
+        page.collection,
+        page.layer,
+        n_examples,
+        _str_or_none(row.get("dataset_hash")),
+        _str_or_none(row.get("hook")),
     )
     if store_path is None:
         page.problem = (

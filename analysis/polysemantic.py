@@ -121,12 +121,16 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
     from omegaconf import OmegaConf
 
     from probing.ablate import best_k1, run_config
+    from probing.features import FeatureDataError
     from probing.models import load_model
     from probing.results import read_results
 
     run_dir = Path(run_dir)
     cfg = run_config(run_dir)
-    targets = best_k1(read_results(run_dir), None, top_neurons)
+    results = read_results(run_dir)
+    if results.empty:
+        raise FeatureDataError(f"{run_dir} has no valid results rows")
+    targets = best_k1(results, None, top_neurons)
     model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
     corpus = broad_corpus(model.tokenizer, Path(cfg.paths.features))
     keys = sorted({(int(t["layer"]), int(t["support"][0])) for t in targets.to_dict("records")})
@@ -141,6 +145,7 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
+    import sys
 
     parser = argparse.ArgumentParser(prog="python -m analysis.polysemantic",
                                      description=__doc__.split("\n")[0])  # fmt: skip
@@ -148,7 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neurons", type=int, default=10, help="the N best k=1 neurons")
     parser.add_argument("--top", type=int, default=40, help="top activations per neuron")
     args = parser.parse_args(argv)
-    path = neuron_contexts(args.run_dir, args.neurons, args.top)
+    from probing.errors import USER_ERRORS
+
+    try:
+        path = neuron_contexts(args.run_dir, args.neurons, args.top)
+    except USER_ERRORS as err:  # a user's mistake is one line, as in probing.ablate
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     for name, info in json.loads(path.read_text())["neurons"].items():
         tokens = ", ".join(f"{t!r} x{n}" for t, n in info["by_token"][:5])
         print(f"{name}: {info['distinct_tokens']} distinct tokens in its top {len(info['top'])} "

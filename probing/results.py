@@ -18,24 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from probing.probes.metrics import METRIC_NAMES
+from probing.row_schema import REQUIRED_COLUMNS, row_problem
 
 log = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.jsonl"
 METRICS = METRIC_NAMES
-# Every row has these; a test checks the end-to-end run against this list.
-REQUIRED_COLUMNS = (
-    "model",
-    "feature",
-    "collection",
-    "category",
-    "layer",
-    "method",
-    "backend",
-    "k",
-    *METRICS,
-    "support",
-)
 
 
 class RunDirBusy(RuntimeError):
@@ -115,10 +103,11 @@ class ResultWriter:
     def write(self, rows: Iterable[dict]) -> None:
         lines = []
         for row in rows:
-            missing = [c for c in REQUIRED_COLUMNS if c not in row]
-            if missing:
-                raise ValueError(f"result row lacks {missing}")
-            lines.append(json.dumps(_jsonable({**row, "run_key": self.run_key})) + "\n")
+            row = _jsonable({**row, "run_key": self.run_key})
+            problem = row_problem(row)
+            if problem:  # a bug: the pipeline must never write what a reader would refuse
+                raise ValueError(f"result row {problem}")
+            lines.append(json.dumps(row) + "\n")
         with self.path.open("a") as f:
             f.write("".join(lines))
             f.flush()
@@ -181,22 +170,22 @@ def _jsonable(row: dict) -> dict:
     return out
 
 
-def iter_rows(path: Path) -> Iterator[dict]:
-    """The good rows of one results file; a bad line (not JSON, or lacking a required column)
-    is skipped with a warning naming file:line."""
+def iter_rows(path: Path, skipped: list | None = None) -> Iterator[dict]:
+    """The good rows of one results file; a bad line (not JSON, or not a valid row: see
+    probing.row_schema) is skipped with a warning naming file:line, and appended to `skipped`."""
     with Path(path).open("rb") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("not a JSON object")
-                missing = [c for c in REQUIRED_COLUMNS if c not in row]
-                if missing:
-                    raise ValueError(f"lacks {missing}")
+                problem = row_problem(row)
+                if problem:
+                    raise ValueError(problem)
             except (ValueError, UnicodeDecodeError) as err:
                 log.warning("%s:%d: skipping a bad results line (%s)", path, number, err)
+                if skipped is not None:
+                    skipped.append(f"{path}:{number}")
                 continue
             yield row
 
@@ -206,8 +195,13 @@ def read_results(*paths: str | Path) -> pd.DataFrame:
     files: list[Path] = []
     for p in map(Path, paths):
         files.extend(sorted(p.rglob(RESULTS_FILE)) if p.is_dir() else [p])
-    rows = [row for f in files if f.stat().st_size for row in iter_rows(f)]
+    skipped: list[str] = []
+    rows = [row for f in files if f.stat().st_size for row in iter_rows(f, skipped)]
+    if skipped:
+        log.warning("%d bad results lines skipped (first: %s)", len(skipped), skipped[0])
     if not rows:
         return pd.DataFrame(columns=list(REQUIRED_COLUMNS))
     frame = pd.DataFrame.from_records(rows)
-    return frame.astype({c: float for c in METRICS if c in frame})
+    frame = frame.astype({c: float for c in METRICS if c in frame})
+    frame.attrs["skipped_rows"] = len(skipped)
+    return frame

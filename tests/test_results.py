@@ -1,3 +1,4 @@
+import json
 import math
 import os
 
@@ -129,3 +130,39 @@ def test_a_json_row_without_the_required_columns_is_skipped_by_name(tmp_path, ca
     path.write_text(path.read_text() + '{"model": "x"}\n')
     assert len(read_results(tmp_path)) == 1
     assert f"{path}:2" in caplog.text and "lacks" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"f1": 2.0},
+        {"f1": "high"},
+        {"f1": None},
+        {"k": -1},
+        {"k": 1.5},
+        {"layer": -3},
+        {"layer": True},
+        {"support": [3, 4]},
+        {"support": ["3"]},
+        {"mcc": -1.5},
+        {"val_f1": 1.2},
+        {"p_value": 0.0},
+        {"null_f1": [0.2, 7.0]},
+        {"n_test": -4},
+        {"model": ""},
+    ],
+)
+def test_an_edited_row_is_skipped_on_read_with_a_count(tmp_path, edit, caplog):
+    """A hand-edited results.jsonl is not believed: the bad row never reaches a table."""
+    writer = ResultWriter(tmp_path / "run")
+    writer.write([row("a", 0, 1, 0.6, [3]), row("b", 0, 1, 0.7, [5])])
+    writer.close()
+    path = tmp_path / "run" / "results.jsonl"
+    lines = path.read_text().splitlines()
+    lines[1] = json.dumps({**json.loads(lines[1]), **edit})
+    path.write_text("\n".join(lines) + "\n")
+    results = read_results(tmp_path / "run")
+    assert results["feature"].tolist() == ["a"] and results.attrs["skipped_rows"] == 1
+    assert "results.jsonl:2: skipping a bad results line" in caplog.text
+    with pytest.raises(ValueError, match="result row"):  # and the writer never writes one
+        ResultWriter(tmp_path / "other").write([{**row("b", 0, 1, 0.7, [5]), **edit}])

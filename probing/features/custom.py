@@ -254,6 +254,12 @@ def _check_binary(column: pd.Series, name: str) -> None:
         )
 
 
+def _is_integer(v: Any) -> bool:
+    """An integer offset: int or numpy integer, never bool (True is 1 to int()), never a float
+    (a float offset is a mistake, even 2.0: JSON and parquet keep integers as integers)."""
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+
+
 def _check_spans(column: pd.Series, texts: pd.Series, name: str) -> None:
     for i, (spans, text) in enumerate(zip(column, texts, strict=True)):
         if spans is None or (not _is_list(spans) and pd.isna(spans)):
@@ -266,6 +272,11 @@ def _check_spans(column: pd.Series, texts: pd.Series, name: str) -> None:
             if not _is_list(span) or len(span) != 2:
                 raise FeatureDataError(
                     f"row {i}, feature {name!r}: span {span!r} is not [start, end]"
+                )
+            if not all(_is_integer(v) for v in span):
+                raise FeatureDataError(
+                    f"row {i}, feature {name!r}: span {list(span)!r} must be two integers "
+                    "(character offsets), not floats, booleans, strings or NaN"
                 )
             start, end = int(span[0]), int(span[1])
             if not 0 <= start < end <= len(text):

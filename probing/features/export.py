@@ -282,10 +282,12 @@ def read_record(folder: Path) -> dict[str, Any]:
             f"{FORMAT_VERSION} this probing reads; update probing or export it again"
         )
     needed = ("name", "feature_names", "aggregation", "seq_len", "pad_id", "n_sequences")
-    missing = [k for k in (*needed, "tokenizer", "content_hash", "rows_hash") if k not in info]
+    # record_hash is required: an optional one would let an edit pass by deleting it
+    hashes = ("tokenizer", "content_hash", "rows_hash", "record_hash")
+    missing = [k for k in (*needed, *hashes) if k not in info]
     if missing:
         raise DamagedExport(folder, f"{EXPORT_FILE} lacks {missing}")
-    if "record_hash" in info and record_hash(info) != info["record_hash"]:  # older exports lack it
+    if record_hash(info) != info["record_hash"]:
         raise DamagedExport(
             folder, f"{EXPORT_FILE} was edited: it no longer matches its record_hash"
         )

@@ -102,3 +102,16 @@ def test_characters_split_across_byte_tokens_are_decoded_whole():
     texts, piece_of = decode_pieces(tokenizer, ids)
     assert texts == ["è", " ", "u", "n", " ", "日", "本"]
     assert piece_of == [0, 0, 1, 2, 3, 4, 5, 5, 5, 6, 6, 6]
+
+
+def test_find_store_tells_datasets_of_the_same_size_apart(token_cache):
+    """Two custom tables with the same number of rows: the page must read the store of the
+    dataset its row was probed on (its dataset_hash), never the other's."""
+    cache, dataset, _, _ = token_cache
+    args = (cache, "tiny-pythia", "main", "programming_language", 1, 12)
+    assert find_store(*args, dataset_hash=dataset.content_hash()) is not None
+    assert find_store(*args, dataset_hash="another-table") is None
+    assert find_store(*args, hook="mlp_post") is not None
+    assert find_store(*args, hook="resid_post") is None
+    page = neuron_page(cache, {**k1_row(), "dataset_hash": "another-table"})
+    assert page.problem and "no complete activation store" in page.problem

@@ -160,6 +160,12 @@ def bad_inputs(tmp_path):
         ),
         (jsonl("nofeat.jsonl", [{"text": "a"}]), "no feature column"),
         (jsonl("span.jsonl", [{"text": "short", "x": [[2, 50]]}]), "outside the text"),
+        # offsets that int() would have truncated or coerced: float, bool, string (and NaN)
+        (jsonl("float.jsonl", [{"text": "short", "x": [[0.5, 2.5]]}]), "must be two integers"),
+        (jsonl("whole.jsonl", [{"text": "short", "x": [[0.0, 2.0]]}]), "must be two integers"),
+        (jsonl("bool.jsonl", [{"text": "short", "x": [[False, True]]}]), "must be two integers"),
+        (jsonl("str.jsonl", [{"text": "short", "x": [["0", "2"]]}]), "must be two integers"),
+        (jsonl("nan.jsonl", [{"text": "short", "x": [[0, None]]}]), "must be two integers"),
         (
             jsonl("blank.jsonl", [{"text": "a  b", "x": [[1, 3]]}, {"text": " ", "x": []}]),
             "empty or not text",

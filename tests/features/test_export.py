@@ -242,6 +242,13 @@ def damage_cases(src: Path, tmp_path: Path, bpe_tokenizer):
     record["meta"]["class_balance"] = {}
     (folder / EXPORT_FILE).write_text(json.dumps(record))
     cases.append((folder, "record_hash"))
+    # the same edit with the record_hash deleted, as if the export predated it
+    folder = copy_export(src, tmp_path / "edited-unhashed")
+    record = json.loads((folder / EXPORT_FILE).read_text())
+    record["meta"]["class_balance"] = {}
+    del record["record_hash"]
+    (folder / EXPORT_FILE).write_text(json.dumps(record))
+    cases.append((folder, "lacks ['record_hash']"))
     # a row edited after the export: the arrays no longer give the recorded content hash
     folder = tmp_path / "edited"
     rows = datasets.load_from_disk(str(src))
