@@ -20,8 +20,8 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from analysis.models import CONF_MODELS
-from probing.activations.extract import HOOKS
 from probing.activations import ActivationStore
+from probing.activations.extract import HOOKS
 from probing.activations.store import FORMAT_VERSION
 from probing.features.dataset import FeatureDataset
 from probing.features.export import load_export
