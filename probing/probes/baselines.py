@@ -67,6 +67,44 @@ def draw(seed: int, feature: str, k: int, arm: int, repeat: int) -> np.random.Ge
     return np.random.default_rng([seed, zlib.crc32(feature.encode()), k, arm, repeat])
 
 
+class DocumentPermuter:
+    """Permutes labels by document (module docstring) within fixed index arrays `parts`; the
+    document structure of each part is worked out once and reused by every draw."""
+
+    def __init__(self, groups: np.ndarray | None, parts: tuple[np.ndarray, ...]):
+        self.parts = []
+        for part in parts:
+            part = np.asarray(part)
+            if len(part) < 2:
+                continue
+            if groups is None:  # one document an example: a plain permutation
+                self.parts.append((part, None, None, None))
+                continue
+            _, doc = np.unique(np.asarray(groups)[part], return_inverse=True)
+            by_doc = np.argsort(doc.ravel(), kind="stable")  # document after document
+            starts = np.flatnonzero(np.diff(doc.ravel()[by_doc], prepend=-1))
+            lengths = np.diff(np.append(starts, len(part)))
+            self.parts.append((part[by_doc], starts, lengths, np.arange(len(part))))
+
+    def __call__(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = np.array(y, copy=True)
+        for examples, starts, lengths, position in self.parts:
+            if starts is None:
+                out[examples] = y[examples][rng.permutation(len(examples))]
+                continue
+            # the documents' label runs in a random order, laid back over the part...
+            order = rng.permutation(len(starts))
+            laid_starts = np.cumsum(lengths[order]) - lengths[order]
+            relaid = position + np.repeat(starts[order] - laid_starts, lengths[order])
+            # ...then each document's labels rotated by a random offset
+            offsets = rng.integers(0, lengths)
+            segment = np.repeat(np.arange(len(starts)), lengths)
+            within = position - starts[segment]
+            rotated = starts[segment] + (within + offsets[segment]) % lengths[segment]
+            out[examples] = y[examples][relaid[rotated]]
+        return out
+
+
 def permute_by_document(
     y: np.ndarray,
     groups: np.ndarray | None,
@@ -76,28 +114,7 @@ def permute_by_document(
     """A copy of `y` whose labels on each index array of `parts` are permuted by document (see
     the module docstring); examples outside every part keep theirs. groups None: one document per
     example, i.e. a plain permutation within each part."""
-    out = np.array(y, copy=True)
-    for part in parts:
-        part = np.asarray(part)
-        if len(part) < 2:
-            continue
-        if groups is None:
-            out[part] = y[part][rng.permutation(len(part))]
-            continue
-        _, doc = np.unique(np.asarray(groups)[part], return_inverse=True)
-        by_doc = np.argsort(doc, kind="stable")  # the part's examples, document after document
-        starts = np.flatnonzero(np.diff(doc[by_doc], prepend=-1))
-        blocks = np.split(y[part][by_doc], starts[1:])
-        relaid = np.concatenate([blocks[i] for i in rng.permutation(len(blocks))])
-        # rotate each document's labels by a random offset: breaks the alignment of labels with
-        # positions inside documents (token-level features) and keeps their runs
-        lengths = np.diff(np.append(starts, len(part)))
-        segment = np.repeat(np.arange(len(starts)), lengths)
-        offsets = rng.integers(0, lengths)
-        within = np.arange(len(part)) - starts[segment]
-        source = starts[segment] + (within + offsets[segment]) % lengths[segment]
-        out[part[by_doc]] = relaid[source]
-    return out
+    return DocumentPermuter(groups, parts)(y, rng)
 
 
 def p_value(f1: float, null: list[float] | np.ndarray) -> float:
@@ -140,10 +157,9 @@ def baseline_fields(
         for feature, (train, val, test) in splits.items():
             y = labels[feature]
             X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]
+            permute = DocumentPermuter(groups, (train, val, test))
             for r in range(baselines.permutations):
-                permuted = permute_by_document(
-                    y, groups, (train, val, test), draw(seed, feature, k, PERMUTED, r)
-                )
+                permuted = permute(y, draw(seed, feature, k, PERMUTED, r))
                 tasks.append(FeatureTask(X_train, permuted[train], X_test, permuted[test]))
                 owners.append((feature, "null", None))
             for r in range(baselines.random_supports):

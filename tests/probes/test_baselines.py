@@ -224,3 +224,20 @@ def test_p_values_are_uniform_without_signal_on_token_level_labels():
     p = np.array([feature_rows[0]["p_value"] for feature_rows in rows.values()])
     assert stats.kstest(p, "uniform").pvalue > 0.05
     assert np.mean(p <= 0.05) <= 0.10
+
+
+def test_refits_sharing_activations_rank_as_rank_neurons_does():
+    """The null's refits of a feature share X_train and are ranked in one product: the same
+    order as one rank_neurons call each (continuous data: no ties)."""
+    from probing.probes.ranking import rank_neurons
+    from probing.probes.tasks import FeatureTask, rank_tasks
+
+    rng = np.random.default_rng(5)
+    X = rng.lognormal(size=(300, 50)).astype(np.float32)
+    labels = [rng.permutation(np.repeat([0, 1], [200, 100])) for _ in range(12)]
+    chunk = [FeatureTask(X, y, X[:10], y[:10]) for y in labels]
+    chunk.append(FeatureTask(X.copy(), labels[0], X[:10], labels[0][:10]))  # alone: the loop
+    orders, seconds = rank_tasks(chunk, "mean_diff", 0)
+    for task, order in zip(chunk, orders, strict=True):
+        assert np.array_equal(order, rank_neurons(task.X_train, task.y_train, "mean_diff"))
+    assert len(seconds) == 13 and min(seconds) >= 0
