@@ -348,6 +348,7 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
                     n_test=len(test),
                     n_test_positive=int(y[test].sum()),
                     duplicate_examples=int(dataset.meta.get("duplicate_examples", 0)),
+                    **truncation_fields(dataset, feature),
                     positive_fraction=float(y.mean()),
                 )
             writer.write(rows)
@@ -369,6 +370,17 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
         f"total {elapsed:.0f}s)"
     )
     return summary
+
+
+def truncation_fields(dataset: FeatureDataset, feature: str) -> dict:
+    """Row fields saying how much of a user's texts the model read (custom datasets only)."""
+    cut = dataset.meta.get("truncation")
+    if not cut:
+        return {}
+    out = {"truncated_texts": int(cut["texts"])}
+    if feature in cut.get("positives", {}):
+        out["truncated_positive_fraction"] = float(cut["positives"][feature])
+    return out
 
 
 def probe_table(

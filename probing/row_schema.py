@@ -25,7 +25,7 @@ REQUIRED_COLUMNS = (
     "support",
 )
 TEXT = ("model", "feature", "collection", "category", "method", "backend")
-COUNTS = ("n_train", "n_val", "n_test", "n_test_positive", "duplicate_examples")
+COUNTS = ("n_train", "n_val", "n_test", "n_test_positive", "duplicate_examples", "truncated_texts")
 # fractions that may be missing (null) but never outside [0, 1]
 OPTIONAL_FRACTIONS = (
     "val_f1",
@@ -34,6 +34,7 @@ OPTIONAL_FRACTIONS = (
     "f1_ci_high",
     "chance_f1",
     "positive_fraction",
+    "truncated_positive_fraction",
 )
 FRACTION_LISTS = ("null_f1", "random_f1")
 

@@ -194,6 +194,7 @@ def test_your_own_features_from_a_file_end_to_end(tmp_path, suffix):
     results = read_results(tmp_path / "run")
     assert set(results["feature"]) == {"is_code", "even_hundred"}
     assert set(results["collection"]) == {"custom"} and len(results) == 2 * 2 * 2
+    assert (results["truncated_texts"] == 0).all()  # how much of the texts the model read
     assert set(summary["feature"]) == {"is_code", "even_hundred"}
 
 

@@ -165,37 +165,69 @@ def _one_split(loaded, split: str | None, where: str):
 
 
 def conllu_table(text: str, tag_column: str = "upos") -> pd.DataFrame:
-    """One row per sentence: its text, its document, and per tag value the spans of its tokens."""
+    """One row per sentence: its text, its document, and per tag value the spans of its tokens.
+
+    Read to the CoNLL-U spec: any line ending (LF, CRLF, CR), a sentence ends at a blank line
+    (whitespace only counts as blank), comments start with #, multiword ranges and empty nodes
+    are skipped. A tag value that is also the name of the text or group column (an XPOS
+    "text") becomes the feature `<tag_column>:<value>`, so it never overwrites them."""
     if tag_column not in CONLLU_COLUMNS[1:]:
         raise FeatureDataError(f"tag_column={tag_column!r}: use one of {CONLLU_COLUMNS[3:]}")
     column = CONLLU_COLUMNS.index(tag_column)
-    rows, doc = [], ""
-    for block in text.strip().split("\n\n"):
-        parts, spans, sentence = [], {}, ""
-        for line in block.splitlines():
-            if line.startswith("# newdoc id"):
-                doc = line.split("=", 1)[-1].strip()
-            if line.startswith("#") or not line.strip():
-                continue
-            cols = line.split("\t")
-            if len(cols) < 10:
-                raise FeatureDataError(f"CoNLL-U line has {len(cols)} columns, not 10: {line!r}")
-            if not cols[0].isdigit():  # multiword ranges (1-2) and empty nodes (1.1)
-                continue
-            start = len(sentence)
-            sentence += cols[1]
-            spans.setdefault(cols[column], []).append([start, len(sentence)])
-            if "SpaceAfter=No" not in cols[9]:
-                sentence += " "
-            parts.append(cols[1])
-        if parts:
-            rows.append({"text": sentence.rstrip(), "group": doc or f"s{len(rows)}", **spans})
-    if not rows:
+    sentences, doc, renamed = [], "", set()
+    block: list[str] = []
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for line in [*lines, ""]:
+        if line.strip():
+            block.append(line)
+            continue
+        if block:
+            doc, sentence = _conllu_sentence(block, column, doc, tag_column, renamed)
+            if sentence is not None:
+                sentences.append({"group": doc or f"s{len(sentences)}", **sentence})
+            block = []
+    if not sentences:
         raise FeatureDataError("the CoNLL-U file holds no sentences")
-    table = pd.DataFrame(rows)
-    for tag in table.columns.drop(["text", "group"]):
-        table[tag] = table[tag].map(lambda v: v if isinstance(v, list) else [])
+    if renamed:
+        log.warning("CoNLL-U %s values %s renamed %s", tag_column, sorted(renamed),
+                    [f"{tag_column}:{v}" for v in sorted(renamed)])  # fmt: skip
+    tags = sorted({tag for s in sentences for tag in s["spans"]})
+    table = pd.DataFrame(
+        {
+            "text": [s["text"] for s in sentences],
+            "group": [s["group"] for s in sentences],
+            **{tag: [s["spans"].get(tag, []) for s in sentences] for tag in tags},
+        }
+    )
     return table
+
+
+def _conllu_sentence(block: list[str], column: int, doc: str, tag_column: str, renamed: set):
+    """(document, {"text", "spans"} or None) of one sentence's lines."""
+    spans: dict[str, list[list[int]]] = {}
+    sentence = ""
+    for line in block:
+        if line.startswith("#"):
+            if line.startswith("# newdoc"):
+                doc = line.split("=", 1)[-1].strip() if "=" in line else doc
+            continue
+        cols = line.rstrip("\n").split("\t")
+        if len(cols) != 10:
+            raise FeatureDataError(f"CoNLL-U line has {len(cols)} columns, not 10: {line!r}")
+        if not cols[0].isdigit():  # multiword ranges (1-2) and empty nodes (1.1)
+            continue
+        tag = cols[column]
+        if tag in ("text", "group"):
+            renamed.add(tag)
+            tag = f"{tag_column}:{tag}"
+        start = len(sentence)
+        sentence += cols[1]
+        spans.setdefault(tag, []).append([start, len(sentence)])
+        if "SpaceAfter=No" not in cols[9].split("|"):
+            sentence += " "
+    if not spans:
+        return doc, None
+    return doc, {"text": sentence.rstrip(), "spans": spans}
 
 
 # -- checking --------------------------------------------------------------------------------------
@@ -331,8 +363,16 @@ def dataset_from_table(
         else (np.arange(len(table)), None)
     )
     texts = list(table[text_column])
-    enc = _encode(tokenizer, texts, with_offsets=level == "token")
+    # a bounded prefix: a 5 MB text is not tokenised whole to keep its first seq_len tokens
+    limit = seq_len * CHARS_PER_TOKEN
+    enc = _encode(tokenizer, [t[:limit] for t in texts], with_offsets=level == "token")
     ids = [row[:seq_len] for row in enc["input_ids"]]
+    cut = np.array(
+        [
+            len(row) > seq_len or len(t) > limit
+            for row, t in zip(enc["input_ids"], texts, strict=True)
+        ]
+    )
     if any(len(row) == 0 for row in ids):
         raise FeatureDataError("a text of the custom dataset has no tokens")
     tokens = np.full((len(ids), seq_len), pad_id(tokenizer), dtype=np.int32)
@@ -340,6 +380,7 @@ def dataset_from_table(
         tokens[r, : len(row)] = row
     lengths = np.array([len(row) for row in ids], dtype=np.int32)
     meta = {"source": "custom", "fingerprint": table_fingerprint(table), "level": level}
+    meta["truncation"] = truncation(tokenizer, texts, ids, cut, table, features, level, seq_len)
     if group_names is not None:  # group index -> the table's own document id, for provenance
         meta["group_names"] = [str(g) for g in group_names]
     if level == "sequence":
@@ -393,6 +434,41 @@ def dataset_from_table(
         aggregation="token",
         meta=meta,
     )
+
+
+CHARS_PER_TOKEN = 64  # a prefix of seq_len * this many characters holds seq_len tokens
+
+
+def truncation(tokenizer, texts, ids, cut, table, features, level, seq_len) -> dict:
+    """How much of the texts the model reads: texts cut at seq_len tokens, the median share of
+    a cut text's characters kept, and per sequence-level feature the share of its positive texts
+    that were cut (a label decided after the cut reads as chance: warned above HALF)."""
+    out: dict = {"seq_len": seq_len, "texts": int(cut.sum()), "median_read": 1.0, "positives": {}}
+    if not cut.any():
+        return out
+    kept = [len(tokenizer.decode(ids[i])) / max(len(texts[i]), 1) for i in np.flatnonzero(cut)]
+    out["median_read"] = round(float(np.median(np.minimum(kept, 1.0))), 4)
+    log.warning(
+        "custom dataset: %d of %d texts are cut at %d tokens (median %.0f%% of a cut text read); "
+        "raise feature.params.seq_len to read more",
+        out["texts"], len(texts), seq_len, 100 * out["median_read"],
+    )  # fmt: skip
+    if level != "sequence":
+        return out
+    for feature in features:
+        positive = table[feature].astype(float).to_numpy() == 1
+        if positive.any():
+            share = float(cut[positive].mean())
+            out["positives"][feature] = round(share, 4)
+            if share > HALF:
+                log.warning(
+                    "feature %s: %.0f%% of its positive texts are cut at %d tokens; a label "
+                    "decided after the cut reads as chance", feature, 100 * share, seq_len,
+                )  # fmt: skip
+    return out
+
+
+HALF = 0.5
 
 
 def _spans(spans: Any) -> list[tuple[int, int]]:

@@ -126,6 +126,33 @@ def test_conllu_gives_one_feature_per_tag_grouped_by_document(bpe_tokenizer, tmp
     assert bpe_tokenizer.decode(ds.tokens[0, nouns]).strip() == "Dogs"
 
 
+def conllu_docs(n_docs: int, line_end: str = "\n", blank: str = "") -> str:
+    """n_docs documents of two sentences each; XPOS values "text" and "group" on purpose."""
+    out = []
+    for d in range(n_docs):
+        out.append(f"# newdoc id = d{d}")
+        for s in range(2):
+            out += [f"# sent_id = d{d}-{s}",
+                    "1\tDogs\tdog\tNOUN\ttext\t_\t2\tnsubj\t_\t_",
+                    "2\tbark\tbark\tVERB\tgroup\t_\t0\troot\t_\t_", blank]  # fmt: skip
+    return line_end.join(out) + line_end
+
+
+@pytest.mark.parametrize("line_end, blank", [("\n", ""), ("\r\n", ""), ("\n", "  \t "), ("\r", "")])
+def test_conllu_sentences_follow_the_spec_whatever_the_line_ends(line_end, blank):
+    table = conllu_table(conllu_docs(10, line_end, blank))
+    assert len(table) == 20 and table["group"].nunique() == 10
+    assert set(table["text"]) == {"Dogs bark"}
+
+
+def test_conllu_tags_named_like_the_text_or_group_column_do_not_overwrite_them(caplog):
+    table = conllu_table(conllu_docs(3), tag_column="xpos")
+    assert table["group"].tolist() == ["d0", "d0", "d1", "d1", "d2", "d2"]
+    assert set(table["text"]) == {"Dogs bark"}
+    assert table.loc[0, "xpos:text"] == [[0, 4]] and table.loc[0, "xpos:group"] == [[5, 9]]
+    assert "renamed" in caplog.text
+
+
 def test_an_edited_file_is_rebuilt_not_served_from_the_cache(bpe_tokenizer, tmp_path):
     path = tmp_path / "t.jsonl"
     table = sequence_table()
@@ -191,3 +218,46 @@ def test_a_span_no_token_covers_is_refused():
     table = pd.DataFrame([{"text": "a" + " " * 6 + "b", "x": [[2, 4]]}])
     with pytest.raises(FeatureDataError, match=r"span \[2, 4\] \('  '\) covers no token"):
         FeatureDataset.from_pandas(table, tokenizer)
+
+
+def late_label_table(n: int = 40) -> pd.DataFrame:
+    """The label is decided by the text's last word, after a long shared preamble."""
+    preamble = "the same long preamble of ordinary words comes first in every text. " * 8
+    return pd.DataFrame(
+        {
+            "text": [preamble + ("python" if i % 2 else "prose") for i in range(n)],
+            "late": [i % 2 for i in range(n)],
+            "early": [int(i % 4 == 0) for i in range(n)],
+        }
+    )
+
+
+def test_texts_cut_at_seq_len_are_counted_and_a_feature_decided_late_is_named(
+    bpe_tokenizer, caplog
+):
+    from probing.features.custom import dataset_from_table
+
+    dataset = dataset_from_table(late_label_table(), bpe_tokenizer, seq_len=16)
+    cut = dataset.meta["truncation"]
+    assert cut["texts"] == 40 and cut["seq_len"] == 16 and 0 < cut["median_read"] < 0.5
+    assert cut["positives"] == {"late": 1.0, "early": 1.0}
+    assert "feature late: 100% of its positive texts are cut at 16 tokens" in caplog.text
+    whole = dataset_from_table(late_label_table(), bpe_tokenizer, seq_len=512)
+    assert whole.meta["truncation"]["texts"] == 0
+
+
+def test_a_huge_text_is_tokenised_by_a_bounded_prefix(bpe_tokenizer, monkeypatch):
+    from probing.features import custom
+
+    seen = []
+    encode = custom._encode
+
+    def spy(tokenizer, texts, with_offsets):
+        seen.extend(len(t) for t in texts)
+        return encode(tokenizer, texts, with_offsets)
+
+    monkeypatch.setattr(custom, "_encode", spy)
+    table = pd.DataFrame({"text": ["word " * 1_000_000, "short text"], "x": [1, 0]})
+    dataset = custom.dataset_from_table(table, bpe_tokenizer, seq_len=32)
+    assert max(seen) <= 32 * custom.CHARS_PER_TOKEN
+    assert dataset.lengths[0] == 32 and dataset.meta["truncation"]["texts"] == 1
