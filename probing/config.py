@@ -414,7 +414,11 @@ def _check_custom(feature: dict, problems: list[str], table=None) -> None:
                 params["hf_config"],
                 params.get("tag_column", "upos"),
             )
-        check_table(table, params["level"], params["text_column"], params["group_column"])
+        level = check_table(table, params["level"], params["text_column"], params["group_column"])
+        if level == "sequence" and params.get("aggregation") not in ("mean", "max"):
+            problems.append(
+                f"feature.params.aggregation={params.get('aggregation')!r}: use mean or max"
+            )
     except FeatureDataError as err:
         problems.append(str(err))
         return

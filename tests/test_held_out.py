@@ -68,3 +68,20 @@ def test_a_bad_duplicates_mode_is_refused_before_the_model(tmp_path, mode):
     cfg = compose_cfg(tmp_path, ["model=tiny-pythia", f"duplicates.mode={mode}"])
     with pytest.raises(ConfigError, match="duplicates.mode"):
         validate_config(cfg)
+
+
+def test_what_the_file_says_is_checked_before_the_model_loads(tmp_path):
+    from probing.config import validate_config
+    from probing.errors import ConfigError
+    from tests.conftest import compose_cfg
+
+    path = tmp_path / "t.jsonl"
+    repeated_table(variants=False).to_json(path, orient="records", lines=True)
+    base = ["model=tiny-pythia", "feature=custom/file", f"feature.path={path}"]
+    validate_config(compose_cfg(tmp_path, base))
+    with pytest.raises(ConfigError, match="aggregation='median'"):
+        validate_config(compose_cfg(tmp_path, [*base, "feature.params.aggregation=median"]))
+    one_class = repeated_table(variants=False).assign(noise=1)
+    one_class.to_json(path, orient="records", lines=True)
+    with pytest.raises(ConfigError, match="one class only"):
+        validate_config(compose_cfg(tmp_path, base))

@@ -265,7 +265,42 @@ def check_table(table: pd.DataFrame, level: str, text_column: str, group_column:
             _check_binary(table[f], f)
         else:
             _check_spans(table[f], texts, f)
+    _check_groups(table, group_column)
+    _check_classes(table, features, level)
     return level
+
+
+def _check_groups(table: pd.DataFrame, group_column: str) -> None:
+    """A group column names every row's document: an empty one would make every unnamed row one
+    document (pandas reads them all as the same "None")."""
+    if group_column not in table.columns:
+        return
+    missing = [i for i, g in enumerate(table[group_column]) if g is None or g != g or g == ""]
+    if missing:
+        raise FeatureDataError(
+            f"column {group_column!r}: rows {missing[:5]} ({len(missing)} in all) name no "
+            "document; fill them in, or drop the column to make each row its own document"
+        )
+
+
+def _check_classes(table: pd.DataFrame, features: list[str], level: str) -> None:
+    """A feature with one class cannot be probed: warned about now (it is skipped later), and
+    an error when no feature has both."""
+
+    def has_both(column: pd.Series) -> bool:
+        if level == "sequence":
+            return len(set(column.astype(float))) == 2
+        # token level: some span somewhere (positives) and, in practice, tokens outside them
+        return any(_is_list(v) and len(v) > 0 for v in column)
+
+    one_class = [f for f in features if not has_both(table[f])]
+    if one_class and len(one_class) == len(features):
+        raise FeatureDataError(
+            f"every feature of the custom dataset has one class only ({one_class[:5]}): a probe "
+            "needs positive and negative examples"
+        )
+    if one_class:
+        log.warning("features with one class only, which will be skipped: %s", one_class)
 
 
 def _is_list(v: Any) -> bool:

@@ -193,6 +193,15 @@ def bad_inputs(tmp_path):
         (jsonl("bool.jsonl", [{"text": "short", "x": [[False, True]]}]), "must be two integers"),
         (jsonl("str.jsonl", [{"text": "short", "x": [["0", "2"]]}]), "must be two integers"),
         (jsonl("nan.jsonl", [{"text": "short", "x": [[0, None]]}]), "must be two integers"),
+        (jsonl("oneclass.jsonl", [{"text": "a", "x": 1}, {"text": "b", "x": 1}]), "one class only"),
+        (jsonl("nospan.jsonl", [{"text": "a b", "x": []}, {"text": "c", "x": []}]), "one class"),
+        (
+            jsonl(
+                "nullgroup.jsonl",
+                [{"text": "a", "x": 1, "group": "d"}, {"text": "b", "x": 0, "group": None}],
+            ),
+            "name no document",
+        ),  # fmt: skip
         (
             jsonl("blank.jsonl", [{"text": "a  b", "x": [[1, 3]]}, {"text": " ", "x": []}]),
             "empty or not text",
