@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
@@ -20,6 +21,10 @@ from probing.summaries import best_rows, neuron_id
 
 DPI = 110
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # with tab20, tells up to 140 features apart
+
+# Feature and model names are the user's: a "$" in one must print as a "$", not start
+# matplotlib's mathtext (an unbalanced one crashed the report).
+matplotlib.rcParams["text.parse_math"] = False
 
 
 def _save(fig: Figure, path: str | Path) -> Path:

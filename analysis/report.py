@@ -8,6 +8,7 @@ neuron pages of the best single neurons into one HTML file that opens from disk.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import re
 import sys
@@ -313,7 +314,15 @@ def _anchor(row: dict) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text))
+    """A file-name- and anchor-safe name: the text itself where it is safe and short, else a
+    readable prefix plus a hash of the whole, so `a/b` and `a b` never share a page or a file
+    and a 300-character feature name never exceeds a file system's name limit."""
+    text = str(text)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+    if safe == text and len(text) <= 120:
+        return text
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{safe[:80]}-{digest}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,15 @@ def read_source(
         raise FeatureDataError(f"feature.path={path}: the file is empty")
     try:
         if suffix == ".csv":
-            return pd.read_csv(io.StringIO(text), keep_default_na=False)
+            _refuse_duplicate_header(text, path)
+            # text stays text: "123" is a text, not a number; labels are checked as 0/1 later
+            return pd.read_csv(io.StringIO(text), keep_default_na=False, dtype=str).pipe(
+                _numeric_labels
+            )
         if suffix == ".conllu":
             return conllu_table(text, tag_column)
+        if suffix == ".json" or text.lstrip().startswith("["):  # a JSON array of records
+            return pd.read_json(io.StringIO(text), orient="records", dtype=False)
         return pd.read_json(io.StringIO(text), lines=True, dtype=False)
     except FeatureDataError:
         raise
@@ -115,10 +122,34 @@ def read_source(
         ) from None
 
 
+def _refuse_duplicate_header(text: str, path: str) -> None:
+    """pandas renames a repeated column `label.1` and would probe it: refuse instead."""
+    import csv
+
+    header = next(csv.reader(io.StringIO(text)), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise FeatureDataError(f"feature.path={path}: the header repeats {repeated}")
+
+
+_LABEL_CELLS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
+
+
+def _numeric_labels(table: pd.DataFrame) -> pd.DataFrame:
+    """CSV cells are read as text, so a text of digits stays a text; a column whose every cell
+    is a 0/1 label (0, 1, 0.0, 1.0, true, false) becomes 0/1 integers."""
+    out = table.copy()
+    for name in out.columns:
+        cells = out[name].str.strip().str.lower()
+        if len(cells) and cells.isin(list(_LABEL_CELLS)).all():
+            out[name] = cells.map(_LABEL_CELLS).astype(int)
+    return out
+
+
 def _utf8(path: Path) -> str:
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark (Excel, Notepad) is not content
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise FeatureDataError(
@@ -255,6 +286,12 @@ def check_table(table: pd.DataFrame, level: str, text_column: str, group_column:
         raise FeatureDataError(
             f"the custom dataset has no feature column besides {text_column!r}/{group_column!r}"
         )
+    bad_names = [f for f in features if not isinstance(f, str) or _has_control(f)]
+    if bad_names:
+        raise FeatureDataError(
+            f"feature names {[str(f) for f in bad_names[:5]]!r} hold control characters (or are "
+            "not text): rename those columns"
+        )
     if level == "auto":
         is_spans = any(_is_list(v) for f in features for v in table[f])
         level = "token" if is_spans else "sequence"
@@ -301,6 +338,11 @@ def _check_classes(table: pd.DataFrame, features: list[str], level: str) -> None
         )
     if one_class:
         log.warning("features with one class only, which will be skipped: %s", one_class)
+
+
+def _has_control(name: str) -> bool:
+    """NUL, newlines, escapes...: a name that cannot be a file name, a log line or a cache key."""
+    return any(unicodedata.category(c) == "Cc" for c in name)
 
 
 def _is_list(v: Any) -> bool:

@@ -81,3 +81,21 @@ def test_the_header_names_the_code_and_warns_when_it_mixes_versions(tmp_path):
         load_results(tmp_path / "two"), tmp_path / "two.html", neuron_pages=0
     ).read_text()
     assert "Warning:</strong> these rows come from 2 code versions" in text
+
+
+def test_feature_names_the_run_accepted_never_crash_the_report(tmp_path):
+    """Mathtext dollars, a 300-character name, and two names that differ only in a character a
+    file name cannot hold: the report draws them all, each on its own page and file."""
+    from analysis.report import _slug
+
+    names = ["cost $x^$ y", "n" * 300, "a/b", "a b"]
+    rows = [row(feature=name, layer=la, f1=0.5 + 0.1 * la, support=[la]) for name in names
+            for la in (0, 1)]  # fmt: skip
+    write_results(tmp_path / "run", rows)
+    out = build_report(load_results(tmp_path / "run"), tmp_path / "r.html", neuron_pages=8)
+    text = out.read_text()
+    assert "cost $x^$ y" in text
+    slugs = {_slug(name) for name in names}
+    assert len(slugs) == 4 and all(len(s) < 120 for s in slugs)
+    files = [p.name for p in (tmp_path / "r_files").glob("f1_vs_k_*.png")]
+    assert len(files) == 4

@@ -174,6 +174,8 @@ def bad_inputs(tmp_path):
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes("text,is_x\ncaf\xe9,1\n".encode("latin-1"))
     (tmp_path / "empty.jsonl").write_text("")
+    dup_header = tmp_path / "dup.csv"
+    dup_header.write_text("text,label,label\na,1,0\nb,0,1\n")
     (tmp_path / "t.xlsx").write_text("x")
     return [
         (str(tmp_path / "missing.jsonl"), "no such file"),
@@ -193,6 +195,11 @@ def bad_inputs(tmp_path):
         (jsonl("bool.jsonl", [{"text": "short", "x": [[False, True]]}]), "must be two integers"),
         (jsonl("str.jsonl", [{"text": "short", "x": [["0", "2"]]}]), "must be two integers"),
         (jsonl("nan.jsonl", [{"text": "short", "x": [[0, None]]}]), "must be two integers"),
+        (
+            jsonl("nul.jsonl", [{"text": "a", "x\u0000y": 1}, {"text": "b", "x\u0000y": 0}]),
+            "control characters",
+        ),  # fmt: skip
+        (str(dup_header), "the header repeats \\['label'\\]"),
         (jsonl("oneclass.jsonl", [{"text": "a", "x": 1}, {"text": "b", "x": 1}]), "one class only"),
         (jsonl("nospan.jsonl", [{"text": "a b", "x": []}, {"text": "c", "x": []}]), "one class"),
         (
@@ -270,3 +277,18 @@ def test_a_huge_text_is_tokenised_by_a_bounded_prefix(bpe_tokenizer, monkeypatch
     dataset = custom.dataset_from_table(table, bpe_tokenizer, seq_len=32)
     assert max(seen) <= 32 * custom.CHARS_PER_TOKEN
     assert dataset.lengths[0] == 32 and dataset.meta["truncation"]["texts"] == 1
+
+
+def test_what_users_write_is_read_as_they_meant_it(tmp_path):
+    """A BOM before JSON lines, a JSON array, texts that are only digits in a CSV."""
+    rows = [{"text": f"{i}{i}{i}", "x": i % 2} for i in range(6)]
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + "\n".join(json.dumps(r) for r in rows).encode())
+    array = tmp_path / "array.json"
+    array.write_text(json.dumps(rows))
+    digits = tmp_path / "digits.csv"
+    digits.write_text("text,x\n" + "".join(f"{r['text']},{r['x']}\n" for r in rows))
+    for path in (bom, array, digits):
+        table = read_source(str(path))
+        assert table["text"].tolist() == [r["text"] for r in rows], path
+        assert table["x"].tolist() == [r["x"] for r in rows], path

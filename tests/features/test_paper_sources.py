@@ -179,9 +179,12 @@ def pile_folder(tmp_path) -> Path:
         "Books3": "Chapter {i}. The rain had not stopped for days.",
     }
     rows = {"text": [], "meta": []}
+    rng = np.random.default_rng(0)  # distinct texts: templates alone would be near-duplicates
+    words = "alpha beta gamma delta river stone cloud light paper window garden music".split()
     for i in range(40):
         for subset in subsets:
-            rows["text"].append(texts[subset].format(i=i))
+            tail = " ".join(rng.choice(words, 12))
+            rows["text"].append(f"{tail} {texts[subset].format(i=i)}")  # read first
             rows["meta"].append({"pile_set_name": subset})
     write(rows, PILE_FEATURES, tmp_path / "pile" / "data" / "train-00000-of-00001.parquet")
     return tmp_path / "pile"
@@ -195,15 +198,13 @@ def test_pile_subset_is_one_vs_rest_over_pile_set_name(bpe_tokenizer, pile_folde
         "uspto_backgrounds", "freelaw", "hackernews", "enron_emails",
     ]  # fmt: skip
     texts = bpe_tokenizer.batch_decode(ds.tokens, skip_special_tokens=True)
-    assert ds.n_sequences == 90 and not any(t.startswith("Chapter") for t in texts)
-    arxiv = next(
-        i for i, t in enumerate(texts) if t.startswith("We prove that the spectral gap of 0 ")
-    )
+    assert ds.n_sequences == 90 and not any("Chapter" in t for t in texts)
+    arxiv = next(i for i, t in enumerate(texts) if "We prove that the spectral gap of 0 " in t)
     row = dict(zip(ds.feature_names, ds.labels[arxiv], strict=True))
     assert row["arxiv"] == 1 and sum(row.values()) == 1
     for name, start in [("arxiv", "We prove"), ("github", "def handler"), ("freelaw", "The court")]:
         assert ds.label(name).sum() == 30
-        assert all(texts[i].startswith(start) for i in np.flatnonzero(ds.label(name)))
+        assert all(start in texts[i] for i in np.flatnonzero(ds.label(name)))
     assert ds.meta["source"] == "paper:pile_subset" and ds.meta["hf"] == str(pile_folder)
 
 
