@@ -24,6 +24,9 @@ from probing.experiment import run_experiment
 from probing.multirun import clear_failure, record_failure
 
 log = logging.getLogger("probing")
+# A log file that cannot be written (a full disk under the run directory) must not print a
+# traceback per log record before the run's own one-line error: logging drops the record.
+logging.raiseExceptions = False
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

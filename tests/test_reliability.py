@@ -370,3 +370,28 @@ def test_an_unwritable_run_directory_is_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     proc = run_cli(["model=tiny-pythia", f"hydra.run.dir={tmp_path}/file/run"], tmp_path)
     assert "is a file" in one_line_error(proc)
+
+
+def test_a_log_file_on_a_full_disk_prints_no_traceback_per_record(capsys):
+    """Hydra logs to RUN_DIR/run.log; on a full disk each record's write fails. The run must
+    end in its one error line, not a 'Logging error' traceback per record before it."""
+    import logging
+
+    import probing.run  # noqa: F401  (sets how logging treats a failing handler)
+
+    class FullDisk(logging.Handler):
+        def emit(self, record):
+            try:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            except OSError:
+                self.handleError(record)
+
+    logger = logging.getLogger("probing.test_full_disk")
+    handler = FullDisk()
+    logger.addHandler(handler)
+    try:
+        for _ in range(5):
+            logger.warning("a record")
+    finally:
+        logger.removeHandler(handler)
+    assert "Logging error" not in capsys.readouterr().err
