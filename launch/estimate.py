@@ -55,7 +55,9 @@ class Job:
     probe_hours: float  # probing, an upper bound (see PROBE_S_PER_EXAMPLE_NEURON)
     store_bytes: float  # the activation store this job fills (shared with same-dataset jobs)
     store_key: tuple[str, str]
-    timeout_min: float | None  # what the job asks SLURM for (hydra_plugins/probing_launchers/sized_slurm.py)
+    timeout_min: (
+        float | None
+    )  # what the job asks SLURM for (hydra_plugins/probing_launchers/sized_slurm.py)
     mem_gb: float | None
 
 
