@@ -210,14 +210,15 @@ def summary_metrics(results: pd.DataFrame, summary: pd.DataFrame) -> dict:
     for r in summary.itertuples():
         _, k = summaries.k_at_fraction(results[results["feature"] == r.feature])
         k90.append(k)
+        if r.significant is not None:  # runs with the permutation null
+            out[f"p_value/{r.feature}"] = r.p_value
+            out[f"significant/{r.feature}"] = bool(r.significant)
         out.update(
             {
                 f"f1_k1/{r.feature}": r.f1_k1,
                 f"f1_max/{r.feature}": r.best_f1,
                 f"best_layer/{r.feature}": r.layer,
                 f"best_neuron/{r.feature}": summaries.neuron_id(r.layer, r.neuron),
-                f"p_value/{r.feature}": r.p_value,
-                f"significant/{r.feature}": bool(r.significant),
                 f"k90/{r.feature}": k,
             }
         )

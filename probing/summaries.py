@@ -111,7 +111,7 @@ def chance_columns(rows: pd.DataFrame) -> dict[str, pd.Series]:
 
 def with_significance(best: pd.DataFrame, keys: list[str] | None = None) -> pd.DataFrame:
     """`p_adjusted` (BH over the features of each group of `keys`, default one run) and
-    `significant` (adjusted p <= ALPHA; False without a p-value)."""
+    `significant` (adjusted p <= ALPHA; None without a p-value)."""
     keys = [k for k in (keys or RUN_KEYS) if k in best]
     adjusted = pd.Series(np.nan, index=best.index)
     if len(best):
@@ -120,7 +120,8 @@ def with_significance(best: pd.DataFrame, keys: list[str] | None = None) -> pd.D
         )
         for index in groups:
             adjusted[index] = benjamini_hochberg(best.loc[index, "p_value"].to_numpy())
-    return best.assign(p_adjusted=adjusted, significant=adjusted <= ALPHA)
+    significant = (adjusted <= ALPHA).astype(object).where(adjusted.notna(), None)
+    return best.assign(p_adjusted=adjusted, significant=significant)
 
 
 SUMMARY_COLUMNS = [
