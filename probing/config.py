@@ -393,6 +393,20 @@ def _check_feature(feature: dict, problems: list[str], table=None) -> None:
         problem = source_problem(feature["params"])
         if problem:
             problems.append(problem)
+        elif _is_local(feature["params"].get("hf")):  # a local copy: its schema, now
+            from probing.features import FeatureDataError
+            from probing.features.paper import check_schema
+
+            try:
+                check_schema(collection.name, {**collection.defaults, **feature["params"]})
+            except FeatureDataError as err:
+                problems.append(str(err))
+
+
+def _is_local(hf: Any) -> bool:
+    from pathlib import Path
+
+    return isinstance(hf, str) and Path(hf).expanduser().is_dir()
 
 
 def _check_custom(feature: dict, problems: list[str], table=None) -> None:

@@ -156,6 +156,29 @@ def read_table(name: str, params: dict) -> pd.DataFrame:
     return table
 
 
+def check_schema(name: str, params: dict) -> None:
+    """Open a local copy's split and check its columns, reading no rows: a folder of another
+    schema is one line at config validation, before any model loads."""
+    source = _source(params)
+    pattern = include(source["data_dir"], source["data_files"])
+    with one_line_errors(source["hf"], source["revision"], pattern):
+        if name == "europarl":
+            pivot = params["pivot"]
+            other = next((lang for lang in params["languages"] if lang != pivot), None)
+            if other is None:
+                return
+            pair = "-".join(sorted((pivot, other)))
+            dataset = open_split(**{**source, "data_dir": pair})
+            require_columns(dataset, ["translation"], name, source["hf"])
+        elif name in ("pile_subset", "github_code"):
+            dataset = open_split(**source)
+            columns = [params["text_column"], params["label_column"].split(".")[0]]
+            require_columns(dataset, columns, name, source["hf"])
+        else:
+            dataset = open_split(**source)
+            require_columns(dataset, ["text", "tokens", *EWT_COLUMNS[name]], name, source["hf"])
+
+
 def _upos_names(dataset) -> list[str]:
     feature = (dataset.features or {}).get("upos")
     names = getattr(getattr(feature, "feature", None), "names", None)

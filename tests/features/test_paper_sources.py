@@ -436,3 +436,25 @@ def test_a_paper_dataset_end_to_end_through_the_cli(pile_folder, tmp_path):
     assert set(results["collection"]) == {"pile_subset"}
     assert set(results["feature"]) == {"arxiv", "github", "freelaw"}
     assert len(results) == 3 * 2  # 3 features x 2 values of k, one layer
+
+
+def test_a_local_copy_of_another_schema_is_refused_before_the_model_loads(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from probing.config import validate_config
+    from probing.errors import ConfigError
+
+    write({"body": ["a"], "label": ["b"]}, None, tmp_path / "x" / "data" / "train-0.parquet")
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cfg = compose(
+                "config",
+                overrides=["model=tiny-pythia", "feature=paper/pile_subset",
+                           f"feature.hf={tmp_path / 'x'}"],
+            )  # fmt: skip
+    finally:
+        GlobalHydra.instance().clear()
+    with pytest.raises(ConfigError, match=r"no column\(s\) \['text', 'meta'\]"):
+        validate_config(cfg)
