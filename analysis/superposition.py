@@ -5,7 +5,7 @@ superposition, as sparse combinations of polysemantic neurons, and the first ~25
 more than the rest. Two kinds of evidence, per layer:
 
 - **probing sparsity** (from a run's rows, over every feature): `k90`, the smallest k whose test
-  F1 reaches 0.9 of that layer's best F1 over k, and `gain_1_16`, F1 at k=16 minus F1 at k=1. A
+  F1 reaches 0.9 of that layer's best F1 over k (the test F1 of the k validation chooses), and `gain_1_16`, F1 at k=16 minus F1 at k=1. A
   layer where single neurons suffice has k90 near 1 and a small gain; superposition shows as a
   larger k90 and a larger gain.
 - **weight statistics** (from the model's MLP weights, TransformerLens W_in [d_model, d_mlp] and
@@ -31,7 +31,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from analysis.tables import smallest_k, with_depth
+from analysis.tables import with_depth
+from probing.summaries import curve_k_at_fraction
 
 QUARTER = 0.25
 N_BOOT = 2000
@@ -57,7 +58,7 @@ def probing_sparsity(results: pd.DataFrame, fraction: float = 0.9) -> pd.DataFra
     ):
         f1 = group.set_index("k")["f1"].astype(float)
         gain = f1.get(16, np.nan) - f1.get(1, np.nan)
-        k90 = smallest_k(group["k"].to_numpy(), group["f1"].to_numpy(), fraction)
+        k90 = curve_k_at_fraction(group, fraction)
         out.append(
             (model, int(layer), collection, feature, method, k90, np.log2(k90), gain, f1.max())
         )

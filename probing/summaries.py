@@ -66,12 +66,24 @@ def smallest_k(ks, f1, fraction: float = SPARSITY_FRACTION) -> int:
     return int(ks[np.argmax(f1 >= fraction * f1.max())])
 
 
+def curve_k_at_fraction(curve: pd.DataFrame, fraction: float = SPARSITY_FRACTION) -> int:
+    """k90 of one layer's k sweep: the smallest k whose test F1 reaches `fraction` of the test F1
+    of the k that validation chooses (the curve's best), so no maximum over test F1 sets the bar."""
+    curve = curve.sort_values("k")
+    f1 = curve["f1"].to_numpy(dtype=float)
+    if "val_f1" in curve and curve["val_f1"].notna().any():
+        reference = f1[int(np.nanargmax(curve["val_f1"].to_numpy(dtype=float)))]
+    else:
+        reference = np.nanmax(f1)
+    reached = np.nan_to_num(f1) >= fraction * reference
+    return int(curve["k"].to_numpy()[np.argmax(reached)] if reached.any() else curve["k"].max())
+
+
 def k_at_fraction(rows: pd.DataFrame, fraction: float = SPARSITY_FRACTION) -> tuple[int, int]:
     """(layer, k90) of one model x feature x method: the layer chosen on validation
-    (best_layer), k90 read off that layer's test F1 curve."""
+    (best_layer), k90 read off that layer's test F1 curve (curve_k_at_fraction)."""
     layer = best_layer(rows)
-    curve = rows[rows["layer"] == layer]
-    return layer, smallest_k(curve["k"].to_numpy(), curve["f1"].to_numpy(), fraction)
+    return layer, curve_k_at_fraction(rows[rows["layer"] == layer], fraction)
 
 
 def benjamini_hochberg(p_values) -> np.ndarray:

@@ -127,3 +127,15 @@ def test_significance_is_corrected_per_run_not_across_runs():
     out = with_significance(best)
     assert out["p_adjusted"].tolist() == pytest.approx([0.06, 0.5, 0.03])
     assert out["significant"].tolist() == [False, False, True]
+
+
+def test_k90_is_measured_against_the_k_validation_chooses():
+    """Test F1 peaks at k=8 by luck; validation prefers k=4. The bar for k90 is 0.9 of the
+    chosen k's test F1 (0.7), first reached at k=4, not 0.9 of the lucky 1.0 (k=8)."""
+    from probing.summaries import curve_k_at_fraction
+
+    curve = pd.DataFrame(
+        layer_rows("m", "f", 0, (0.5, 0.6, 0.7, 1.0), (0.5, 0.6, 0.9, 0.7), neuron=1)
+    )
+    assert curve_k_at_fraction(curve, 0.9) == 4
+    assert curve_k_at_fraction(curve.drop(columns="val_f1"), 0.9) == 8  # no validation
