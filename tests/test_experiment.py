@@ -135,8 +135,8 @@ def test_multirun_over_every_feature_collection(tmp_path):
 @pytest.mark.slow
 def test_smollm2_has_a_dedicated_python_neuron_on_held_out_files(tmp_path):
     """The paper's finding on a real model: one neuron (k=1) tells Python code from four other
-    languages on files unseen in training. Layer 5 of SmolLM2-135M on the pinned sources: F1 0.836
-    (neuron 707; the quick preset picks the same neuron, 0.85), where calling everything Python
+    languages on files unseen in training. Layer 5 of SmolLM2-135M on the pinned sources: F1 0.726
+    (neuron 707, files sharing text merged before the split), where calling everything Python
     scores 0.33 (a fifth of the windows are Python)."""
     cfg = compose_cfg(
         tmp_path,
