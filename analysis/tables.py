@@ -58,12 +58,7 @@ def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFra
         "f1_low",
         "f1_high",
         "best_f1",
-        "f1_null",
-        "p_value",
-        "p_adjusted",
-        "significant",
-        "f1_chance",
-        "f1_random",
+        *summaries.CHANCE_COLUMNS,
     ]
     rows = results if method is None else results[results["method"] == method]
     k1 = k1_scores(rows)

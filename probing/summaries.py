@@ -136,6 +136,8 @@ def with_significance(best: pd.DataFrame, keys: list[str] | None = None) -> pd.D
     return best.assign(p_adjusted=adjusted, significant=significant)
 
 
+# what chance gives beside a best neuron, in every table that shows one
+CHANCE_COLUMNS = ["f1_null", "p_value", "p_adjusted", "significant", "f1_chance", "f1_random"]
 SUMMARY_COLUMNS = [
     "model",
     "feature",
@@ -146,12 +148,7 @@ SUMMARY_COLUMNS = [
     "f1_high",
     "best_f1",
     "val_f1_k1",
-    "f1_null",
-    "p_value",
-    "p_adjusted",
-    "significant",
-    "f1_chance",
-    "f1_random",
+    *CHANCE_COLUMNS,
     "selected_on",
 ]
 
