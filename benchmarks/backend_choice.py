@@ -11,20 +11,22 @@ paper's 17. Prints seconds per sweep and the largest |F1 difference| of torch to
 1e-6 (of torch, and of scikit-learn at 1e-4). These numbers set backends.resolve_backend's rule
 and torch_backend.SOLVE_THREADS; measured here, never asserted in tests.
 
-    python benchmarks/backend_choice.py              # the whole grid (~10 min on 2 cores)
-    python benchmarks/backend_choice.py --n 2000 --d 1024
+Each cell: a warm-up sweep, then the fastest of two (benchmarks.harness).
+
+    python -m benchmarks.backend_choice              # the whole grid (~30 min on 2 cores)
+    python -m benchmarks.backend_choice --n 2000 --d 1024
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 from functools import partial
 
 import torch
-from probing_stage import synthetic_layer  # benchmarks/ is the script's folder
 
+from benchmarks.harness import compare
+from benchmarks.probing_stage import synthetic_layer
 from probing.probes import paper_k_list, sweep_k
 from probing.probes.backends import BACKENDS, sklearn_backend, torch_backend
 
@@ -33,14 +35,18 @@ def ks_for(d: int) -> list[int]:
     return paper_k_list(d) if d <= 1024 else [1, 16, 256, d]
 
 
-def timed_sweep(data, ks, backend: str, solve_threads: int = 1, sklearn_tol: float = 1e-4):
-    """(seconds, rows) of one sweep_k; solve_threads: torch threads per solve."""
+def timed_sweep(
+    data, ks, backend: str, solve_threads: int = 1, sklearn_tol: float = 1e-4, repeats: int = 2
+):
+    """(seconds, rows) of sweep_k: the first call warms up (and gives the rows), then the
+    fastest of `repeats` (benchmarks.harness); solve_threads: torch threads per solve."""
     torch_backend.SOLVE_THREADS = solve_threads
     BACKENDS["sklearn"] = partial(sklearn_backend.fit_prefixes, tol=sklearn_tol)
     try:
-        start = time.perf_counter()
         rows = sweep_k(*data, ks=ks, backend=backend)
-        return time.perf_counter() - start, rows
+        timing = compare({"sweep": lambda: sweep_k(*data, ks=ks, backend=backend)},
+                         repeats=repeats, warmup=0)["sweep"]  # fmt: skip
+        return timing.best, rows
     finally:
         torch_backend.SOLVE_THREADS = 1
         BACKENDS["sklearn"] = sklearn_backend.fit_prefixes

@@ -3,23 +3,23 @@
     python -m benchmarks.extraction_throughput [--model smollm2-135m] [--batches 3] [--threads N]
 
 Runs the real `extract_activations` (all layers hooked, reduced in the hook, written to a zarr
-store in a temporary folder) on random token windows, once per dtype, in one process so the
-figures compare as ratios. Timings on a shared machine are noisy: read the ratio, not the rate.
+store in a temporary folder) on random token windows, one model per dtype in one process, timed
+by benchmarks.harness (warmed, alternated, fastest of --repeats). Read the ratio, not the rate.
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
+import shlex
+import sys
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from benchmarks.extraction_overhead import random_windows
-from probing.activations import extract_activations, open_store
+from benchmarks.extraction_overhead import extract, random_windows
+from benchmarks.harness import Session, compare
 from probing.models import load_model
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
@@ -33,41 +33,47 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         spec = OmegaConf.to_container(compose("config", [f"model={args.model}"]).model)
-    rates = {}
+    session = Session("extraction_throughput")
+    models, sides = {}, {}
     for dtype in args.dtypes.split(","):
-        model = load_model(**{**spec, "dtype": dtype})
+        models[dtype] = model = load_model(**{**spec, "dtype": dtype})
         ds = random_windows(args.batch_size * args.batches, args.seq_len, len(model.tokenizer))
         layers = list(range(model.n_layers))
-        warm = random_windows(args.batch_size, args.seq_len, len(model.tokenizer), seed=1)
-        with tempfile.TemporaryDirectory() as tmp:
-            extract_activations(
-                model,
-                warm,
-                open_store(tmp, model, warm, "float32"),
-                layers,
-                batch_size=args.batch_size,
-                progress=False,
-            )
-            store = open_store(tmp, model, ds, "float32")
-            t0 = time.perf_counter()
-            extract_activations(
-                model, ds, store, layers, batch_size=args.batch_size, progress=False
-            )
-            elapsed = time.perf_counter() - t0
-        rates[dtype] = ds.n_sequences * args.seq_len / elapsed
-        print(
-            f"{args.model} {dtype:>9}: {rates[dtype]:8.0f} tok/s  ({elapsed:.1f}s, "
-            f"{model.n_layers} layers, threads={torch.get_num_threads()})"
-        )
-        del model
-    base = args.dtypes.split(",")[0]
-    for dtype, rate in rates.items():
-        print(f"ratio {dtype}/{base}: {rate / rates[base]:.2f}")
+
+        def run(model=model, ds=ds, layers=layers):
+            extract(model, ds, args.batch_size, layers, "float32")
+
+        sides[dtype] = run
+    timings = compare(sides, repeats=args.repeats)
+    tokens = args.batch_size * args.batches * args.seq_len
+    base, *others = list(sides)
+    rate = {dtype: tokens / t.best for dtype, t in timings.items()}
+    ratios = {f"{dtype}/{base}": rate[dtype] / rate[base] for dtype in others}
+    n_layers = next(iter(models.values())).n_layers
+    session.record(
+        key=f"extraction_throughput-{args.model}",
+        title=f"extraction by model dtype: {args.model}, all {n_layers} layers, store float32",
+        command="python -m benchmarks.extraction_throughput " + shlex.join(sys.argv[1:]),
+        headline=", ".join(f"{d} {rate[d]:.0f} tok/s" for d in sides)
+        + "".join(f"; {name} {value:.2f}x" for name, value in ratios.items()),
+        timings=timings,
+        ratios=ratios,
+        facts={
+            "model": args.model,
+            "batch_size": args.batch_size,
+            "batches": args.batches,
+            "seq_len": args.seq_len,
+        },  # fmt: skip
+        units={dtype: tokens for dtype in sides},
+        save=not args.no_record,
+    )
 
 
 if __name__ == "__main__":

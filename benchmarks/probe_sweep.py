@@ -10,15 +10,18 @@ thousands, so its F1 there is that of an unfinished fit; the "saga conv" column 
 --reference adds an lbfgs fit at tol 1e-8 per k, the optimum both sides approach, and the largest
 |F1 difference| of ours to it.
 
-    python benchmarks/probe_sweep.py               # N=8000 examples, d=8192 neurons
-    python benchmarks/probe_sweep.py --quick       # N=2000, d=1024
-    python benchmarks/probe_sweep.py --reference   # also the converged optimum (+ ~10 s)
+Timed by benchmarks.harness (ours warmed; alternated; fastest of --repeats), with a record.
+
+    python -m benchmarks.probe_sweep               # N=8000 examples, d=8192 neurons
+    python -m benchmarks.probe_sweep --quick       # N=2000, d=1024
+    python -m benchmarks.probe_sweep --reference   # also the converged optimum (+ ~10 s)
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import shlex
+import sys
 import warnings
 
 import numpy as np
@@ -27,6 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
+from benchmarks.harness import Session, compare
 from probing.probes import paper_k_list, rank_neurons, sweep_k
 from probing.probes.scaling import fit_scaling, standardize
 
@@ -81,9 +85,12 @@ def main() -> None:
         action="store_true",
         help="also fit a converged lbfgs (tol 1e-8) per k: the exact optimum both sides approach",
     )
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    session = Session("probe_sweep")
     n, d = (2000, 1024) if args.quick else (8000, 8192)
     X, y, planted = synthetic_activations(n, d)
     split = int(0.8 * n)
@@ -92,14 +99,20 @@ def main() -> None:
     print(f"N={n} (train {split}), d={d}, {len(ks)} ks, planted neurons {sorted(planted.tolist())}")
     print(f"torch threads: {torch.get_num_threads()}")
 
-    start = time.perf_counter()
-    rows = sweep_k(*data, ks=ks, method="mean_diff", backend=args.backend)
-    ours_s = time.perf_counter() - start
+    def ours():
+        return sweep_k(*data, ks=ks, method="mean_diff", backend=args.backend)
+
+    def saga():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # saga stops at max_iter
+            return sklearn_sweep(*data, ks, solver="saga", max_iter=args.saga_max_iter)
+
+    # saga has no first-call cost and takes a minute a run: it is not warmed
+    timings = compare({"ours": ours, "saga_per_k": saga}, repeats=args.repeats,
+                      warmup={"ours": 1, "saga_per_k": 0})  # fmt: skip
+    rows, paper = ours(), saga()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # saga stops at max_iter at large k
-        start = time.perf_counter()
-        paper = sklearn_sweep(*data, ks, solver="saga", max_iter=args.saga_max_iter)
-        paper_s = time.perf_counter() - start
+        warnings.simplefilter("ignore", ConvergenceWarning)
         exact = (
             sklearn_sweep(*data, ks, solver="lbfgs", tol=1e-8, max_iter=20_000)
             if args.reference
@@ -119,11 +132,23 @@ def main() -> None:
             exact_diffs.append(abs(row["f1"] - exact[row["k"]][0]))
             line += f" {exact[row['k']][0]:8.4f} {exact_diffs[-1]:12.4f}"
         print(line)
-    print(f"\nours ({rows[0]['backend']}): {ours_s:.2f} s for the full sweep")
-    print(f"paper (saga per k, max_iter={args.saga_max_iter}): {paper_s:.2f} s")
-    print(f"speed-up: {paper_s / ours_s:.1f}x; max |F1 difference| over k: {max(diffs):.4f}")
-    if exact:
-        print(f"max |F1 difference| to the converged lbfgs optimum: {max(exact_diffs):.4f}")
+    speedup = timings["saga_per_k"].best / timings["ours"].best
+    exact_note = f", max |F1 - converged optimum| {max(exact_diffs):.4f}" if exact else ""
+    session.record(
+        key=f"probe_sweep-n{n}-d{d}-{args.backend}",
+        title=(f"a layer's full k sweep (N={n}, d={d}, {len(ks)} ks), batched L-BFGS vs one "
+               f"scikit-learn saga fit per k (max_iter {args.saga_max_iter}, the paper's)"),
+        command="python -m benchmarks.probe_sweep " + shlex.join(sys.argv[1:]),
+        headline=(f"{speedup:.1f}x: {timings['ours'].best:.2f} s vs "
+                  f"{timings['saga_per_k'].best:.1f} s; max |F1 difference| to saga "
+                  f"{max(diffs):.4f}{exact_note}"),
+        timings=timings,
+        ratios={"saga_per_k/ours": speedup},
+        facts={"n": n, "d": d, "ks": ks, "backend": rows[0]["backend"],
+               "max_f1_difference_saga": max(diffs),
+               "max_f1_difference_exact": max(exact_diffs) if exact else None},
+        save=not args.no_record,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

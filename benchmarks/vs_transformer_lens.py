@@ -8,8 +8,9 @@ TransformerLens's split (its train / test indices) is handed to ours, both stand
 training statistics, and its objective mean(w_i BCE_i) + l2/2 |w|^2 equals scikit-learn's
 C sum(w_i BCE_i) + |w|^2 / 2 (ours) divided by C n when l2 = 1 / (C n_train).
 
-Prints each side's wall time, the ratio and the largest |F1 difference| over k, measured in one
-process. Timings on a shared machine are noisy: read the ratio.
+Both sides are timed by benchmarks.harness: warmed (TransformerLens's first call in a process
+costs ~2 s of set-up), alternated, fastest of --repeats. Prints each side's time, the ratio and
+the largest |F1 difference| over k, and writes a record.
 
     python -m benchmarks.vs_transformer_lens             # N=4000, d=4096, the paper's ks to 256
     python -m benchmarks.vs_transformer_lens --all-ks    # ... every paper k up to d (slow for TL)
@@ -18,12 +19,16 @@ process. Timings on a shared machine are noisy: read the ratio.
 from __future__ import annotations
 
 import argparse
-import time
+import shlex
+import sys
+import warnings
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
-from benchmarks.probe_sweep import synthetic_activations
+from benchmarks.harness import Session, compare
+from benchmarks.probe_sweep import sklearn_sweep, synthetic_activations
 from probing.probes import paper_k_list, sweep_k
 
 
@@ -51,38 +56,70 @@ def main() -> None:
     parser.add_argument("--all-ks", action="store_true", help="the paper's ks up to d")
     parser.add_argument("--backend", default="auto", help="ours: auto, torch or sklearn")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-saga", action="store_true", help="skip scikit-learn saga per k")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    session = Session("vs_transformer_lens")
     X, y, _ = synthetic_activations(args.n, args.d)
     ks = [k for k in paper_k_list(args.d) if args.all_ks or k <= 256]
     C = 1.0
     print(f"N={args.n}, d={args.d}, {len(ks)} ks ({ks[0]}..{ks[-1]}), torch threads "
           f"{torch.get_num_threads()}")  # fmt: skip
 
-    start = time.perf_counter()
     theirs = transformer_lens_sweep(X, y, ks, C, seed=0)
-    tl_s = time.perf_counter() - start
     train = theirs.results[0].train_indices.numpy()
     test = theirs.results[0].test_indices.numpy()
     # the objectives match only if l2 used the very n_train of this split
     assert abs(theirs.results[0].l2_strength * C * len(train) - 1) < 1e-12
+    X_train, y_train, X_test, y_test = X[train], y[train], X[test], y[test]
 
-    start = time.perf_counter()
-    ours = sweep_k(X[train], y[train], X[test], y[test], ks, method="mean_diff",
-                   backend=args.backend, C=C)  # fmt: skip
-    ours_s = time.perf_counter() - start
+    def ours_sweep():
+        return sweep_k(X_train, y_train, X_test, y_test, ks, method="mean_diff",
+                       backend=args.backend, C=C)  # fmt: skip
 
+    def saga_sweep():  # the paper's way, one scikit-learn fit per k, on the same split
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return sklearn_sweep(X_train, y_train, X_test, y_test, ks, solver="saga", max_iter=100)
+
+    ours = ours_sweep()
+    sides = {"ours": ours_sweep, "transformer_lens": lambda: transformer_lens_sweep(X, y, ks, C, 0)}
+    if not args.no_saga:
+        sides["saga_per_k"] = saga_sweep
+    timings = compare(sides, repeats=args.repeats)
     print(f"\n{'k':>6} {'F1 ours':>8} {'F1 TL':>8} {'|diff|':>7} {'same support':>12}")
-    diffs = []
+    diffs, same_supports = [], 0
     for row, result in zip(ours, theirs.results, strict=True):
         diffs.append(abs(row["f1"] - result.metrics.f1))
         same = sorted(row["support"]) == sorted(result.selected_features.tolist())
+        same_supports += same
         print(f"{row['k']:>6} {row['f1']:8.4f} {result.metrics.f1:8.4f} {diffs[-1]:7.4f} "
               f"{same!s:>12}")  # fmt: skip
-    print(f"\nours ({ours[0]['backend']}): {ours_s:.2f} s for the sweep")
-    print(f"TransformerLens sweep_sparse_probe: {tl_s:.2f} s")
-    print(f"speed-up: {tl_s / ours_s:.1f}x; max |F1 difference| over k: {max(diffs):.4f}")
+    speedup = timings["transformer_lens"].best / timings["ours"].best
+    ratios = {"transformer_lens/ours": speedup}
+    saga_note = ""
+    if "saga_per_k" in timings:
+        ratios["saga_per_k/ours"] = timings["saga_per_k"].best / timings["ours"].best
+        saga_note = (f"; scikit-learn saga per k {timings['saga_per_k'].best:.2f} s "
+                     f"({ratios['saga_per_k/ours']:.0f}x)")  # fmt: skip
+    session.record(
+        key=f"vs_transformer_lens-n{args.n}-d{args.d}-k{len(ks)}",
+        title=(f"a layer's k sweep vs TransformerLens's sweep_sparse_probe, warm (N={args.n}, "
+               f"d={args.d}, {len(ks)} ks to {ks[-1]}; same split, ranking and objective)"),
+        command="python -m benchmarks.vs_transformer_lens " + shlex.join(sys.argv[1:]),
+        headline=(f"{speedup:.1f}x: {timings['ours'].best:.3f} s vs "
+                  f"{timings['transformer_lens'].best:.3f} s; same support at "
+                  f"{same_supports}/{len(ks)} ks, max |F1 difference| {max(diffs):.4f}"
+                  f"{saga_note}"),
+        timings=timings,
+        ratios=ratios,
+        facts={"n": args.n, "d": args.d, "ks": ks, "backend": ours[0]["backend"],
+               "max_f1_difference": max(diffs), "same_support": same_supports},
+        save=not args.no_record,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

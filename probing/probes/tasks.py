@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from .backends import BATCHED
 from .fit import PER_K_METHODS, PrefixFits, fit_method, fit_stacked, standardize_top
 from .metrics import classification_metrics, f1, f1_intervals
-from .ranking import order_by_score, rank_neurons
+from .ranking import checked_mean_differences, order_by_score, rank_neurons
 from .validation import check_X_y
 
 # Training activations (float32, the top max(ks) neurons of each feature) stacked into one solve,
@@ -101,9 +101,8 @@ def rank_tasks(chunk: list[FeatureTask], method: str, seed: int) -> tuple[list, 
             positives = Y.sum(axis=1, keepdims=True)
             if ((positives == 0) | (positives == Y.shape[1])).any():
                 continue  # a one-class task: rank_neurons below says so
-            X = check_X_y(chunk[members[0]].X_train, chunk[members[0]].y_train)[0]
-            weights = Y / positives - (1 - Y) / (Y.shape[1] - positives)  # mean(1) - mean(0)
-            scores = np.abs(weights @ X.astype(np.float64))
+            X = check_X_y(chunk[members[0]].X_train, chunk[members[0]].y_train, finite=False)[0]
+            scores = np.abs(checked_mean_differences(X, Y))
             each = (time.perf_counter() - start) / len(members)
             for row, i in enumerate(members):
                 orders[i], seconds[i] = order_by_score(scores[row]), each

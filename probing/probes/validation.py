@@ -47,11 +47,14 @@ def check_probe_X_y(probe: BaseEstimator, X, y) -> tuple[np.ndarray, np.ndarray,
     return X, y.astype(np.int64), classes
 
 
-def check_X(X, n_features: int | None = None) -> np.ndarray:
-    """Return X as a finite 2-D float array; `n_features` checks it against the fitted width."""
+def check_X(X, n_features: int | None = None, finite: bool = True) -> np.ndarray:
+    """Return X as a finite 2-D float array; `n_features` checks it against the fitted width.
+    finite=False leaves the NaN / inf check to a caller whose own pass over X proves it (the
+    mean_diff ranking: see ranking.mean_differences)."""
     _check_2d_real(X)
     X = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite=False)
-    _check_finite(X)
+    if finite:
+        _check_finite(X)
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} neurons but the probe was fitted on {n_features}")
     return X
@@ -76,9 +79,9 @@ def check_y(y, n_examples: int, both_classes: bool = True) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def check_X_y(X, y) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a training pair."""
-    X = check_X(X)
+def check_X_y(X, y, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a training pair (finite as for check_X)."""
+    X = check_X(X, finite=finite)
     return X, check_y(y, X.shape[0])
 
 

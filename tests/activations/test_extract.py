@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from probing.activations import extract as extract_module
 from probing.activations import extract_activations, open_store
 from probing.activations.extract import reduce_batch
 from probing.activations.store import StoreCorruptError
@@ -9,7 +10,10 @@ from tests.conftest import make_dataset
 
 
 @pytest.mark.parametrize("aggregation", ["mean", "max", "token"])
-def test_extracted_values_match_a_direct_forward_pass(tiny_model, tmp_path, aggregation):
+def test_extracted_values_match_a_direct_forward_pass(
+    tiny_model, tiny_bridge, tmp_path, aggregation
+):
+    """The store (HF torch hooks) against TransformerLens's own cache of the same model."""
     ds = make_dataset(aggregation)
     store = open_store(tmp_path, tiny_model, ds, "float32")
     assert extract_activations(tiny_model, ds, store, [0, 1], batch_size=7, progress=False) == [
@@ -19,7 +23,7 @@ def test_extracted_values_match_a_direct_forward_pass(tiny_model, tmp_path, aggr
     X = store.read(1)
     seq = 5
     n = ds.lengths[seq]
-    _, cache = tiny_model.bridge.run_with_cache(
+    _, cache = tiny_bridge.bridge.run_with_cache(
         torch.from_numpy(ds.tokens[seq : seq + 1, :n]).long()
     )
     acts = cache["blocks.1.mlp.hook_post"][0].numpy()  # [pos, d_mlp]
@@ -38,6 +42,24 @@ def test_reduce_batch_ignores_padding():
     lengths = torch.tensor([2])
     assert reduce_batch(acts, lengths, "mean").item() == 2.0
     assert reduce_batch(acts, lengths, "max").item() == 3.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_reduce_batch_equals_the_masked_float32_reduction(dtype):
+    """Short rows reduced apart, sums accumulated in float32: the same as masking a float32
+    copy of the whole batch, in either model dtype, with or without the host's short_rows."""
+    g = torch.Generator().manual_seed(0)
+    acts = (torch.randn(5, 9, 7, generator=g) * 3).to(dtype)
+    lengths = torch.tensor([9, 4, 9, 1, 6])
+    real = (torch.arange(9)[None, :] < lengths[:, None])[..., None]
+    mean = (acts.float() * real).sum(1) / lengths[:, None]
+    peak = acts.float().masked_fill(~real, float("-inf")).amax(1)
+    short = [(1, 4), (3, 1), (4, 6)]
+    for rows in (None, short):
+        got = reduce_batch(acts, lengths, "mean", short_rows=rows)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, mean, rtol=1e-6, atol=1e-6)
+        assert torch.equal(reduce_batch(acts, lengths, "max", short_rows=rows), peak)
 
 
 def test_resume_after_interruption_equals_uninterrupted_run(tiny_model, tmp_path, monkeypatch):
@@ -103,16 +125,16 @@ def test_a_row_no_hook_wrote_is_refused_not_stored(tiny_model, tmp_path, monkeyp
     uninitialised values in the store."""
     ds = make_dataset("mean", n_seq=20)
     store = open_store(tmp_path, tiny_model, ds, "float32")
-    real = tiny_model.bridge.run_with_hooks
+    real = extract_module.run_with_site_hooks
     batches = {"n": 0}
 
-    def skips_layer_1_once(tokens, fwd_hooks, **kwargs):
+    def skips_layer_1_once(sites, tokens, hook, layers, read):
         batches["n"] += 1
         if batches["n"] == 2:
-            fwd_hooks = [(name, fn) for name, fn in fwd_hooks if not name.startswith("blocks.1.")]
-        return real(tokens, fwd_hooks=fwd_hooks, **kwargs)
+            return real(sites, tokens, hook, layers, lambda la, acts: la != 1 and read(la, acts))
+        return real(sites, tokens, hook, layers, read)
 
-    monkeypatch.setattr(tiny_model.bridge, "run_with_hooks", skips_layer_1_once)
+    monkeypatch.setattr(extract_module, "run_with_site_hooks", skips_layer_1_once)
     with pytest.raises(FloatingPointError, match="layer 1"):
         extract_activations(tiny_model, ds, store, [0, 1], batch_size=4, progress=False)
     assert not store.is_complete(1)
@@ -189,16 +211,16 @@ def test_a_refused_chunk_stops_extraction_within_one_chunk(tiny_model, tmp_path,
     ds = make_dataset("mean", n_seq=64)
     store = open_store(tmp_path, tiny_model, ds, "float32")
     chunks = {"n": 0}
-    real = tiny_model.bridge.run_with_hooks
+    real = extract_module.run_with_site_hooks
 
-    def counting(tokens, **kwargs):
+    def counting(*args, **kwargs):
         chunks["n"] += 1
-        return real(tokens, **kwargs)
+        return real(*args, **kwargs)
 
     def refuse(layer, start, values, n_seq_done, seq_start=None):
         raise OSError("disk full")
 
-    monkeypatch.setattr(tiny_model.bridge, "run_with_hooks", counting)
+    monkeypatch.setattr(extract_module, "run_with_site_hooks", counting)
     monkeypatch.setattr(store, "write", refuse)
     with pytest.raises(OSError, match="disk full"):
         extract_activations(

@@ -14,6 +14,7 @@ META = {
     "dataset": "d",
     "dataset_hash": "h",
     "hook": "blocks.{layer}.mlp.hook_post",
+    "reader": "hf_hooks",
     "aggregation": "mean",
     "dtype": "float16",
     "d_mlp": 4,
@@ -31,6 +32,7 @@ def test_metadata_mismatch_is_an_error_not_a_reuse(tmp_path):
         ("aggregation", "max"),
         ("model_dtype", "bfloat16"),
         ("model_config_hash", "c2"),
+        ("reader", "transformer_lens_bridge"),
     ]:
         with pytest.raises(StoreMismatchError, match=key):
             ActivationStore(tmp_path / "s.zarr", {**META, key: value})

@@ -108,6 +108,7 @@ def token_cache(tmp_path) -> tuple[Path, FeatureDataset, np.ndarray, np.ndarray]
         "dataset": dataset.name,
         "dataset_hash": dataset.content_hash(),
         "hook": "blocks.{layer}.mlp.hook_post",
+        "reader": "hf_hooks",
         "aggregation": "token",
         "dtype": "float32",
         "d_mlp": d_mlp,

@@ -50,3 +50,14 @@ def test_sweep_checks_test_split_and_ks():
         sweep_k(X, y, X, y, ks=[1, 9])
     with pytest.raises(ValueError, match="C must be > 0"):
         sweep_k(X, y, X, y, ks=[1], C=0)
+
+
+@pytest.mark.parametrize("method", ["mean_diff", "random"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_sweep_refuses_non_finite_training_activations_in_one_line(method, bad):
+    """mean_diff proves X_train finite in its ranking pass; other rankings check it first."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 6)), np.repeat([0, 1], 20)
+    X[7, 4] = bad
+    with pytest.raises(ValueError, match="NaN or inf"):
+        sweep_k(X, y, X, y, ks=[1], method=method)

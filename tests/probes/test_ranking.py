@@ -43,3 +43,20 @@ def test_unknown_method_names_the_choices(planted):
     X, y, _ = planted
     with pytest.raises(ValueError, match="unknown ranking method 'nope'.*mean_diff"):
         rank_neurons(X, y, "nope")
+
+
+def test_mean_differences_equal_float64_class_means_and_see_every_non_finite_value():
+    from probing.probes.ranking import checked_mean_differences, mean_differences
+
+    rng = np.random.default_rng(0)
+    X = (rng.lognormal(size=(2500, 40)) * rng.uniform(0.1, 10, 40)).astype(np.float32)
+    y = (rng.random(2500) < 0.2).astype(int)
+    exact = X[y == 1].mean(0, dtype=np.float64) - X[y == 0].mean(0, dtype=np.float64)
+    np.testing.assert_allclose(mean_differences(X, y), exact, rtol=1e-5, atol=1e-6)
+    Y = np.stack([y, 1 - y])
+    np.testing.assert_allclose(mean_differences(X, Y), [exact, -exact], rtol=1e-5, atol=1e-6)
+    for bad in (np.nan, np.inf, -np.inf):
+        Xb = X.copy()
+        Xb[rng.integers(2500), rng.integers(40)] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            checked_mean_differences(Xb, y)
