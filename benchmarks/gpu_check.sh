@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures of issue #12, in one call on a GPU node (under 5 minutes on an H100):
-#   1. extraction vs the bare forward pass, random Pythia-shaped models (410m, 1.4b), bf16
+#   1. extraction vs the HF forward through the last layer, Pythia-shaped models (410m, 1.4b), bf16
 #   2. a whole job end to end on CUDA: the 410m shape, programming_language, all 24 layers
 #   3. a layer's k sweep (N=8000, d=8192) on CUDA vs scikit-learn's saga per k
 #   4. the k sweep vs TransformerLens's sweep_sparse_probe (N=4000, d=4096)
@@ -30,9 +30,9 @@ SHAPE_1B4='+model.config={hidden_size:2048,num_hidden_layers:24,num_attention_he
 SEQS=${SEQS:-2048}
 for shape in "pythia-410m $SHAPE_410M" "pythia-1.4b $SHAPE_1B4"; do
     set -- $shape
-    step "extraction vs bare forward: $1 shape, bf16, $SEQS x 128 tokens"
+    step "extraction vs the HF forward: $1 shape, bf16, $SEQS x 128 tokens"
     run 150 "$PY" -m benchmarks.extraction_overhead "model=$1" model.source=random_gpt_neox "$2" \
-        model.dtype=bfloat16 --sequences "$SEQS"
+        model.dtype=bfloat16 --sequences "$SEQS" --bridge
 done
 
 step "a whole job: pythia-410m shape, programming_language, all 24 layers"
@@ -47,4 +47,7 @@ step "the k sweep vs TransformerLens sweep_sparse_probe, N=4000, d=4096"
 run 150 "$PY" -m benchmarks.vs_transformer_lens
 
 step "summary"
-grep -E "^(ratio|speed-up|results:)" "$LOG" | tee "$OUT/summary.txt"
+grep -E "^(ratio|headline|results:)" "$LOG" | tee "$OUT/summary.txt"
+# the harness's records (benchmarks/records/*.json) come back with $OUT: commit them here and
+# `python -m benchmarks.table` puts the GPU rows into the README
+mkdir -p "$OUT/records" && cp benchmarks/records/*.json "$OUT/records/" 2>/dev/null || true

@@ -17,19 +17,16 @@ import importlib
 import importlib.util
 import json
 import logging
-import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from probing.hub import hub_host, hub_reachable
 from probing.model_sites import find_sites
 
 log = logging.getLogger(__name__)
-
-HUB_HOST = "huggingface.co"
 
 
 class ModelLoadError(RuntimeError):
@@ -195,17 +192,6 @@ def _boot_bridge(
     )
 
 
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """One TCP connect, so an offline machine fails in seconds, not after minutes of retries."""
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        return False
-    try:
-        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _load_from_hub(hf_id: str, revision: str | None, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -218,7 +204,7 @@ def _load_from_hub(hf_id: str, revision: str | None, dtype: torch.dtype):
     except OSError:
         if not hub_reachable():
             raise ModelLoadError(
-                f"{hf_id} is not in the Hugging Face cache and the hub ({HUB_HOST}) is unreachable: "
+                f"{hf_id} is not in the Hugging Face cache and the hub ({hub_host()}) is unreachable: "
                 f"download it once where the hub is reachable (huggingface-cli download {hf_id}) "
                 "and point HF_HOME at that cache, or use the offline default model=smollm2-135m"
             ) from None

@@ -17,8 +17,9 @@ def test_byte_level_tokenizer_round_trips_any_text():
     assert tok.decode(ids) == text and max(ids) < 256
 
 
-def test_missing_hub_model_fails_fast_with_a_hint(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+@pytest.mark.parametrize("offline", ["1", "true", "YES", "on"])  # huggingface_hub's spellings
+def test_missing_hub_model_fails_fast_with_a_hint(monkeypatch, offline):
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
     with pytest.raises(ModelLoadError, match="not in the Hugging Face cache.*smollm2-135m"):
         load_model("pythia-nope", "hub", hf_id="EleutherAI/pythia-does-not-exist")
 

@@ -11,15 +11,13 @@ A local folder never touches the network.
 
 from __future__ import annotations
 
-import functools
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
 from probing.features.registry import FeatureDataError
+from probing.hub import hub_host, hub_reachable  # noqa: F401 - hub_host: this module's API too
 
 SAVED_MARKERS = ("dataset_dict.json", "state.json", "dataset_info.json")
 
@@ -27,31 +25,6 @@ SAVED_MARKERS = ("dataset_dict.json", "state.json", "dataset_info.json")
 def is_local(hf: str) -> bool:
     """A folder on this machine (what exists, or what is written as a path), not ORG/NAME."""
     return Path(hf).expanduser().exists() or hf.startswith(("/", "./", "../", "~"))
-
-
-def hub_host() -> str:
-    from huggingface_hub import constants
-
-    return urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-
-
-@functools.cache
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """One TCP connect to the hub (HF_ENDPOINT respected); False at once under HF_HUB_OFFLINE."""
-    import datasets
-
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    if offline or datasets.config.HF_HUB_OFFLINE:
-        return False
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    port = url.port or (80 if url.scheme == "http" else 443)
-    try:
-        with socket.create_connection((hub_host(), port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 @contextmanager

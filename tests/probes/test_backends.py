@@ -70,13 +70,16 @@ def test_cuml_missing_gives_install_hint():
         cuml_backend.fit_prefixes(np.zeros((4, 1)), np.array([0, 1, 0, 1]), [1])
 
 
-def test_prefix_design_products_match_dense_masked_algebra():
+@pytest.mark.parametrize("group_width", [1, 4, 32])  # every block apart, some merged, all merged
+def test_prefix_design_products_match_dense_masked_algebra(group_width):
     from probing.probes.backends.prefix_design import PrefixDesign
 
     rng = np.random.default_rng(0)
     Z = rng.standard_normal((30, 9))
     ks = [1, 2, 5, 9]
-    design = PrefixDesign(Z, ks, torch.float64, "cpu")
+    design = PrefixDesign(Z, ks, torch.float64, "cpu", group_width=group_width)
+    assert len(design.blocks) == {1: 4, 4: 3, 32: 1}[group_width]
+    assert design.size == sum(k + 1 for k in ks)  # no padding in the flat weights
     theta = torch.as_tensor(rng.standard_normal(design.size))
     Z1 = np.hstack([np.ones((30, 1)), Z])
     fits = design.unpack(theta)
