@@ -6,12 +6,12 @@ python -m analysis.report multirun/... -o report.html
 """
 
 from analysis.aggregate import DEDUP_KEY, load_results
-from analysis.models import KNOWN_MODELS, model_info, order_models
+from analysis.models import known_models, model_info, order_models
 from analysis.tables import best_neurons, neuron_id, sparsity, top_neurons
 
 __all__ = [
     "DEDUP_KEY",
-    "KNOWN_MODELS",
+    "known_models",
     "best_neurons",
     "load_results",
     "model_info",

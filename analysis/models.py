@@ -1,8 +1,7 @@
 """Model scale facts the result rows lack: depth (for relative depth) and size (to order models).
 
 Rows carry d_mlp but not the number of layers or parameters. They come from the model's config
-(conf/model/<name>.yaml: n_layers, d_mlp, n_params), else from the table below; an unknown model
-falls back to the deepest layer seen + 1 and d_mlp * n_layers, which is exact for `layer=all`
+(conf/model/<name>.yaml: n_layers, d_mlp, n_params, their only home); an unknown model falls back to the deepest layer seen + 1 and d_mlp * n_layers, which is exact for `layer=all`
 and `layer=quartiles` (both include the last layer).
 """
 
@@ -30,26 +29,22 @@ class ModelInfo:
         return self.n_layers * self.d_mlp
 
 
-# name: (n_layers, d_mlp, parameters), for configs that do not say
-KNOWN_MODELS: dict[str, tuple[int, int, int]] = {
-    "tiny-pythia": (2, 256, 132_992),
-    "pythia-70m": (6, 2048, 70_426_624),
-    "pythia-160m": (12, 3072, 162_322_944),
-    "pythia-410m": (24, 4096, 405_334_016),
-    "pythia-1b": (16, 8192, 1_011_781_632),
-    "pythia-1.4b": (24, 8192, 1_414_647_808),
-    "pythia-2.8b": (32, 10240, 2_775_208_960),
-    "pythia-6.9b": (32, 16384, 6_857_302_016),
-    "smollm2-135m": (30, 1536, 134_515_008),
-    "gemma3-270m": (18, 2048, 268_098_176),
-}
+def known_models() -> dict[str, ModelInfo]:
+    """Every model conf/model/ describes, with its stated size: the one home of these facts."""
+    out = {}
+    for path in sorted(CONF_MODELS.glob("*.yaml")):
+        facts = _configured(path.stem)
+        if "n_layers" in facts and "d_mlp" in facts:
+            out[path.stem] = ModelInfo(
+                path.stem, facts["n_layers"], facts["d_mlp"], facts.get("n_params")
+            )
+    return out
 
 
 def model_info(name: str, results: pd.DataFrame | None = None) -> ModelInfo:
     """Known facts for `name`, else what its rows in `results` show."""
     base = name.split("#", 1)[0].split("@", 1)[0]  # "model@revision#hook": the model's shape
-    facts = dict(zip(("n_layers", "d_mlp", "n_params"), KNOWN_MODELS.get(base, ()), strict=False))
-    facts.update(_configured(base))
+    facts = _configured(base)
     if "n_layers" in facts and "d_mlp" in facts:
         return ModelInfo(name, facts["n_layers"], facts["d_mlp"], facts.get("n_params"))
     if results is None or "model" not in results or not (results["model"] == name).any():

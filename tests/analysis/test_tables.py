@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -104,6 +106,8 @@ def test_a_model_config_states_depth_and_size(tmp_path, monkeypatch):
         "config: {num_hidden_layers: 7}\nn_layers: ${.config.num_hidden_layers}\n"
         "d_mlp: 64\nn_params: 1000\n"
     )
+    real = Path(models.__file__).resolve().parents[1] / "conf" / "model" / "pythia-70m.yaml"
+    (tmp_path / "pythia-70m.yaml").write_text(real.read_text())  # the configs are the only home
     monkeypatch.setattr(models, "CONF_MODELS", tmp_path)
     models._configured.cache_clear()
     try:
