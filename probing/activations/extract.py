@@ -128,12 +128,24 @@ def reduce_batch(
     raise ValueError(f"unknown aggregation {aggregation!r}")
 
 
+# Rows of a batch converted to float32 at a time on the CPU: the copy of a few rows stays in
+# cache (4 rows of SmolLM2's [16, 128, 1536] bfloat16 batch: 0.47 ms a layer, all 16: 0.74 ms,
+# sum(dtype=float32): 0.76 ms; fastest of 30, measured).
+CPU_SUM_ROWS = 4
+
+
 def _sum_float32(values: torch.Tensor, dim: int) -> torch.Tensor:
-    """A float32 sum: on CUDA accumulated in float32 by the kernel; on the CPU, where
-    sum(dtype=float32) of bfloat16 ran 2x slower than a float32 copy's sum (measured), a copy."""
+    """A float32 sum over `dim`: on CUDA accumulated in float32 by the kernel; on the CPU a
+    float32 copy of CPU_SUM_ROWS rows at a time, summed."""
     if values.device.type == "cuda":
         return values.sum(dim, dtype=torch.float32)
-    return values.float().sum(dim)
+    if dim != 1 or values.dim() != 3 or values.dtype == torch.float32:
+        return values.float().sum(dim)
+    out = torch.empty((values.shape[0], values.shape[2]), dtype=torch.float32)
+    for start in range(0, values.shape[0], CPU_SUM_ROWS):
+        rows = slice(start, start + CPU_SUM_ROWS)
+        torch.sum(values[rows].float(), 1, out=out[rows])
+    return out
 
 
 def extract_activations(
