@@ -217,6 +217,18 @@ def model_weights_table(models: list[str], seed: int = 0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def enough_test_positives(results: pd.DataFrame, minimum: int) -> tuple[pd.DataFrame, int]:
+    """The rows of features whose test split has at least `minimum` positives (at every layer:
+    the split is the feature's, the same at each layer), and how many model x feature pairs went.
+    Rows without the count (older runs) are left out."""
+    if "n_test_positive" not in results:
+        return results.iloc[:0], int(results.groupby(["model", "feature"]).ngroups)
+    counts = results.groupby(["model", "feature"])["n_test_positive"].min()
+    keep = counts[counts >= minimum].index
+    mask = results.set_index(["model", "feature"]).index.isin(keep)
+    return results[mask], int(len(counts) - len(keep))
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
@@ -231,11 +243,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dirs", nargs="+")
     parser.add_argument("-o", "--out", default="superposition", help="folder for CSVs and plots")
     parser.add_argument("--weights", action="store_true", help="also the models' weight statistics")
+    parser.add_argument("--min-test-positives", type=int, default=0, metavar="N",
+                        help="only features with at least N positive test examples")  # fmt: skip
     args = parser.parse_args(argv)
     results = load_results(*args.run_dirs)
     if results.empty:
         print("error: no result rows under the given directories", file=sys.stderr)
         return 2
+    if args.min_test_positives:
+        results, dropped = enough_test_positives(results, args.min_test_positives)
+        print(f"{dropped} model x feature pairs with fewer than {args.min_test_positives} test "
+              f"positives left out; {len(results)} rows remain")  # fmt: skip
+        if results.empty:
+            print("error: no feature has that many test positives", file=sys.stderr)
+            return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sparsity = probing_sparsity(results)

@@ -137,3 +137,12 @@ def test_the_interval_widens_with_fewer_features():
         return row["ci_high"] - row["ci_low"]
 
     assert width(3) > width(40)
+
+
+def test_features_with_too_few_test_positives_can_be_left_out():
+    rows = rows_for("m", 4, lambda layer: 2)
+    rows["n_test_positive"] = rows["feature"].map({"a": 250, "b": 199, "c": 12})
+    kept, dropped = sp.enough_test_positives(rows, 200)
+    assert set(kept["feature"]) == {"a"} and dropped == 2 and len(kept) == len(rows) // 3
+    none, dropped = sp.enough_test_positives(rows.drop(columns="n_test_positive"), 200)
+    assert none.empty and dropped == 3  # rows that do not say are not counted as enough
