@@ -67,7 +67,7 @@ def find_sites(hf_model: nn.Module) -> ModelSites | None:
         mlp = getattr(block, "mlp", None)
         down = _first_attr(mlp, _DOWN_PROJECTIONS) if mlp is not None else None
         attention = _first_attr(block, _ATTENTIONS)
-        if down is None or attention is None:
+        if mlp is None or down is None or attention is None:
             return None
         post_attn = _first_attr(block, _POST_ATTN_NORMS) if _is_sandwich(block) else None
         post_mlp = _first_attr(block, _POST_MLP_NORMS)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,9 @@ class DocumentPermuter:
     document structure of each part is worked out once and reused by every draw."""
 
     def __init__(self, groups: np.ndarray | None, parts: tuple[np.ndarray, ...]):
-        self.parts = []
+        # per part: its examples, and (document order) run starts, run lengths, positions
+        # (None for the last three: one document an example)
+        self.parts: list[tuple[np.ndarray, Any, Any, Any]] = []
         for part in parts:
             part = np.asarray(part)
             if len(part) < 2:
@@ -153,7 +156,8 @@ def baseline_fields(
         return out
     d = X.shape[1]
     for k in [k for k in ks if k in set(baselines.ks)]:
-        tasks, owners = [], []
+        tasks: list[FeatureTask] = []
+        owners: list[tuple[str, str, Any]] = []  # feature, arm, a random arm's support
         for feature, (train, val, test) in splits.items():
             y = labels[feature]
             X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]

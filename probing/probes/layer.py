@@ -79,8 +79,9 @@ def probe_layer(
                 weights,
             )
 
-    rows = sweep_tasks(tasks(), ks, method, name, float(C), seed, rotate)
-    rows = dict(zip(splits, rows, strict=True))
+    rows = dict(
+        zip(splits, sweep_tasks(tasks(), ks, method, name, float(C), seed, rotate), strict=True)
+    )
     if baselines is not None:
         labels = {f: check_y(labels[f], n, both_classes=False) for f in splits}
         docs = None if groups is None else np.asarray(groups)

@@ -21,7 +21,7 @@ METRIC_NAMES = (
 )
 
 
-def _ratio(num: float, den: float) -> float:
+def _ratio(num: float | np.number, den: float | np.number) -> float:
     return float(num / den) if den > 0 else 0.0
 
 

@@ -8,6 +8,7 @@ costlier selections (L1, pruning, telescoping) live in `selection.py` and regist
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -17,10 +18,13 @@ Ranker = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 RANKERS: dict[str, Ranker] = {}
 
 
-def register(name: str) -> Callable[[Ranker], Ranker]:
+RankerT = TypeVar("RankerT", bound=Callable[..., np.ndarray])
+
+
+def register(name: str) -> Callable[[RankerT], RankerT]:
     """Add a ranking method under `name`, usable as SparseProbe(method=name) and in sweep_k."""
 
-    def add(fn: Ranker) -> Ranker:
+    def add(fn: RankerT) -> RankerT:
         RANKERS[name] = fn
         return fn
 

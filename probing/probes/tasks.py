@@ -65,8 +65,7 @@ def sweep_tasks(
         for task in tasks:
             groups = fit_method(task.X_train, task.y_train, method, ks, backend, C, seed)
             with single_threaded_blas():
-                rows = task_rows(task, groups, method, backend, rotated)
-            yield rows
+                yield task_rows(task, groups, method, backend, rotated)
         return
     for chunk in _chunks(tasks, max(ks)):
         with single_threaded_blas():
@@ -77,7 +76,7 @@ def sweep_tasks(
             ]
             groups = fit_stacked(ranked, [t.y_train for t in chunk], ks, backend, C)
             del ranked
-            rows = []
+            rows: list[list[dict]] = []
             for task, group, seconds in zip(chunk, groups, rank_seconds, strict=True):
                 for fit in group.fits:
                     fit.extra = {"rank_seconds": seconds}
@@ -116,7 +115,8 @@ def rank_tasks(chunk: list[FeatureTask], method: str, seed: int) -> tuple[list, 
 
 def _chunks(tasks: Iterable[FeatureTask], width: int) -> Iterator[list[FeatureTask]]:
     """Consecutive tasks whose stacked training activations fit in STACK_BYTES (at least one)."""
-    chunk, size = [], 0
+    chunk: list[FeatureTask] = []
+    size = 0
     for task in tasks:
         nbytes = 4 * len(task.y_train) * width
         if chunk and size + nbytes > STACK_BYTES:

@@ -44,7 +44,9 @@ class PrefixDesign:
         bounds = [0, *(k + 1 for k in ks)]  # block i: columns bounds[i]:bounds[i + 1] of Z1
         block_of_column = np.repeat(np.arange(self.n_problems), np.diff(bounds))
         self.blocks, self.groups = [], []
-        problem_of, column_of, offset = [], [], 0
+        problem_parts: list[np.ndarray] = []
+        column_parts: list[np.ndarray] = []
+        offset = 0
         for b0, b1 in _group_blocks(bounds, group_width):
             c0, c1 = bounds[b0], bounds[b1]
             problems = np.arange(b0, self.n_problems)[:, None]
@@ -65,11 +67,11 @@ class PrefixDesign:
                     None if dense else torch.as_tensor(index, device=device),
                 )
             )
-            problem_of.append(np.broadcast_to(problems, valid.shape)[valid])
-            column_of.append(np.broadcast_to(columns, valid.shape)[valid])
+            problem_parts.append(np.broadcast_to(problems, valid.shape)[valid])
+            column_parts.append(np.broadcast_to(columns, valid.shape)[valid])
             offset += len(index)
         self.size = offset
-        problem_of, column_of = np.concatenate(problem_of), np.concatenate(column_of)
+        problem_of, column_of = np.concatenate(problem_parts), np.concatenate(column_parts)
         self.owner = torch.as_tensor(problem_of, device=device)
         self.is_intercept = torch.as_tensor(column_of == 0, device=device)
         order = np.lexsort((column_of, problem_of))  # by problem, then column
