@@ -69,6 +69,10 @@ class NeuronPage:
         return neuron_id(self.layer, self.neuron)
 
 
+# Store formats whose values a neuron page can read: 3 only added the reader to the identity.
+READABLE_FORMATS = (2, FORMAT_VERSION)
+
+
 def find_store(
     cache: Path,
     model: str,
@@ -87,7 +91,7 @@ def find_store(
         attrs = _json_attrs(path / "zarr.json")
         layer_attrs = _json_attrs(path / f"layer_{layer}" / "zarr.json")
         if (
-            attrs.get("format_version") == FORMAT_VERSION
+            attrs.get("format_version") in READABLE_FORMATS
             and attrs.get("dataset") == collection
             and str(attrs.get("revision", "")) == revision
             and (n_examples is None or attrs.get("n_examples") == n_examples)

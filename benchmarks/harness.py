@@ -32,9 +32,11 @@ RECORDS = Path(__file__).resolve().parent / "records"
 
 @dataclass
 class Timing:
-    """Seconds of each timed run of one side, in the order they ran."""
+    """Seconds of each timed run of one side, in the order they ran, and what its last run
+    returned (so a benchmark need not run a side again for its output)."""
 
     runs: list[float]
+    result: Any = field(default=None, repr=False, compare=False)
 
     @property
     def best(self) -> float:
@@ -78,15 +80,23 @@ def compare(
             fn()
             _sync()
     runs: dict[str, list[float]] = {name: [] for name in sides}
+    results: dict[str, Any] = {}
     order = list(sides)
     for round_ in range(repeats):
         for name in order if round_ % 2 == 0 else order[::-1]:
             _sync()
             start = time.perf_counter()
-            sides[name]()
+            results[name] = sides[name]()
             _sync()
             runs[name].append(time.perf_counter() - start)
-    return {name: Timing(times) for name, times in runs.items()}
+    return {name: Timing(times, results.get(name)) for name, times in runs.items()}
+
+
+def device_type() -> str:
+    """Where torch computes by default here: "cuda" or "cpu" (part of a record's key)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def cpu_flags() -> dict[str, Any]:

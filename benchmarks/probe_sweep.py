@@ -30,7 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
-from benchmarks.harness import Session, compare
+from benchmarks.harness import Session, compare, device_type
 from probing.probes import paper_k_list, rank_neurons, sweep_k
 from probing.probes.scaling import fit_scaling, standardize
 
@@ -110,7 +110,7 @@ def main() -> None:
     # saga has no first-call cost and takes a minute a run: it is not warmed
     timings = compare({"ours": ours, "saga_per_k": saga}, repeats=args.repeats,
                       warmup={"ours": 1, "saga_per_k": 0})  # fmt: skip
-    rows, paper = ours(), saga()
+    rows, paper = timings["ours"].result, timings["saga_per_k"].result
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         exact = (
@@ -135,7 +135,7 @@ def main() -> None:
     speedup = timings["saga_per_k"].best / timings["ours"].best
     exact_note = f", max |F1 - converged optimum| {max(exact_diffs):.4f}" if exact else ""
     session.record(
-        key=f"probe_sweep-n{n}-d{d}-{args.backend}",
+        key=f"probe_sweep-n{n}-d{d}-{rows[0]['backend']}-{device_type()}",
         title=(f"a layer's full k sweep (N={n}, d={d}, {len(ks)} ks), batched L-BFGS vs one "
                f"scikit-learn saga fit per k (max_iter {args.saga_max_iter}, the paper's)"),
         command="python -m benchmarks.probe_sweep " + shlex.join(sys.argv[1:]),

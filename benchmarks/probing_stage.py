@@ -176,7 +176,9 @@ def main() -> None:
     # warm both sides on the first layer, untimed: a first call pays one-time set-up
     warm_X, warm_labels = first_X, first_labels
     warm_splits = {f: split_by_document(y, groups, 0.2, 0.2, 0) for f, y in warm_labels.items()}
+    torch.set_num_threads(args.old_threads or threads)
     old_layer(old, warm_X, warm_labels, warm_splits, groups, ks)
+    torch.set_num_threads(threads)
     probe_layer(warm_X, warm_labels, warm_splits, ks, groups=groups)
     print(f"\n{'layer':>5} {'old s':>7} {'new s':>7} {'ratio':>6} {'old cpu':>8} {'new cpu':>8}")
     totals = np.zeros(4)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from benchmarks.harness import Session, compare
+from benchmarks.harness import Session, compare, device_type
 from benchmarks.probe_sweep import sklearn_sweep, synthetic_activations
 from probing.probes import paper_k_list, sweep_k
 
@@ -74,16 +74,16 @@ def main() -> None:
     test = theirs.results[0].test_indices.numpy()
     # the objectives match only if l2 used the very n_train of this split
     assert abs(theirs.results[0].l2_strength * C * len(train) - 1) < 1e-12
-    X_train, y_train, X_test, y_test = X[train], y[train], X[test], y[test]
 
-    def ours_sweep():
-        return sweep_k(X_train, y_train, X_test, y_test, ks, method="mean_diff",
+    def ours_sweep():  # from the whole X, as TransformerLens's side: the split is timed too
+        return sweep_k(X[train], y[train], X[test], y[test], ks, method="mean_diff",
                        backend=args.backend, C=C)  # fmt: skip
 
     def saga_sweep():  # the paper's way, one scikit-learn fit per k, on the same split
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return sklearn_sweep(X_train, y_train, X_test, y_test, ks, solver="saga", max_iter=100)
+            return sklearn_sweep(X[train], y[train], X[test], y[test], ks, solver="saga",
+                                 max_iter=100)  # fmt: skip
 
     ours = ours_sweep()
     sides = {"ours": ours_sweep, "transformer_lens": lambda: transformer_lens_sweep(X, y, ks, C, 0)}
@@ -106,7 +106,7 @@ def main() -> None:
         saga_note = (f"; scikit-learn saga per k {timings['saga_per_k'].best:.2f} s "
                      f"({ratios['saga_per_k/ours']:.0f}x)")  # fmt: skip
     session.record(
-        key=f"vs_transformer_lens-n{args.n}-d{args.d}-k{len(ks)}",
+        key=f"vs_transformer_lens-n{args.n}-d{args.d}-k{len(ks)}-{device_type()}",
         title=(f"a layer's k sweep vs TransformerLens's sweep_sparse_probe, warm (N={args.n}, "
                f"d={args.d}, {len(ks)} ks to {ks[-1]}; same split, ranking and objective)"),
         command="python -m benchmarks.vs_transformer_lens " + shlex.join(sys.argv[1:]),

@@ -1,8 +1,8 @@
 """Read a hook's activations from a plain Hugging Face model with torch forward hooks.
 
-The TransformerLens bridge puts a Python hook point on every component, which costs a CPU
-forward ~40% of its speed (measured: benchmarks.extraction_overhead). Extraction needs four
-sites only, so it hooks the HF modules themselves and keeps TransformerLens's hook *names* and
+The TransformerLens bridge puts a Python hook point on every component, which slows a forward
+pass (`python -m benchmarks.extraction_overhead --bridge`: the README's table has the figures).
+Extraction needs four sites only, so it hooks the HF modules themselves and keeps TransformerLens's hook *names* and
 conventions as the vocabulary (a test pins both paths equal on GPT-NeoX, Llama and Gemma-3):
 
 - mlp_post  (`blocks.L.mlp.hook_post`): the input of the MLP's down projection, the neurons;
@@ -11,8 +11,10 @@ conventions as the vocabulary (a test pins both paths equal on GPT-NeoX, Llama a
 - attn_out  (`blocks.L.hook_attn_out`): what attention adds (after Gemma's post-attention norm);
 - resid_post (`blocks.L.hook_resid_post`): the decoder layer's output.
 
-An architecture this module does not know returns None from `find_sites`; extraction then runs
-through the bridge, as before.
+Only architectures whose layers are known to add exactly these outputs to the residual stream
+are read this way (VERIFIED_MODEL_TYPES); any other (Granite scales each sub-block's output,
+OLMo-2 and GLM-4 name their post-norms otherwise, Gemma-3n stacks AltUp streams...) returns None
+from `find_sites`, and extraction reads it through the bridge.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
+# HF `model_type`s whose layout the sites below read as TransformerLens does: the three pinned
+# equal to the bridge by tests/test_model_sites.py (gpt_neox, llama, gemma3_text) and the ones
+# built of the same decoder layer (mistral, qwen2: Llama's; gemma2, gemma3: Gemma-3's).
+VERIFIED_MODEL_TYPES = frozenset(
+    {"gpt_neox", "llama", "mistral", "qwen2", "gemma2", "gemma3", "gemma3_text"}
+)
 # The down projection of each known MLP (its input is the neurons).
 _DOWN_PROJECTIONS = ("down_proj", "dense_4h_to_h", "fc2", "c_proj")
 # Norms applied to a sub-block's output before it joins the residual stream (Gemma 2/3).
@@ -57,7 +65,10 @@ class _StopForward(Exception):
 
 
 def find_sites(hf_model: nn.Module) -> ModelSites | None:
-    """The hook sites of a decoder-only HF model, or None where the layout is unknown."""
+    """The hook sites of a decoder-only HF model, or None where the layout is not verified."""
+    config = getattr(hf_model, "config", None)
+    if getattr(config, "model_type", None) not in VERIFIED_MODEL_TYPES:
+        return None
     base = getattr(hf_model, "base_model", hf_model)
     blocks = _first_attr(base, ("layers", "h"))
     if not isinstance(blocks, nn.ModuleList) or not len(blocks):

@@ -77,8 +77,20 @@ def test_an_unknown_layout_has_no_sites_and_reads_through_the_bridge():
         def __init__(self):
             super().__init__()
             self.blocks = nn.ModuleList([nn.Linear(4, 4)])
+            self.config = type("Config", (), {"model_type": "llama"})()
 
     assert find_sites(Odd()) is None
+
+
+def test_an_unverified_architecture_reads_through_the_bridge_even_if_its_layout_looks_known():
+    """Granite has Llama's module names but scales each sub-block's output before adding it:
+    the sites would read the wrong values, so only verified model types get them."""
+    from transformers import GraniteConfig, GraniteForCausalLM
+
+    config = GraniteConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=4, vocab_size=300,
+                           residual_multiplier=0.5)  # fmt: skip
+    assert find_sites(GraniteForCausalLM(config)) is None
 
 
 def offline_model(name: str, dtype: str):

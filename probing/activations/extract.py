@@ -135,9 +135,9 @@ CPU_SUM_ROWS = 4
 
 
 def _sum_float32(values: torch.Tensor, dim: int) -> torch.Tensor:
-    """A float32 sum over `dim`: on CUDA accumulated in float32 by the kernel; on the CPU a
-    float32 copy of CPU_SUM_ROWS rows at a time, summed."""
-    if values.device.type == "cuda":
+    """A float32 sum over `dim`: on an accelerator accumulated in float32 by the kernel; on the
+    CPU a float32 copy of CPU_SUM_ROWS rows at a time, summed."""
+    if values.device.type != "cpu":
         return values.sum(dim, dtype=torch.float32)
     if dim != 1 or values.dim() != 3 or values.dtype == torch.float32:
         return values.float().sum(dim)
@@ -211,6 +211,12 @@ def _extract(
     chunk_sequences: int,
     progress: bool,
 ) -> None:
+    if store.metadata.get("reader", model.reader) != model.reader:
+        raise RuntimeError(
+            f"{store.path} is read through {store.metadata['reader']} but the model now reads "
+            f"through {model.reader} (its TransformerLens bridge was booted after the store was "
+            "opened): open the store again"
+        )
     # Chunks always start at multiples of chunk_sequences, so a resumed run repeats exactly the
     # batches of an uninterrupted one and writes identical values.
     start = resume_point(store, pending, chunk_sequences)

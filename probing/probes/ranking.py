@@ -81,7 +81,8 @@ def checked_mean_differences(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """mean_differences, raising check_X's error when X holds NaN or inf."""
     out = mean_differences(X, Y)
     if not np.isfinite(out).all():
-        check_X(X)  # raises if X is not finite; else a sum overflowed: such neurons rank last
+        check_X(X)  # raises if X is not finite; else a sum overflowed (|values| ~1e35): such
+        # neurons' differences are +-inf, and rank first
     return out
 
 

@@ -228,3 +228,18 @@ def test_a_refused_chunk_stops_extraction_within_one_chunk(tiny_model, tmp_path,
         )
     assert chunks["n"] <= 2  # of 8 chunks: the failing one and the one already running
     assert not store.is_complete(0)
+
+
+def test_a_store_opened_for_one_reader_is_not_filled_through_the_other(tmp_path):
+    """Booting the bridge after the store was opened would mix bfloat16 numerics in one store."""
+    from probing.models import load_model
+
+    model = load_model("tiny-pythia", "random_gpt_neox", dtype="float32", device="cpu", seed=0)
+    ds = make_dataset("mean", n_seq=8)
+    store = open_store(tmp_path, model, ds, "float32")
+    assert store.metadata["reader"] == "hf_hooks"
+    model.bridge  # noqa: B018 - boots it: the model now reads through the bridge
+    with pytest.raises(RuntimeError, match="open the store again"):
+        extract_activations(model, ds, store, [0], progress=False)
+    again = open_store(tmp_path, model, ds, "float32")
+    assert again.path != store.path and extract_activations(model, ds, again, [0], progress=False)
