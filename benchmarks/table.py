@@ -38,7 +38,7 @@ def render(records: list[Record]) -> str:
         "|---|---|---|---|",
     ]
     for record in sorted(records, key=lambda r: (r.benchmark, r.key)):
-        cells = [record.title, record.headline, machine_cell(record), f"`{record.command}`"]
+        cells = [record.title, record.headline, machine_cell(record), f"`{record.command.strip()}`"]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     lines.append(END)
     return "\n".join(lines)
