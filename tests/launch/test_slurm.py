@@ -43,11 +43,13 @@ COMMON = [
 ]
 # A 4-layer tiny-pythia over 400 sequences in chunks of 32: slow enough (~12 s of extraction
 # on one core) to kill the job after its first chunks and before its last.
+# Sized so that extraction outlasts SLURM's SIGTERM-to-SIGKILL grace after the first chunk
+# (reading the HF modules directly made the 256-wide model finish within it).
 KILL_RUN = [
     "model=tiny-pythia",
-    "model.config.hidden_size=256",
+    "model.config.hidden_size=512",
     "model.config.num_hidden_layers=4",
-    "model.config.intermediate_size=1024",
+    "model.config.intermediate_size=2048",
     "feature=programming_language",
     "feature.params.n_per_class=80",
     "feature.params.seq_len=128",
