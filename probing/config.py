@@ -133,6 +133,15 @@ class Duplicates:
 
 
 @dataclass
+class Sae:
+    """hook=sae: the SAE whose latents are probed (beside the neurons of its layer)."""
+
+    path: str | None = None  # a folder in SAELens's saved format
+    release: str | None = None  # a Hugging Face repo (OWNER/REPO) holding SAE folders ...
+    id: str | None = None  # ... and the folder in it
+
+
+@dataclass
 class Layer:
     layers: Literal["all", "middle", "quartiles"] | int | list[int]
 
@@ -150,8 +159,10 @@ class Config:
     logger: dict | None = None
     seed: NonNegative = 0
     progress: bool = True
-    # what is probed: mlp_post (the MLP's neurons) or a residual-stream-wide vector
-    hook: Literal["mlp_post", "mlp_out", "attn_out", "resid_post"] = "mlp_post"
+    # what is probed: mlp_post (the MLP's neurons), a residual-stream-wide vector, or an SAE's
+    # latents (sae) beside the neurons of the SAE's layer
+    hook: Literal["mlp_post", "mlp_out", "attn_out", "resid_post", "sae"] = "mlp_post"
+    sae: Sae = field(default_factory=Sae)
 
 
 def validate_config(cfg: DictConfig | dict, table=None) -> None:
@@ -303,6 +314,35 @@ def _check_semantics(cfg: dict, ok: Callable[[str], bool], problems: list[str], 
         _check_layers(cfg["layer"]["layers"], model.get("n_layers"), problems)
     if cfg.get("logger") and ok("logger"):
         _check_logger(cfg["logger"], problems)
+    if ok("hook") and ok("sae") and ok("model"):
+        _check_sae(cfg.get("hook", "mlp_post"), cfg.get("sae") or {}, model, problems)
+
+
+def _check_sae(hook: str, sae: dict, model: dict, problems: list[str]) -> None:
+    """hook=sae names an SAE folder (or a hub repo and folder) fit for this model; its weights
+    are read after the model loads, its cfg.json now."""
+    given = [key for key in ("path", "release", "id") if sae.get(key)]
+    if hook != "sae":
+        if given:
+            problems.append(f"sae.{given[0]} is read only with hook=sae (hook={hook})")
+        return
+    if bool(sae.get("path")) == bool(sae.get("release")):
+        problems.append(
+            "hook=sae needs one of sae.path=DIR (an SAE in SAELens's saved format) or "
+            "sae.release=OWNER/REPO sae.id=FOLDER"
+        )
+        return
+    if not sae.get("path"):
+        return  # a hub repo: resolved (from the HF cache or the hub) when the job starts
+    from probing.sae import SAEError, check_against_model, read_config
+
+    try:
+        sae_cfg = read_config(sae["path"])
+        width = model.get("d_mlp") if sae_cfg.site.hook == "mlp_post" else None
+        if model:
+            check_against_model(sae_cfg, model["name"], model.get("hf_id"), width)
+    except SAEError as err:
+        problems.append(str(err))
 
 
 def _check_device(device: str, problems: list[str]) -> None:

@@ -15,6 +15,7 @@ from probing.activations.store import StoreCorruptError, StoreMismatchError
 from probing.features.registry import FeatureDataError
 from probing.models import ModelLoadError
 from probing.results import RunDirBusy
+from probing.sae.saved import SAEError
 from probing.splits import SplitError
 
 
@@ -28,6 +29,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     FeatureDataError,
     ModelLoadError,
     RunDirBusy,
+    SAEError,
     SplitError,
     StoreCorruptError,
     StoreLockTimeout,

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from probing.activations import extract_activations, open_store
 from probing.activations.extract import hook_width
-from probing.activations.store import IDENTITY_KEYS
+from probing.activations.store import store_identity
 from probing.config import validate_config
 from probing.errors import ConfigError
 from probing.features import (
@@ -32,11 +32,26 @@ from probing.features import (
 )
 from probing.features.build import check_labels
 from probing.features.duplicates import merge_duplicates
+from probing.model_sites import output_weights
 from probing.models import load_model
 from probing.probes import paper_k_list, probe_layer
 from probing.probes.baselines import Baselines
 from probing.provenance import code_version, library_versions, provenance
 from probing.results import ResultWriter, read_results
+from probing.sae import (
+    SAEError,
+    SparseAutoencoder,
+    check_against_model,
+    load_sae,
+    resolve_sae_folder,
+)
+from probing.sae.compare import (
+    COSINE_FILE,
+    decoder_cosines,
+    format_side_by_side,
+    output_directions,
+    side_by_side,
+)
 from probing.splits import SplitError, split_by_document
 from probing.summaries import format_summary, summarize
 
@@ -155,7 +170,7 @@ def run_key(
 ) -> str:
     """What determines a job's rows: the activations (store identity) and the probing setup."""
     spec = {
-        "store": {k: store.metadata[k] for k in IDENTITY_KEYS},
+        "store": store_identity(store.metadata),
         "probe": OmegaConf.to_container(probe, resolve=True),
         "baselines": asdict(baselines),
         "duplicates": duplicates or {},
@@ -203,6 +218,8 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
     if cfg.feature.get("preset"):
         print(f"{cfg.feature.name}: a smaller preset, {cfg.feature.preset}", flush=True)
     model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
+    hook = cfg.get("hook", "mlp_post")
+    sae = load_job_sae(cfg, model) if hook == "sae" else None  # a bad SAE fails before the data
     params = OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True)
     if table is not None:
         dataset = FeatureDataset.from_pandas(table, model.tokenizer, **params)
@@ -213,8 +230,6 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
         )
     collection = COLLECTIONS[cfg.feature.name]
     probe = cfg.probe
-    hook = cfg.get("hook", "mlp_post")
-    ks = check_ks(probe.get("ks"), hook_width(model, hook))
     features = select_features(dataset.feature_names, cfg.feature.get("only"))
     unusable = dataset.meta.get("unusable", {})
     features = [f for f in features if f not in unusable]  # build_feature_dataset warned
@@ -231,22 +246,58 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
         dataset, features, probe.test_fraction, probe.get("val_fraction", 0.2), probe.seed
     )
     features = list(splits)
-    spec = cfg.layer.layers
-    layers = resolve_layers(
-        OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec, model.n_layers
-    )
-    store = open_store(cfg.paths.activations, model, dataset, cfg.store.dtype, hook)
+    if sae is not None:
+        layers = [sae.cfg.site.layer]
+        print(
+            f"hook=sae: {sae.name} ({sae.source}), layer {layers[0]}, beside that layer's neurons",
+            flush=True,
+        )
+    else:
+        spec = cfg.layer.layers
+        layers = resolve_layers(
+            OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec, model.n_layers
+        )
+    root, dtype = cfg.paths.activations, cfg.store.dtype
+    sites = [
+        Site(h, open_store(root, model, dataset, dtype, h, s), check_ks(probe.get("ks"), w), s)
+        for h, s in ([("mlp_post", None), ("sae", sae)] if sae is not None else [(hook, None)])
+        for w in [hook_width(model, h, s)]
+    ]
     baselines = baselines_of(cfg)
-    key = run_key(store, probe, ks, features, baselines, duplicates)
-    writer.resume(key, rows_per_block=len(ks))
-    job = Job(cfg, run_dir, logger, model, dataset, collection, store, writer, layers, features)
+    keys = [run_key(s.store, probe, s.ks, features, baselines, duplicates) for s in sites]
+    key = keys[0] if len(keys) == 1 else hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
+    writer.resume(key, rows_per_block={s.hook: len(s.ks) for s in sites})
+    job = Job(cfg, run_dir, logger, model, dataset, collection, sites, writer, layers, features)
     del model  # the job holds the only reference, so probing can give the memory back
-    return _extract_and_probe(job, splits, ks, t0)
+    return _extract_and_probe(job, splits, t0)
+
+
+def load_job_sae(cfg: DictConfig, model) -> SparseAutoencoder:
+    """The job's SAE, checked against the model (one line, exit 2, before any extraction)."""
+    spec = cfg.sae
+    folder = resolve_sae_folder(spec.get("path"), spec.get("release"), spec.get("id"))
+    source = spec.get("path") or f"{spec.release}/{spec.get('id') or ''}"
+    sae = load_sae(folder, source=source)
+    site = sae.cfg.site
+    if not site.layer < model.n_layers:
+        raise SAEError(f"the SAE reads layer {site.layer} but {model.name} has {model.n_layers}")
+    check_against_model(sae.cfg, model.name, cfg.model.get("hf_id"), hook_width(model, site.hook))
+    return sae.to(model.device)
+
+
+@dataclass
+class Site:
+    """One thing a job probes: a hook's activations (or an SAE's latents) in their store."""
+
+    hook: str  # mlp_post, mlp_out, attn_out, resid_post, or sae
+    store: Any  # ActivationStore
+    ks: list[int]
+    sae: SparseAutoencoder | None = None
 
 
 @dataclass
 class Job:
-    """What a job has prepared once its model, dataset and store are open."""
+    """What a job has prepared once its model, dataset and stores are open."""
 
     cfg: DictConfig
     run_dir: Path
@@ -254,47 +305,41 @@ class Job:
     model: Any  # LoadedModel; dropped after extraction
     dataset: FeatureDataset
     collection: Any  # Collection
-    store: Any  # ActivationStore
+    sites: list[Site]
     writer: ResultWriter
     layers: list[int]
     features: list[str]
 
 
-def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.DataFrame:
+def _extract_and_probe(job: Job, splits: dict, t0: float) -> pd.DataFrame:
     cfg, logger, dataset, collection = job.cfg, job.logger, job.dataset, job.collection
-    store, writer, layers, features, model = (
-        job.store,
-        job.writer,
-        job.layers,
-        job.features,
-        job.model,
-    )
+    writer, layers, features, model = job.writer, job.layers, job.features, job.model
     job.model = None  # the local name below is the last reference, dropped after extraction
-    todo = [layer for layer in layers if not all(writer.done(layer, f) for f in features)]
-    if len(todo) < len(layers):
-        log.info(
-            "resuming: %d of %d layers already probed in %s",
-            len(layers) - len(todo),
-            len(layers),
-            writer.path,
+    todo = {
+        site.hook: [la for la in layers if not all(writer.done(la, f, site.hook) for f in features)]
+        for site in job.sites
+    }
+    if any(len(t) < len(layers) for t in todo.values()):
+        log.info("resuming: some layers were already probed in %s", writer.path)
+    for site in job.sites:
+        computed = extract_activations(
+            model,
+            dataset,
+            site.store,
+            todo[site.hook],
+            batch_size=cfg.model.batch_size,
+            chunk_sequences=cfg.store.chunk_sequences,
+            progress=cfg.progress,
+            lock_timeout_s=60.0 * cfg.store.get("lock_timeout_min", 720.0),
+            sae=site.sae,
         )
-    computed = extract_activations(
-        model,
-        dataset,
-        store,
-        todo,
-        batch_size=cfg.model.batch_size,
-        chunk_sequences=cfg.store.chunk_sequences,
-        progress=cfg.progress,
-        lock_timeout_s=60.0 * cfg.store.get("lock_timeout_min", 720.0),
-    )
+        log.info(
+            "activations: %s (%d layers computed, %d reused)",
+            site.store.path,
+            len(computed),
+            len(todo[site.hook]) - len(computed),
+        )
     t_extract = time.perf_counter() - t0
-    log.info(
-        "activations: %s (%d layers computed, %d reused)",
-        store.path,
-        len(computed),
-        len(todo) - len(computed),
-    )
     # dataset_hash: the content of the examples every row was probed on (it also keys the store)
     identity = {
         "model": model.name,
@@ -302,59 +347,73 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
         "d_mlp": model.d_mlp,
         "n_layers": model.n_layers,
         "dataset_hash": dataset.content_hash(),
-        "hook": cfg.get("hook", "mlp_post"),
         **provenance(model.device, cfg.seed, cfg.probe.seed),
     }
+    sae_site = next((s for s in job.sites if s.sae is not None), None)
+    down = (
+        output_weights(model.sites, layers[0])
+        if sae_site is not None and model.sites is not None
+        else None
+    )
     del model  # probing needs only the store; give the memory back
     gc.collect()
 
     probe = cfg.probe
     if logger is not None:
         logger.describe_model(identity["n_layers"], identity["d_mlp"], cfg.model.get("n_params"))
-    blocks = [(la, f) for la in todo for f in features if not writer.done(la, f)]
+    blocks = [
+        (s.hook, la, f)
+        for s in job.sites
+        for la in todo[s.hook]
+        for f in features
+        if not writer.done(la, f, s.hook)
+    ]
     bar = tqdm(total=len(blocks), desc="probing (layer x feature)", disable=not cfg.progress)
     labels = {f: dataset.label(f).astype(np.int64) for f in features}
     baselines = baselines_of(cfg)
-    for layer in todo:
-        X = np.asarray(store.read(layer), dtype=np.float32)
-        pending = [f for f in features if not writer.done(layer, f)]
-        # every feature x k of the layer in one call: one batched solve on the torch backend
-        by_feature = probe_layer(
-            X,
-            labels,
-            {f: splits[f] for f in pending},
-            ks,
-            method=probe.method,
-            backend=probe.backend,
-            seed=probe.seed,
-            C=probe.C,
-            rotate=bool(probe.get("rotate")),
-            groups=dataset.groups,
-            baselines=baselines,
-        )
-        for feature, rows in by_feature.items():
-            y = labels[feature]
-            train, val, test = splits[feature]
-            for row in rows:
-                row.update(
-                    identity,
-                    feature=feature,
-                    collection=collection.name,
-                    category=collection.category,
-                    layer=layer,
-                    method=probe.method + ("+rotated" if probe.get("rotate") else ""),
-                    n_train=len(train),
-                    n_val=len(val),
-                    n_test=len(test),
-                    n_test_positive=int(y[test].sum()),
-                    duplicate_examples=int(dataset.meta.get("duplicate_examples", 0)),
-                    **truncation_fields(dataset, feature),
-                    positive_fraction=float(y.mean()),
-                )
-            writer.write(rows)
-            bar.update()
-            if logger is not None:
-                logger.log_layer(feature, layer, rows)
+    for site in job.sites:
+        site_fields = {"hook": site.hook, **sae_fields(site.sae)}
+        for layer in todo[site.hook]:
+            X = np.asarray(site.store.read(layer), dtype=np.float32)
+            pending = [f for f in features if not writer.done(layer, f, site.hook)]
+            # every feature x k of the layer in one call: one batched solve on the torch backend
+            by_feature = probe_layer(
+                X,
+                labels,
+                {f: splits[f] for f in pending},
+                site.ks,
+                method=probe.method,
+                backend=probe.backend,
+                seed=probe.seed,
+                C=probe.C,
+                rotate=bool(probe.get("rotate")),
+                groups=dataset.groups,
+                baselines=baselines,
+            )
+            for feature, rows in by_feature.items():
+                y = labels[feature]
+                train, val, test = splits[feature]
+                for row in rows:
+                    row.update(
+                        identity,
+                        **site_fields,
+                        feature=feature,
+                        collection=collection.name,
+                        category=collection.category,
+                        layer=layer,
+                        method=probe.method + ("+rotated" if probe.get("rotate") else ""),
+                        n_train=len(train),
+                        n_val=len(val),
+                        n_test=len(test),
+                        n_test_positive=int(y[test].sum()),
+                        duplicate_examples=int(dataset.meta.get("duplicate_examples", 0)),
+                        **truncation_fields(dataset, feature),
+                        positive_fraction=float(y.mean()),
+                    )
+                writer.write(rows)
+                bar.update()
+                if logger is not None:
+                    logger.log_layer(feature, layer, rows)
     bar.close()
     results = read_results(writer.path)
     summary = summarize(results)
@@ -363,6 +422,13 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
     elapsed = time.perf_counter() - t0
     print(f"\n{identity['model']} / {cfg.feature.name}: best single neurons (held-out F1)")
     print(format_summary(summary))
+    if sae_site is not None:
+        table = compare_sae(results, sae_site.sae, down, job.run_dir)
+        print(
+            f"\n{identity['model']} / {cfg.feature.name}: neurons and SAE latents, layer "
+            f"{layers[0]} ({sae_site.sae.name})"
+        )
+        print(format_side_by_side(table))
     if cfg.feature.get("preset"):
         print(f"(feature preset {cfg.feature.preset})")
     print(
@@ -370,6 +436,35 @@ def _extract_and_probe(job: Job, splits: dict, ks: list[int], t0: float) -> pd.D
         f"total {elapsed:.0f}s)"
     )
     return summary
+
+
+def sae_fields(sae: SparseAutoencoder | None) -> dict:
+    """Row fields naming the SAE whose latents a row probed (none for neurons)."""
+    if sae is None:
+        return {}
+    return {
+        "sae": sae.name,
+        "sae_digest": sae.digest,
+        "sae_source": sae.source,
+        "sae_hook_name": sae.cfg.hook_name,
+        "d_sae": sae.cfg.d_sae,
+    }
+
+
+def compare_sae(results: pd.DataFrame, sae: SparseAutoencoder, down, run_dir: Path):
+    """The side-by-side table of the job's neurons and latents; the decoder cosines of each
+    feature's best pair go to RUN_DIR/sae_cosines.jsonl (the report reads them)."""
+    table = side_by_side(results)
+    if down is None or table.empty:
+        return table
+    directions = output_directions(sae.decoder_directions().cpu(), sae.cfg.site.hook, down)
+    ready = table.dropna(subset=["neuron"])
+    pairs = [(int(a), int(b)) for a, b in zip(ready["latent"], ready["neuron"], strict=True)]
+    cosines = ready[["model", "feature", "layer", "latent", "neuron"]].assign(
+        decoder_cosine=decoder_cosines(directions, down, pairs), sae=sae.name
+    )
+    cosines.to_json(Path(run_dir) / COSINE_FILE, orient="records", lines=True)
+    return side_by_side(results, cosines)
 
 
 def truncation_fields(dataset: FeatureDataset, feature: str) -> dict:

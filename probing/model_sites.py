@@ -176,3 +176,11 @@ def forward_through(sites: ModelSites, tokens: torch.Tensor, last_layer: int) ->
         pass
     finally:
         handle.remove()
+
+
+def output_weights(sites: ModelSites, layer: int) -> torch.Tensor:
+    """The down projection of `layer` as [d_model, d_mlp] (column n: neuron n's output weights),
+    float32 on the CPU; GPT-2's Conv1D stores it transposed."""
+    down = sites.layers[layer].down_proj
+    weight = torch.as_tensor(down.weight).detach().float().cpu()
+    return weight if isinstance(down, nn.Linear) else weight.T

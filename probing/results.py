@@ -51,14 +51,15 @@ class ResultWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.run_key = ""
         self._claim = _claim(self.path.parent)
-        self._done: set[tuple[int, str]] = set()
+        self._done: set[tuple[int, str, str]] = set()
         if run_key is not None:
             self.resume(run_key, rows_per_block)
 
-    def resume(self, run_key: str, rows_per_block: int | None = None) -> None:
+    def resume(self, run_key: str, rows_per_block: int | dict[str, int] | None = None) -> None:
         """Keep the finished blocks of an earlier attempt of this job (`done` lists them).
 
-        A block is finished when it has `rows_per_block` rows (one per k; None: any number).
+        A block (layer x feature x hook: an SAE job writes its latents' and its neurons' rows) is
+        finished when it has `rows_per_block` rows (one per k; a dict: per hook; None: any).
         A block with a row lost (a damaged line) is dropped from the file and redone, so a
         rerun never reports success with a row missing.
         """
@@ -78,14 +79,17 @@ class ResultWriter:
                     "hydra.run.dir"
                 )
             rows.append(row)
-        counts: dict[tuple[int, str], int] = {}
+        counts: dict[tuple[int, str, str], int] = {}
         for row in rows:
-            key = (int(row["layer"]), str(row["feature"]))
-            counts[key] = counts.get(key, 0) + 1
-        self._done = {
-            key for key, n in counts.items() if rows_per_block is None or n == rows_per_block
-        }
-        keep = [r for r in rows if (int(r["layer"]), str(r["feature"])) in self._done]
+            counts[_block(row)] = counts.get(_block(row), 0) + 1
+
+        def finished(key: tuple[int, str, str], n: int) -> bool:
+            if isinstance(rows_per_block, dict):
+                return n == rows_per_block.get(key[2])
+            return rows_per_block is None or n == rows_per_block
+
+        self._done = {key for key, n in counts.items() if finished(key, n)}
+        keep = [r for r in rows if _block(r) in self._done]
         if len(keep) != n_lines:
             log.warning(
                 "%s: %d damaged or incomplete rows; their blocks will be probed again",
@@ -96,9 +100,9 @@ class ResultWriter:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
             os.replace(tmp, self.path)
 
-    def done(self, layer: int, feature: str) -> bool:
+    def done(self, layer: int, feature: str, hook: str = "mlp_post") -> bool:
         """True when a previous attempt of this job already wrote this block."""
-        return (int(layer), str(feature)) in self._done
+        return (int(layer), str(feature), hook) in self._done
 
     def write(self, rows: Iterable[dict]) -> None:
         lines = []
@@ -112,7 +116,7 @@ class ResultWriter:
             f.write("".join(lines))
             f.flush()
             os.fsync(f.fileno())
-        self._done.update((int(r["layer"]), str(r["feature"])) for r in map(json.loads, lines))
+        self._done.update(_block(r) for r in map(json.loads, lines))
 
     def close(self) -> None:
         if self._claim is not None:
@@ -124,6 +128,10 @@ class ResultWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _block(row: dict) -> tuple[int, str, str]:
+    return int(row["layer"]), str(row["feature"]), str(row.get("hook") or "mlp_post")
 
 
 def _claim(run_dir: Path):

@@ -161,7 +161,12 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     k1 = results[results["k"] == 1]
     if k1.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    keys = ["model", "feature"]
+    # an SAE job's rows hold its latents and its layer's neurons: each gets its own best
+    hooks = "hook" in results and results["hook"].fillna("mlp_post").nunique() > 1
+    keys = ["model", "hook", "feature"] if hooks else ["model", "feature"]
+    if hooks:
+        results = results.assign(hook=results["hook"].fillna("mlp_post"))
+        k1 = results[results["k"] == 1]
     best = best_rows(k1, keys)
     best_any_k = best_rows(results, keys).set_index(keys)["f1"].rename("best_f1")
     out = best.assign(
@@ -174,8 +179,10 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
         **chance_columns(best),
     ).join(best_any_k, on=keys)
     out = with_significance(out)
-    out = out[SUMMARY_COLUMNS]
-    return out.sort_values(["model", "f1_k1"], ascending=[True, False]).reset_index(drop=True)
+    out = out[SUMMARY_COLUMNS + (["hook"] if hooks else [])]
+    order = ["model", "hook", "f1_k1"] if hooks else ["model", "f1_k1"]
+    out = out.sort_values(order, ascending=[True] * (len(order) - 1) + [False])
+    return out.reset_index(drop=True)
 
 
 def format_summary(summary: pd.DataFrame) -> str:
@@ -189,11 +196,12 @@ def format_summary(summary: pd.DataFrame) -> str:
         return f" {'':>{width}}" if math.isnan(value) else f" {value:>{width}.{digits}f}"
 
     for r in summary.itertuples():
+        model = r.model if getattr(r, "hook", "mlp_post") == "mlp_post" else f"{r.model}#{r.hook}"
         ci = "" if math.isnan(r.f1_low) else f"{r.f1_low:.2f}-{r.f1_high:.2f}"
         p = "" if math.isnan(r.p_value) else f"{r.p_value:.3f}"
         mark = "" if math.isnan(r.p_value) or r.significant else "  not significant"
         lines.append(
-            f"{r.model:<16} {r.feature:<28} {r.layer:>5} {r.neuron:>7} {r.f1_k1:>7.3f} "
+            f"{model:<16} {r.feature:<28} {r.layer:>5} {r.neuron:>7} {r.f1_k1:>7.3f} "
             f"{ci:>13} {r.best_f1:>8.3f}{num(r.f1_null, 6)} {p:>7}{num(r.f1_chance, 6)}"
             f"{num(r.f1_random, 6)}{mark}"
         )

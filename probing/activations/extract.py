@@ -7,7 +7,9 @@ The forward pass stops after the last layer still missing (`stop_at_layer`).
 What is read (`hook`): the MLP neurons after the nonlinearity (mlp_post, the paper's; width
 d_mlp), or a d_model-wide vector: the MLP's output (mlp_out), the attention's output (attn_out)
 or the residual stream after the block (resid_post). A "neuron" of the latter three is a basis
-direction of the residual stream.
+direction of the residual stream. With an SAE (hook "sae"), its site is read and encoded token by
+token in the hook, before the reduction (the mean of latents, not the latents of a mean): the
+store holds d_sae latents.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import torch
 from tqdm.auto import tqdm
 
 from probing.activations.lock import DEFAULT_TIMEOUT_S, store_lock
-from probing.activations.store import FORMAT_VERSION, IDENTITY_KEYS, ActivationStore
+from probing.activations.store import FORMAT_VERSION, ActivationStore, store_identity
 from probing.features.dataset import FeatureDataset
 from probing.model_sites import run_with_site_hooks
 from probing.models import LoadedModel
+from probing.sae.saved import SparseAutoencoder
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,11 @@ HOOKS = {
 HOOK = HOOKS["mlp_post"]
 
 
-def hook_width(model: LoadedModel, hook: str) -> int:
-    """Columns of a layer's activations at `hook`: d_mlp for the neurons, else d_model."""
+def hook_width(model: LoadedModel, hook: str, sae: SparseAutoencoder | None = None) -> int:
+    """Columns of a layer's activations at `hook`: d_mlp for the neurons, d_sae for an SAE's
+    latents, else d_model."""
+    if hook == "sae" and sae is not None:
+        return sae.cfg.d_sae
     if hook not in HOOKS:
         raise ValueError(f"hook {hook!r} is not one of {sorted(HOOKS)}")
     return model.d_mlp if hook == "mlp_post" else model.d_model
@@ -51,8 +57,22 @@ class ActivationRangeError(OverflowError):
 
 
 def store_metadata(
-    model: LoadedModel, dataset: FeatureDataset, dtype: str, hook: str = "mlp_post"
+    model: LoadedModel,
+    dataset: FeatureDataset,
+    dtype: str,
+    hook: str = "mlp_post",
+    sae: SparseAutoencoder | None = None,
 ) -> dict:
+    if hook == "sae":
+        if sae is None:
+            raise ValueError("hook='sae' needs the SAE")
+        return {
+            **store_metadata(model, dataset, dtype, sae.cfg.site.hook),
+            "hook": f"sae:{sae.cfg.hook_name}",
+            "sae": sae.digest,  # another SAE (other weights) never reuses this store
+            "sae_architecture": sae.cfg.architecture,
+            "d_mlp": sae.cfg.d_sae,
+        }
     return {
         "model": model.name,
         "revision": model.revision,
@@ -67,12 +87,13 @@ def store_metadata(
         "d_mlp": hook_width(model, hook),  # the store's width (d_model for a residual hook)
         "n_examples": dataset.n_examples,
         "n_sequences": dataset.n_sequences,
+        "sae": None,
     }
 
 
 def identity_digest(metadata: dict) -> str:
     """A short hash of everything that determines a store's values (IDENTITY_KEYS)."""
-    identity = {k: metadata.get(k) for k in IDENTITY_KEYS}
+    identity = store_identity(metadata)
     identity.setdefault("format_version", FORMAT_VERSION)
     identity["format_version"] = identity["format_version"] or FORMAT_VERSION
     text = json.dumps(identity, sort_keys=True, default=str)
@@ -92,8 +113,9 @@ def open_store(
     dataset: FeatureDataset,
     dtype: str = "float16",
     hook: str = "mlp_post",
+    sae: SparseAutoencoder | None = None,
 ) -> ActivationStore:
-    metadata = store_metadata(model, dataset, dtype, hook)
+    metadata = store_metadata(model, dataset, dtype, hook, sae)
     return ActivationStore(store_path(root, metadata), metadata)
 
 
@@ -104,6 +126,7 @@ def reduce_batch(
     rows: torch.Tensor | None = None,  # [n_ex] batch row of each example (token aggregation)
     positions: torch.Tensor | None = None,  # [n_ex]
     short_rows: list[tuple[int, int]] | None = None,  # (row, length) of rows shorter than pos
+    encode=None,  # an SAE's encoder, applied to each token before the reduction
 ) -> torch.Tensor:
     """[n_examples, width] in float32: the probed token, or mean / max over real tokens.
 
@@ -112,7 +135,10 @@ def reduce_batch(
     are reduced apart: a mask over [batch, pos, width] cost ~10% of a small model's forward.
     """
     if aggregation == "token":
-        return acts[rows, positions].float()
+        picked = acts[rows, positions]
+        return (encode(picked) if encode is not None else picked).float()
+    if encode is not None:
+        acts = encode(acts)
     if short_rows is None:
         short_rows = [(i, n) for i, n in enumerate(lengths.tolist()) if n < acts.shape[1]]
     if aggregation == "mean":
@@ -157,8 +183,9 @@ def extract_activations(
     chunk_sequences: int = 128,
     progress: bool = True,
     lock_timeout_s: float = DEFAULT_TIMEOUT_S,
+    sae: SparseAutoencoder | None = None,
 ) -> list[int]:
-    """Fill `store` for `layers`; returns the layers that were computed (not already complete).
+    """Fill `store` for `layers` (with `sae`: its latents, on the model's device); returns the layers that were computed (not already complete).
 
     Jobs sharing the store take turns through a lock next to it: one extracts, the others wait
     and then find the layers complete, so no forward pass is ever run twice.
@@ -187,7 +214,7 @@ def extract_activations(
                 "%s: layers %s were extracted by another job; reusing them", store.path, layers
             )
             return []
-        _extract(model, dataset, store, pending, batch_size, chunk_sequences, progress)
+        _extract(model, dataset, store, pending, batch_size, chunk_sequences, progress, sae)
     return pending
 
 
@@ -210,7 +237,10 @@ def _extract(
     batch_size: int,
     chunk_sequences: int,
     progress: bool,
+    sae: SparseAutoencoder | None = None,
 ) -> None:
+    if store.metadata.get("sae") != (sae.digest if sae is not None else None):
+        raise ValueError(f"{store.path} is not the store of this SAE (sae {store.metadata['sae']})")
     if store.metadata.get("reader", model.reader) != model.reader:
         raise RuntimeError(
             f"{store.path} is read through {store.metadata['reader']} but the model now reads "
@@ -234,7 +264,7 @@ def _extract(
         for chunk_start in range(start, n_seq, chunk_sequences):
             chunk_stop = min(chunk_start + chunk_sequences, n_seq)
             parts = _forward_chunk(
-                model, dataset, pending, chunk_start, chunk_stop, batch_size, bar, store
+                model, dataset, pending, chunk_start, chunk_stop, batch_size, bar, store, sae
             )
             ex_start, _ = dataset.examples_of(chunk_start, chunk_stop)
             writer.submit(HostCopy(parts), ex_start, chunk_start, chunk_stop)
@@ -318,7 +348,9 @@ def resume_point(store: ActivationStore, layers: list[int], chunk_sequences: int
     return max(b for b in common if b <= limit and b % chunk_sequences == 0)
 
 
-def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, bar, store):
+def _forward_chunk(
+    model, dataset, layers, chunk_start, chunk_stop, batch_size, bar, store, sae=None
+):
     """{layer: [n_examples of the chunk, width] float32 tensor on the model's device}.
 
     The hooks reduce on the device and write into outputs allocated once per chunk, so nothing
@@ -328,7 +360,9 @@ def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, 
     for a 1 GB model). NaN marks a row no hook filled, which _cast refuses.
     """
     chunk_ex_start, chunk_ex_stop = dataset.examples_of(chunk_start, chunk_stop)
-    hook_name, width = _hook_key(store.metadata["hook"]), int(store.metadata["d_mlp"])
+    width = int(store.metadata["d_mlp"])
+    hook_name = sae.cfg.site.hook if sae is not None else _hook_key(store.metadata["hook"])
+    encode = sae.encode if sae is not None else None
     parts = {
         layer: torch.full(
             (chunk_ex_stop - chunk_ex_start, width), float("nan"), device=model.device
@@ -349,7 +383,7 @@ def _forward_chunk(model, dataset, layers, chunk_start, chunk_stop, batch_size, 
         short = [(i, int(n)) for i, n in enumerate(lengths) if n < longest]
 
         def read(layer, acts, _l=lengths_t, _r=rows, _p=positions, _out=out, _s=short):
-            parts[layer][_out] = reduce_batch(acts, _l, dataset.aggregation, _r, _p, _s)
+            parts[layer][_out] = reduce_batch(acts, _l, dataset.aggregation, _r, _p, _s, encode)
 
         _run_layers(model, tokens.to(model.device), hook_name, layers, read)
         bar.update(b_stop - b_start)

@@ -57,7 +57,17 @@ IDENTITY_KEYS = (
     "d_mlp",
     "n_examples",
     "n_sequences",
+    "sae",  # the SAE's digest (its latents are stored) or None (the site itself)
 )
+
+
+def store_identity(metadata: dict) -> dict:
+    """The IDENTITY_KEYS of a store's metadata; `sae` only when set, so stores of neurons (and
+    run keys over them) keep the digests they had before SAEs could be stored."""
+    identity = {k: metadata.get(k) for k in IDENTITY_KEYS}
+    if identity.get("sae") is None:
+        identity.pop("sae")
+    return identity
 
 
 class StoreMismatchError(RuntimeError):
@@ -108,6 +118,7 @@ class ActivationStore:
     ) -> None:
         self.path = Path(path)
         self.metadata = {"format_version": FORMAT_VERSION, **metadata}
+        self.metadata.setdefault("sae", None)
         missing = [k for k in IDENTITY_KEYS if k not in self.metadata]
         if missing:
             raise ValueError(f"activation store metadata lacks {missing}")
