@@ -181,3 +181,21 @@ def _edit_meta(folder, **changes):
     cfg = json.loads((folder / "cfg.json").read_text())
     cfg["metadata"].update(changes)
     (folder / "cfg.json").write_text(json.dumps(cfg))
+
+
+REFERENCE = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "sae_reference"
+
+
+@pytest.mark.parametrize("architecture", ["standard", "topk", "jumprelu"])
+def test_encode_agrees_with_saelens(architecture):
+    """Folders SAELens 6.54.12 saved, with the latents its own encode computed
+    (scripts/sae_reference.py): ours reads the files and computes the same latents."""
+    folder = REFERENCE / architecture
+    sae = load_sae(folder)
+    assert sae.cfg.architecture == architecture
+    assert (sae.cfg.model_name, sae.cfg.hook_name) == ("tiny-pythia", "blocks.1.hook_resid_post")
+    expected = np.load(folder / "latents.npy")
+    latents = sae.encode(torch.from_numpy(np.load(folder / "inputs.npy"))).numpy()
+    assert (latents > 0).any() and (expected > 0).any()
+    assert ((latents > 0) == (expected > 0)).all()  # the same latents fire
+    np.testing.assert_allclose(latents, expected, rtol=1e-5, atol=1e-5)
