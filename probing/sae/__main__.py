@@ -1,0 +1,98 @@
+"""python -m probing.sae train: a small top-k SAE for a model, offline, in SAELens's format.
+
+    python -m probing.sae train model=smollm2-135m --site blocks.4.hook_resid_post \\
+        --d-sae 4608 --k 32 --out saes/smollm2-135m-L4-resid
+
+Then probe its latents beside the neurons of that layer:
+
+    python -m probing.run hook=sae sae.path=saes/smollm2-135m-L4-resid feature=programming_language
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_COLLECTIONS = ["programming_language", "natural_language", "text_source"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m probing.sae", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a top-k SAE on a site of a model")
+    train.add_argument("overrides", nargs="*", help="config overrides: model=NAME model.dtype=...")
+    train.add_argument("--site", required=True, help="TransformerLens hook name of the site")
+    train.add_argument("--d-sae", type=int, required=True, help="number of latents")
+    train.add_argument("--k", type=int, default=32, help="active latents per token")
+    train.add_argument("--tokens", type=int, default=400_000, help="token activations read")
+    train.add_argument("--epochs", type=int, default=4)
+    train.add_argument("--batch-size", type=int, default=2048)
+    train.add_argument("--lr", type=float, default=4e-4)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--collections",
+        nargs="+",
+        default=DEFAULT_COLLECTIONS,
+        help="built-in feature collections whose texts are read (labels are never used)",
+    )
+    train.add_argument("--out", required=True, help="the SAE folder to write")
+    args = parser.parse_args(argv)
+
+    from probing.errors import USER_ERRORS
+    from probing.sae.saved import SAEError, site_of
+
+    try:
+        site_of(args.site)
+        if not 1 <= args.k <= args.d_sae:
+            raise SAEError(f"--k {args.k} must be in 1..--d-sae ({args.d_sae})")
+        out = Path(args.out)
+        if out.exists() and any(out.iterdir()):
+            raise SAEError(f"{out} exists and is not empty: choose another --out")
+        report = _train(args, out)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    print(f"SAE written to {out}; probe it with: python -m probing.run hook=sae sae.path={out}")
+    return 0
+
+
+def _train(args, out: Path) -> dict:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from probing.config import validate_config
+    from probing.features import build_feature_dataset
+    from probing.models import load_model
+    from probing.sae.saved import SAEError, site_of
+    from probing.sae.train import TrainSpec, train_sae
+
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose("config", overrides=["logger=none", *args.overrides])
+    GlobalHydra.instance().clear()
+    validate_config(cfg)
+    model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
+    if site_of(args.site).layer >= model.n_layers:
+        raise SAEError(f"{args.site}: {model.name} has {model.n_layers} layers")
+    datasets = [
+        build_feature_dataset(name, model.tokenizer, cache_dir=Path(cfg.paths.features))
+        for name in args.collections
+    ]
+    spec = TrainSpec(
+        args.site, args.d_sae, args.k, args.tokens, args.epochs, args.batch_size, args.lr, args.seed
+    )
+    t0 = time.perf_counter()
+    report = train_sae(model, datasets, spec, out, args.collections)
+    return {**report, "total_seconds": round(time.perf_counter() - t0, 1)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

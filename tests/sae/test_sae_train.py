@@ -1,0 +1,75 @@
+"""python -m probing.sae train: a top-k SAE fitted offline, written in SAELens's format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from probing.sae import load_sae
+from probing.sae.__main__ import main
+from probing.sae.train import TrainSpec, train_topk
+from tests.conftest import ROOT
+
+
+def test_train_topk_recovers_a_sparse_dictionary():
+    """Data made of 2 of 24 atoms per row: a 24-latent, k=2 SAE explains most of it, and far
+    more than a random one (the untrained initialisation)."""
+    g = torch.Generator().manual_seed(0)
+    atoms = torch.randn(24, 32, generator=g)
+    atoms /= atoms.norm(dim=1, keepdim=True)
+    picks = torch.stack([torch.randperm(24, generator=g)[:2] for _ in range(6000)])
+    x = (atoms[picks] * (1 + torch.rand(6000, 2, 1, generator=g))).sum(1)
+    spec = TrainSpec("blocks.0.hook_resid_post", d_sae=24, k=2, epochs=30, batch_size=256,
+                     lr=3e-3)  # fmt: skip
+    _, report = train_topk(x, spec, progress=False)
+    _, untrained = train_topk(x, TrainSpec(**{**spec.__dict__, "epochs": 0}), progress=False)
+    assert report["fvu"] < 0.25 < untrained["fvu"]
+    assert report["dead_fraction"] < 0.2
+
+
+def test_cli_trains_and_saves_an_sae_probing_reads(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PROBING_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "sae"
+    args = ["train", "model=tiny-pythia", "--site", "blocks.1.hook_mlp_out", "--d-sae", "96",
+            "--k", "8", "--tokens", "6000", "--collections", "programming_language",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out.split("\nSAE written")[0])
+    assert report["tokens_read"] == 6000 and 0 < report["fvu"] < 1
+    sae = load_sae(out)
+    assert (sae.cfg.architecture, sae.cfg.k, sae.cfg.d_in, sae.cfg.d_sae) == ("topk", 8, 64, 96)
+    assert (sae.cfg.model_name, sae.cfg.hook_name) == ("tiny-pythia", "blocks.1.hook_mlp_out")
+    meta = json.loads((out / "cfg.json").read_text())["metadata"]
+    assert meta["dataset_path"] == "programming_language" and meta["fvu_held_out"] < 1
+    # an existing folder is never overwritten; an unknown site fails before the model loads
+    assert main(args) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert main([*args[:3], "blocks.1.attn.hook_z", *args[4:-1], str(tmp_path / "x")]) == 2
+    assert "not a site probing reads" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_smollm2_latents_beside_neurons(tmp_path, monkeypatch, capsys):
+    """SmolLM2: a small SAE trained here, then its latents probed beside layer 4's neurons."""
+    from probing.experiment import run_experiment
+    from probing.results import read_results
+    from tests.conftest import compose_cfg
+
+    monkeypatch.setenv("PROBING_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "sae"
+    assert main(["train", "model=smollm2-135m", "--site", "blocks.4.hook_resid_post",
+                 "--d-sae", "1152", "--k", "16", "--tokens", "30000", "--epochs", "2",
+                 "--collections", "programming_language", "--out", str(out)]) == 0  # fmt: skip
+    cfg = compose_cfg(tmp_path, ["model=smollm2-135m", "hook=sae", f"sae.path={out}",
+                                 "logger=none", "baselines.permutations=20"])  # fmt: skip
+    run_experiment(cfg, tmp_path / "run")
+    rows = read_results(tmp_path / "run")
+    assert set(rows["hook"]) == {"mlp_post", "sae"} and set(rows["layer"]) == {4}
+    latents = rows[(rows["hook"] == "sae") & (rows["k"] == 1)]
+    assert latents["support"].map(lambda s: s[0]).max() < 1152
+    assert (tmp_path / "run" / "sae_cosines.jsonl").is_file()
+    assert "neurons and SAE latents, layer 4" in capsys.readouterr().out
