@@ -16,7 +16,7 @@ from probing.results import REQUIRED_COLUMNS, RESULTS_FILE, read_results
 
 # What a row measures. Not the backend: torch and sklearn fit the same probe, so a rerun on
 # another backend replaces the first. The revision is kept: checkpoints are different models.
-DEDUP_KEY = ("model", "revision", "hook", "feature", "collection", "layer", "method", "k")
+DEDUP_KEY = ("model", "revision", "hook", "sae", "feature", "collection", "layer", "method", "k")
 DEFAULT_HOOK = "mlp_post"
 
 
@@ -59,6 +59,7 @@ def finalize(rows: pd.DataFrame) -> pd.DataFrame:
         rows["revision"] = ""
     rows["revision"] = rows["revision"].fillna("").astype(str)
     rows["hook"] = rows["hook"].fillna(DEFAULT_HOOK) if "hook" in rows else DEFAULT_HOOK
+    rows["sae"] = rows["sae"].fillna("") if "sae" in rows else ""  # which SAE's latents
     rows["_row_order"] = range(len(rows))
     order = [c for c in ("_file_order", "_row_order") if c in rows]
     rows = rows.sort_values(order).drop_duplicates(list(DEDUP_KEY), keep="last")
@@ -72,6 +73,10 @@ def finalize(rows: pd.DataFrame) -> pd.DataFrame:
     rows.loc[other_hook, "model"] = (
         rows.loc[other_hook, "model"] + "#" + rows.loc[other_hook, "hook"]
     )
+    # several SAEs of one model: "model#sae:<its name>" keeps them apart
+    several_saes = rows.groupby("model_name")["sae"].transform("nunique") > 1
+    named = several_saes & (rows["sae"] != "")
+    rows.loc[named, "model"] = rows.loc[named, "model"] + ":" + rows.loc[named, "sae"]
     rows["layer"] = rows["layer"].astype(int)
     rows["k"] = rows["k"].astype(int)
     rows["support"] = rows["support"].map(lambda s: [int(i) for i in s])

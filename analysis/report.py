@@ -25,6 +25,7 @@ from analysis.dynamics import RULE, scale_dynamics
 from analysis.models import order_models
 from analysis.neurons import NeuronPage, default_cache, neuron_page
 from analysis.tables import best_neurons, sparsity, top_neurons
+from probing.sae.compare import COSINE_FILE, SAE_HOOK, side_by_side
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,12 @@ def build_report(
     sources: Sequence[str] = (),
     ablations: pd.DataFrame | None = None,
     broad: dict | None = None,
+    sae_cosines: pd.DataFrame | None = None,
 ) -> Path:
     """Write the report for `results` (a `load_results` table) to `out`; PNGs go to
     <out stem>_files/. `ablations`: rows of probing.ablate, shown in their own section; `broad`:
-    {model: {neuron_id: analysis.polysemantic info}}, shown on the neuron pages.
+    {model: {neuron_id: analysis.polysemantic info}}, shown on the neuron pages; `sae_cosines`:
+    the decoder cosines hook=sae runs wrote, beside their latents.
     Returns the report's path."""
     if results.empty:
         raise ValueError("no result rows: nothing to report (are these run directories?)")
@@ -95,6 +98,7 @@ def build_report(
     )
     if ablations is not None and not ablations.empty:
         parts.append(_ablation_section(ablations, figures))
+    parts.append(_sae_section(results, sae_cosines))
     parts.append(_sparsity_section(sparse, method, fraction, figures))
     dynamics = scale_dynamics(results, method)
     if not dynamics.empty:
@@ -188,6 +192,24 @@ def _ablation_section(rows: pd.DataFrame, figures: Path) -> str:
         "<code>significant</code> is false where it exceeds 0.05. A dedicated neuron has a large "
         f"delta_pos, a small delta_neg and a small p_value.</p>"
         f"{html.image(plot, 'ablation')}{html.table(table, 'ablation')}"
+    )
+
+
+def _sae_section(results: pd.DataFrame, cosines: pd.DataFrame | None) -> str:
+    """Neurons and SAE latents of the same layer and feature, side by side (hook=sae runs)."""
+    if "hook" not in results or not (results["hook"] == SAE_HOOK).any():
+        return ""
+    plain = results.assign(model=results.get("model_name", results["model"]))
+    table = side_by_side(plain, cosines)
+    return (
+        "<h2>Neurons and SAE latents</h2><p>Per model, feature and SAE layer: the best single "
+        "neuron of the layer and the best single latent of the SAE, each chosen on validation "
+        "at k=1 and scored on test, with the 95% interval, the permutation p-value and k90 "
+        "(the smallest k reaching 90% of the best F1, neurons and latents each). "
+        "<code>decoder_cosine</code>: the cosine between the latent's decoder direction (in "
+        "the residual stream) and the best neuron's output weights: near 1, the latent is that "
+        "neuron; near 0, a direction the neuron does not write.</p>"
+        + html.table(table.round(3), "sae-latents")
     )
 
 
@@ -355,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         results = _load(args.run_dirs, args.wandb)
         ablations = _load_ablations(args.run_dirs)
         broad = _load_broad(args.run_dirs)
+        cosines = _load_sae_cosines(args.run_dirs)
         out = build_report(
             results,
             args.output,
@@ -364,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             sources=[*args.run_dirs, *([f"wandb:{args.wandb}"] if args.wandb else [])],
             ablations=ablations,
             broad=broad,
+            sae_cosines=cosines,
         )
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -382,6 +406,13 @@ def _load_broad(run_dirs: list[str]) -> dict:
             data = json.loads(path.read_text())
             out.setdefault(data["model"], {}).update(data["neurons"])
     return out
+
+
+def _load_sae_cosines(run_dirs: list[str]) -> pd.DataFrame:
+    """The decoder cosines (probing.sae.compare) every hook=sae run under the directories wrote."""
+    found = sorted({p for d in run_dirs if Path(d).is_dir() for p in Path(d).rglob(COSINE_FILE)})
+    frames = [pd.read_json(path, lines=True) for path in found if path.stat().st_size]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _load_ablations(run_dirs: list[str]) -> pd.DataFrame:

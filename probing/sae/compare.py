@@ -6,12 +6,15 @@ the neuron's output weights (is the latent that neuron, or a direction spread ov
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from probing.summaries import best_rows, chance_columns, curve_k_at_fraction, with_significance
+
+if TYPE_CHECKING:  # the report reads these tables without importing torch
+    import torch
 
 SAE_HOOK = "sae"
 NEURON_HOOK = "mlp_post"

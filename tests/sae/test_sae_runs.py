@@ -78,6 +78,15 @@ def test_latents_beside_neurons(tmp_path, capsys):
     cosines = [json.loads(line) for line in (tmp_path / "b" / "sae_cosines.jsonl").open()]
     assert {c["feature"] for c in cosines} == set(table["feature"])
 
+    # the report shows them side by side, the cosine beside the planted latent
+    from analysis.report import main as report
+
+    out = tmp_path / "report.html"
+    assert report([str(tmp_path / "b"), "-o", str(out), "--cache", str(tmp_path / "cache")]) == 0
+    page = out.read_text()
+    assert "Neurons and SAE latents" in page and "decoder_cosine" in page
+    assert "tiny-pythia#sae" in page  # the latents are their own "model" in the other tables
+
     # another SAE, another store; the neurons' store is shared
     stores = sorted(p.name for p in (tmp_path / "cache" / "activations" / "tiny-pythia").iterdir())
     assert len([s for s in stores if s.endswith(".zarr")]) == 3
