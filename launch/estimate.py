@@ -105,6 +105,19 @@ def n_layers_probed(cfg: DictConfig) -> int:
     return len(resolve_layers(spec, int(cfg.model.n_layers)))
 
 
+def sae_width(cfg: DictConfig) -> int:
+    """d_sae of a hook=sae job's SAE (0, with a warning, where its folder is not at hand)."""
+    from probing.sae import SAEError, read_config, resolve_sae_folder
+
+    spec = cfg.get("sae") or {}
+    try:
+        folder = resolve_sae_folder(spec.get("path"), spec.get("release"), spec.get("id"))
+        return read_config(folder).d_sae
+    except SAEError as err:
+        print(f"warning: {err}; its latents are not priced", file=sys.stderr)
+        return 0
+
+
 def estimate_job(cfg: DictConfig, base: DictConfig | None = None) -> Job:
     """One job's size and time; `base` (the multirun's base config) holds the launcher."""
     base = base if base is not None else cfg
@@ -119,6 +132,8 @@ def estimate_job(cfg: DictConfig, base: DictConfig | None = None) -> Job:
         n_seq, n_examples, seq_len = built_size(cfg.feature.name, params, cfg.paths.features)
     n_layers = n_layers_probed(cfg)
     d_mlp, n_params = int(model.d_mlp), int(model.n_params)
+    if cfg.get("hook") == "sae":  # one layer: its neurons and the SAE's latents
+        n_layers, d_mlp = 1, d_mlp + sae_width(cfg)
     # 2 FLOPs per parameter per token; the forward pass stops at the last probed layer, which for
     # layer=all is every layer (the unembedding is skipped, a few % of the parameters).
     forward_s = 2 * n_params * n_seq * seq_len / FORWARD_FLOPS_PER_S

@@ -145,6 +145,24 @@ def test_estimate_counts_disk_from_examples_neurons_layers(compose_cfg):
     assert "pythia-70m" in text and "GPU-hours" in text
 
 
+def test_estimate_prices_an_sae_job_as_one_layer_of_neurons_and_latents(compose_cfg, tmp_path):
+    import torch
+
+    from probing.sae.saved import SAEConfig, save_sae
+
+    cfg = SAEConfig("topk", 512, 4096, "blocks.3.hook_resid_post", "pythia-70m", True, "none",
+                    32, False)  # fmt: skip
+    weights = {"W_enc": torch.zeros(512, 4096), "b_enc": torch.zeros(4096),
+               "W_dec": torch.zeros(4096, 512), "b_dec": torch.zeros(512)}  # fmt: skip
+    folder = save_sae(tmp_path / "sae", cfg, weights)
+    job = estimate_job(
+        compose_cfg(
+            ["model=pythia-70m", "feature=token_position", "hook=sae", f"sae.path={folder}"]
+        )
+    )
+    assert (job.n_layers, job.d_mlp) == (1, 2048 + 4096)
+
+
 @pytest.mark.slow  # composes and sizes the whole sweep (~20 s)
 def test_sweep_script_estimates_and_submits_nothing_without_yes(tmp_path):
     out = subprocess.run(
