@@ -78,6 +78,8 @@ def run_id(config: dict, group: str) -> str:
                 feature.get("params"), feature.get("only"), probe.get("method"), probe.get("ks"),
                 bool(probe.get("rotate")), config.get("hook") or "mlp_post",
                 (config.get("layer") or {}).get("layers"), config.get("seed")]  # fmt: skip
+    if (config.get("hook") or "mlp_post") == "sae":  # two SAEs of one sweep: two runs
+        identity.append(config.get("sae"))
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from probing.experiment import run_experiment
 from probing.loggers import run_id
@@ -53,6 +54,11 @@ def test_a_requeued_job_continues_its_run(tmp_path):
     assert len(runs) == 2 and len({r.run_id for r in runs}) == 1  # one W&B run, resumed
     other = compose_cfg(tmp_path, [*SMALL, "hook=resid_post"])
     assert run_id(dict(other), "g") != run_id(dict(cfg), "g")
+    sae_a, sae_b = (
+        OmegaConf.to_container(compose_cfg(tmp_path, [*SMALL, "hook=sae", f"sae.path={p}"]))
+        for p in ("/saes/a", "/saes/b")
+    )
+    assert run_id(sae_a, "g") != run_id(sae_b, "g")  # two SAEs of one sweep: two runs
 
 
 def test_a_job_that_fails_while_loading_has_a_run_marked_failed(tmp_path, monkeypatch):

@@ -143,3 +143,12 @@ def test_cli_refuses_bad_saes_in_one_line(tmp_path):
         assert len(errors) == 1 and message in errors[0], proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "cache" / "activations").exists()  # refused before any extraction
+    good = mlp_post_sae(tmp_path / "good")
+    proc = subprocess.run(
+        [sys.executable, "-m", "probing.run", *RUN, "hook=sae", f"sae.path={good}",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "neurons and SAE latents, layer 1" in proc.stdout
+    assert (tmp_path / "run" / "sae_cosines.jsonl").is_file()
