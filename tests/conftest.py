@@ -14,13 +14,18 @@ from probing.features.dataset import FeatureDataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def debug_overrides(overrides) -> list[str]:
+    """debug=fast (19 permutations, 5 random supports) unless the test sets the baselines or
+    the debug group itself: the null's cost is most of a tiny run's, and few tests are about it."""
+    chosen = any(str(o).lstrip("+~").startswith(("baselines", "debug")) for o in overrides)
+    return [] if chosen else ["debug=fast"]
+
+
 def compose_cfg(tmp_path, overrides):
     """The project's config with `overrides`, its caches under tmp_path, no progress bars."""
+    overrides = [f"paths.cache={tmp_path / 'cache'}", "progress=false", *overrides]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=[f"paths.cache={tmp_path / 'cache'}", "progress=false", *overrides],
-        )
+        cfg = compose(config_name="config", overrides=[*debug_overrides(overrides), *overrides])
     GlobalHydra.instance().clear()
     return cfg
 

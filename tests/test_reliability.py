@@ -31,7 +31,7 @@ from probing.config import validate_config
 from probing.errors import ConfigError, user_message
 from probing.experiment import run_experiment
 from probing.results import read_results
-from tests.conftest import make_dataset
+from tests.conftest import debug_overrides, make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["feature.params.n_per_class=30", "feature.params.seq_len=32", "progress=false"]
@@ -41,6 +41,7 @@ def compose_cfg(overrides: list[str], hydra: bool = False):
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            overrides = [*debug_overrides(overrides), *overrides]
             return compose("config", overrides=overrides, return_hydra_config=hydra)
     finally:
         GlobalHydra.instance().clear()
@@ -128,7 +129,7 @@ def test_full_disk_and_unwritable_paths_are_one_line():
 def run_cli(args: list[str], tmp_path: Path, cache: Path | None = None, timeout: int = 300):
     env = {**os.environ, "PROBING_CACHE": str(cache or tmp_path / "cache"), "WANDB_MODE": "offline"}
     return subprocess.run(
-        [sys.executable, "-m", "probing.run", *args],
+        [sys.executable, "-m", "probing.run", *args, *debug_overrides(args)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
