@@ -9,7 +9,7 @@ Sources: a `.jsonl` / `.json` (JSON lines), `.csv` or `.parquet` file, a folder 
 `datasets.Dataset.save_to_disk`, a `.conllu` treebank, or a Hugging Face dataset id (or local
 dataset folder) loaded with `datasets.load_dataset` from the hub or the local HF cache. A folder
 written by `python -m probing.features export` is not a table: it comes back as the exported
-FeatureDataset, unchanged (probing.features.export says what a different tokenizer does).
+FeatureDataset, unchanged (probing.features.core.export says what a different tokenizer does).
 
 - Sequence level: a `text` column and one 0/1 column per feature; every column other than the
   text and an optional `group` column is a feature (`feature.only` picks some). The activation is
@@ -38,10 +38,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probing.features.dataset import FeatureDataset
-from probing.features.export import is_export, load_export
-from probing.features.registry import Collection, FeatureDataError, register
-from probing.features.tokens import pad_id, tokenize
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.export import is_export, load_export
+from probing.features.core.registry import Collection, FeatureDataError, register
+from probing.features.core.tokens import pad_id, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +176,9 @@ def _load_from_disk(folder: Path, split: str | None) -> pd.DataFrame:
 
 
 def _load_hf(name: str, split: str | None, config: str | None) -> pd.DataFrame:
-    """Through probing.features.hub: an unreachable hub fails in one line within seconds (offline
+    """Through probing.features.sources.hub: an unreachable hub fails in one line within seconds (offline
     mode instead of retries), naming the download command."""
-    from probing.features.hub import open_split
+    from probing.features.sources.hub import open_split
 
     return open_split(name, split or "train", config).to_pandas()
 
@@ -560,7 +560,7 @@ def _encode(tokenizer, texts: list[str], with_offsets: bool) -> dict:
 
 def build(tokenizer, **params: Any) -> FeatureDataset:
     """The registered builder: read the configured source, then dataset_from_table. A folder
-    written by `python -m probing.features export` comes back as exported (probing.features.export;
+    written by `python -m probing.features export` comes back as exported (probing.features.core.export;
     the table-reading parameters do not apply to it)."""
     if is_export(params["path"]):
         return load_export(params["path"], tokenizer)

@@ -118,8 +118,8 @@ class FeatureDataset:
     @classmethod
     def load_from_disk(cls, path: str | Path, tokenizer=None) -> FeatureDataset:
         """A folder written by `python -m probing.features export`, or a feature cache entry
-        (the same format; see probing.features.export); with `tokenizer`, checked against the one
+        (the same format; see probing.features.core.export); with `tokenizer`, checked against the one
         it was exported with."""
-        from probing.features.export import load_export
+        from probing.features.core.export import load_export
 
         return load_export(path, tokenizer)
