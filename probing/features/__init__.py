@@ -22,7 +22,8 @@ from probing.features.builtin import surface_text, token_position  # noqa: F401
 # isort: on
 from probing.features.core.build import build_feature_dataset
 from probing.features.core.dataset import FeatureDataset
-from probing.features.core.registry import CATEGORIES, COLLECTIONS, Collection, FeatureDataError
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import CATEGORIES, COLLECTIONS, Collection
 from probing.features.core.tokens import tokenizer_fingerprint
 
 __all__ = [

@@ -39,8 +39,9 @@ import numpy as np
 import pandas as pd
 
 from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
 from probing.features.core.export import is_export, load_export
-from probing.features.core.registry import Collection, FeatureDataError, register
+from probing.features.core.registry import Collection, register
 from probing.features.core.tokens import pad_id, tokenize
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from probing.features.core.registry import FeatureDataError
+from probing.features.core.errors import FeatureDataError
 from probing.features.sources.files import (
     document_reader,
     has_extension,

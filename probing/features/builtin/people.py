@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from probing.features.core.dataset import FeatureDataset
-from probing.features.core.registry import Collection, FeatureDataError, register
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
 from probing.features.core.tokens import encode, pack, pad_id
 
 RECIPE_VERSION = 1

@@ -16,7 +16,8 @@ import numpy as np
 
 from probing.features.builtin.sequence_classes import sequence_class_dataset
 from probing.features.core.dataset import FeatureDataset
-from probing.features.core.registry import Collection, FeatureDataError, register
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
 from probing.features.core.tokens import require_count, sample_windows
 from probing.features.sources import pinned
 from probing.features.sources.files import (

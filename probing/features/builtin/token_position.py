@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from probing.features.core.dataset import FeatureDataset
-from probing.features.core.registry import Collection, FeatureDataError, register
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
 from probing.features.core.tokens import sample_positions
 from probing.features.sources.prose import (
     PROSE_ARTEFACTS,

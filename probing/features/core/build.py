@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
 from probing.features.core.export import export_feature_dataset, read_export
-from probing.features.core.registry import Collection, FeatureDataError, get_collection
+from probing.features.core.registry import Collection, get_collection
 from probing.features.core.tokens import tokenizer_fingerprint
 from probing.features.sources import pinned
 

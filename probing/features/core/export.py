@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from probing.features.core.dataset import FeatureDataset
-from probing.features.core.registry import COLLECTIONS, FeatureDataError
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import COLLECTIONS
 from probing.features.core.tokens import pad_id, tokenizer_fingerprint
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probing.features.core.dataset import AGGREGATIONS, FeatureDataset
+from probing.features.core.errors import FeatureDataError
 
 CATEGORIES = (
     "natural_language",
@@ -25,10 +26,6 @@ CATEGORIES = (
     "token_position",
     "surface_text",
 )
-
-
-class FeatureDataError(ValueError):
-    """A feature dataset cannot be built as asked; the message says what to change or install."""
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,8 @@ import numpy as np
 import pandas as pd
 
 from probing.features.core.dataset import FeatureDataset
-from probing.features.core.registry import Collection, FeatureDataError, register
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
 from probing.features.custom import dataset_from_table, table_fingerprint
 from probing.features.paper.tables import europarl_table, ewt_table, labelled_rows_table, slug
 from probing.features.sources.hub import include, one_line_errors, open_split

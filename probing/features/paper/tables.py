@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probing.features.core.registry import FeatureDataError
+from probing.features.core.errors import FeatureDataError
 
 log = logging.getLogger(__name__)
 

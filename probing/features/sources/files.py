@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from probing.features.core.registry import FeatureDataError
+from probing.features.core.errors import FeatureDataError
 
 
 def walk_files(

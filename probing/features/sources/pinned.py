@@ -26,7 +26,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from probing.features.core.registry import FeatureDataError
+from probing.features.core.errors import FeatureDataError
 
 MARKER = ".probing-unpacked"
 
