@@ -24,9 +24,9 @@ import numpy as np
 from probing.features.core.dataset import FeatureDataset
 from probing.features.core.errors import FeatureDataError
 from probing.features.core.export import export_feature_dataset, read_export
+from probing.features.core.pins import ARTEFACTS
 from probing.features.core.registry import Collection, get_collection
 from probing.features.core.tokens import tokenizer_fingerprint
-from probing.features.sources import pinned
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def recipe(collection: Collection, params: dict[str, Any], tokenizer) -> dict[st
     if collection.fingerprint is not None:
         spec["source"] = collection.fingerprint(params)
     if collection.artefacts:
-        spec["pinned"] = {k: pinned.ARTEFACTS[k].sha256 for k in collection.artefacts}
+        spec["pinned"] = {k: ARTEFACTS[k].sha256 for k in collection.artefacts}
     if collection.packages:
         spec["packages"] = check_packages(collection)
     return spec
