@@ -453,7 +453,8 @@ def _check_custom(feature: dict, problems: list[str], table=None) -> None:
     """Read and check the user's table now: a bad file costs seconds, not a model load."""
     from probing.features import FeatureDataError
     from probing.features.core.export import is_export
-    from probing.features.custom import check_table, feature_columns, read_source
+    from probing.features.core.tables import check_table, feature_columns
+    from probing.features.custom import read_source
 
     params = feature["params"]
     if table is None and is_export(params.get("path")):
