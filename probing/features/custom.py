@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from probing.features.core.dataset import FeatureDataset
+from probing.features.core.dataset import FeatureDataset, constructor
 from probing.features.core.errors import FeatureDataError
 from probing.features.core.export import is_export, load_export
 from probing.features.core.registry import Collection, register
@@ -313,6 +313,7 @@ COLLECTION = register(
 )
 
 
+@constructor("from_pandas")
 def from_pandas(table: pd.DataFrame, tokenizer, **params: Any) -> FeatureDataset:
     """`FeatureDataset.from_pandas`: a DataFrame built in a notebook, same rules as a file."""
     return dataset_from_table(table, tokenizer, **{**DEFAULTS, **params})

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from probing.features.core.dataset import FeatureDataset
+from probing.features.core.dataset import FeatureDataset, constructor
 from probing.features.core.errors import FeatureDataError
 from probing.features.core.registry import COLLECTIONS
 from probing.features.core.tokens import pad_id, tokenizer_fingerprint
@@ -387,8 +387,9 @@ def read_export(path: str | Path) -> tuple[FeatureDataset, list[str], dict[str, 
     return ds, texts, info
 
 
+@constructor("load_from_disk")
 def load_export(path: str | Path, tokenizer=None) -> FeatureDataset:
-    """The FeatureDataset exported to `path`, checked against its recorded hashes, with where it
+    """`FeatureDataset.load_from_disk`: the FeatureDataset exported to `path`, checked against its recorded hashes, with where it
     came from in meta["export"].
 
     With `tokenizer` of another fingerprint: re-tokenised (sequence level) or refused (token
