@@ -23,9 +23,9 @@ from analysis.models import CONF_MODELS
 from probing.activations import ActivationStore
 from probing.activations.extract import HOOKS
 from probing.activations.store import FORMAT_VERSION
-from probing.features.dataset import FeatureDataset
-from probing.features.export import load_export
-from probing.features.registry import FeatureDataError
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.export import load_export
 from probing.summaries import neuron_id
 
 log = logging.getLogger(__name__)

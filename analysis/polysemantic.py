@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from probing.activations.extract import HOOKS
-from probing.features.tokens import pad_id
+from probing.features.core.tokens import pad_id
 from probing.summaries import neuron_id
 
 CORPUS = {  # collection -> parameters: small, varied windows from each pinned source

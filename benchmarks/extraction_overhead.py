@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 
 from benchmarks.harness import Session, compare
 from probing.activations import extract_activations, open_store
-from probing.features.dataset import FeatureDataset
+from probing.features.core.dataset import FeatureDataset
 from probing.model_sites import forward_through
 from probing.models import load_model
 

@@ -78,7 +78,7 @@ def synthetic(shape: str, layers: list[int]):
 def from_store(store: str, features: str, layers: list[int]):
     import zarr
 
-    from probing.features.dataset import FeatureDataset
+    from probing.features.core.dataset import FeatureDataset
 
     dataset = FeatureDataset.load_from_disk(features)
     unusable = dataset.meta.get("unusable") or {}

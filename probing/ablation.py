@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from probing.activations.extract import HOOKS
-from probing.features.dataset import FeatureDataset
+from probing.features.core.dataset import FeatureDataset
 
 VALUES = ("mean", "zero")
 

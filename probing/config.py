@@ -428,14 +428,14 @@ def _check_feature(feature: dict, problems: list[str], table=None) -> None:
     if missing:
         problems.append(f"feature.only names {missing}, not in {collection.name} ({sorted(named)})")
     if "hf" in collection.defaults:  # the paper's datasets: a missing copy costs seconds, not a job
-        from probing.features.hub import source_problem
+        from probing.features.sources.hub import source_problem
 
         problem = source_problem(feature["params"])
         if problem:
             problems.append(problem)
         elif _is_local(feature["params"].get("hf")):  # a local copy: its schema, now
             from probing.features import FeatureDataError
-            from probing.features.paper import check_schema
+            from probing.features.paper.collections import check_schema
 
             try:
                 check_schema(collection.name, {**collection.defaults, **feature["params"]})
@@ -452,8 +452,9 @@ def _is_local(hf: Any) -> bool:
 def _check_custom(feature: dict, problems: list[str], table=None) -> None:
     """Read and check the user's table now: a bad file costs seconds, not a model load."""
     from probing.features import FeatureDataError
-    from probing.features.custom import check_table, feature_columns, read_source
-    from probing.features.export import is_export
+    from probing.features.core.export import is_export
+    from probing.features.core.tables import check_table, feature_columns
+    from probing.features.custom import read_source
 
     params = feature["params"]
     if table is None and is_export(params.get("path")):
@@ -485,7 +486,7 @@ def _check_custom(feature: dict, problems: list[str], table=None) -> None:
 def _check_export(feature: dict, problems: list[str]) -> None:
     """An exported feature dataset is loaded and checked against its hashes now, before a model."""
     from probing.features import FeatureDataError
-    from probing.features.export import load_export
+    from probing.features.core.export import load_export
 
     try:
         features = load_export(feature["params"]["path"]).feature_names

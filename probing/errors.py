@@ -12,7 +12,7 @@ import errno
 from probing.activations.extract import ActivationRangeError
 from probing.activations.lock import StoreLockTimeout, StoreLockUnsupported
 from probing.activations.store import StoreCorruptError, StoreMismatchError
-from probing.features.registry import FeatureDataError
+from probing.features.core.errors import FeatureDataError
 from probing.models import ModelLoadError
 from probing.results import RunDirBusy
 from probing.sae.saved import SAEError

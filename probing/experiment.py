@@ -30,8 +30,8 @@ from probing.features import (
     FeatureDataset,
     build_feature_dataset,
 )
-from probing.features.build import check_labels
-from probing.features.duplicates import merge_duplicates
+from probing.features.core.build import check_labels
+from probing.features.core.duplicates import merge_duplicates
 from probing.model_sites import output_weights
 from probing.models import load_model
 from probing.probes import paper_k_list, probe_layer

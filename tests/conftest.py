@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from probing.features.dataset import FeatureDataset
+from probing.features.core.dataset import FeatureDataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
-from probing.features.dataset import FeatureDataset
+from probing.features.core.dataset import FeatureDataset
 from probing.models import load_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -152,7 +152,7 @@ def test_smollm2_has_a_dedicated_python_neuron_on_held_out_files(tmp_path):
     )
     summary = run_experiment(cfg, tmp_path / "run").set_index("feature")
     # 0.726 measured (neuron 707) once files sharing text are merged before the split
-    # (probing.features.duplicates); 0.836 on the old, leakier split
+    # (probing.features.core.duplicates); 0.836 on the old, leakier split
     assert summary.loc["python", "f1_k1"] >= 0.7
     assert summary.loc["python", "layer"] == 5
     # against the layer's other neurons and chance: a dedicated neuron, not any neuron

@@ -48,7 +48,7 @@ def test_copies_under_other_document_ids_no_longer_inflate_held_out_f1(tmp_path,
 
 def test_case_and_spacing_variants_are_merged_too(tmp_path, monkeypatch, caplog):
     from probing.features import FeatureDataset
-    from probing.features.duplicates import merge_duplicates
+    from probing.features.core.duplicates import merge_duplicates
     from tests.planted import tiny_pythia
 
     tokenizer = tiny_pythia().tokenizer

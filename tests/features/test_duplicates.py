@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from probing.features.duplicates import (
+from probing.features.core.duplicates import (
     jaccard,
     merge_duplicate_documents,
     near_duplicate_pairs,

@@ -16,10 +16,10 @@ import pytest
 
 from probing.features import COLLECTIONS, FeatureDataError, FeatureDataset, build_feature_dataset
 from probing.features.__main__ import main
+from probing.features.core.export import EXPORT_FILE, is_export, load_export
+from probing.features.core.tokens import tokenizer_fingerprint
 from probing.features.custom import DEFAULTS
-from probing.features.export import EXPORT_FILE, is_export, load_export
-from probing.features.prose import prose_files, prose_roots
-from probing.features.tokens import tokenizer_fingerprint
+from probing.features.sources.prose import prose_files, prose_roots
 
 ROOT = Path(__file__).resolve().parents[2]
 ARRAYS = ("tokens", "lengths", "example_seq", "example_pos", "labels", "groups")

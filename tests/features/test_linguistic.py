@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from probing.features import FeatureDataError, build_feature_dataset
-from probing.features.linguistic import word_starts
+from probing.features.builtin.linguistic import word_starts
 
 spacy = pytest.importorskip("spacy")
 PARAMS = {"n_sequences": 30, "tokens_per_sequence": 12}

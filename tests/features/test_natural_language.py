@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from probing.features import FeatureDataError, build_feature_dataset
-from probing.features.catalogs import catalog_paths, read_catalog
-from probing.features.natural_language import message_group, weblate_locale
+from probing.features.builtin.natural_language import message_group, weblate_locale
+from probing.features.sources.catalogs import catalog_paths, read_catalog
 
 LANGS = ["en", "de", "fr", "ja"]
 PARAMS = {"languages": LANGS, "n_per_class": 12, "seq_len": 64, "max_per_group": 2}

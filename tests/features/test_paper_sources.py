@@ -16,8 +16,8 @@ import yaml
 from datasets import ClassLabel, Dataset, Features, Sequence, Translation, Value
 
 from probing.features import COLLECTIONS, FeatureDataError, build_feature_dataset
-from probing.features.paper import PAPER_COLLECTIONS, UPOS_NAMES
-from probing.features.paper_tables import parse_feats
+from probing.features.paper.collections import PAPER_COLLECTIONS, UPOS_NAMES
+from probing.features.paper.tables import parse_feats
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf" / "feature" / "paper"
@@ -43,7 +43,7 @@ def decoded(ds, tokenizer, feature: str, seq: int) -> str:
 @pytest.fixture(autouse=True)
 def fresh_hub_probe():
     """Each test sees the hub (un)reachability of its own environment."""
-    from probing.features.hub import hub_reachable
+    from probing.features.sources.hub import hub_reachable
 
     hub_reachable.cache_clear()
     yield

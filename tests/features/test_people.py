@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from probing.features import FeatureDataError, build_feature_dataset
-from probing.features.people import (
+from probing.features.builtin.people import (
     COLLECTION,
     FEATURES,
     OCCUPATIONS,

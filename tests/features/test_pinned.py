@@ -11,7 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from probing.features import FeatureDataError, pinned
+from probing.features import FeatureDataError
+from probing.features.sources import pinned
 
 
 def make_tgz(members: dict[str, bytes]) -> bytes:

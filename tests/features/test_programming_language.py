@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from probing.features import build_feature_dataset
-from probing.features.pinned import locate
-from probing.features.programming_language import LANGUAGES
-from probing.features.sources import read_text
+from probing.features.builtin.programming_language import LANGUAGES
+from probing.features.sources.files import read_text
+from probing.features.sources.pinned import locate
 
 PARAMS = {"n_per_class": 20, "seq_len": 48, "max_per_file": 2}
 

@@ -9,7 +9,7 @@ import yaml
 
 from probing.features import CATEGORIES, COLLECTIONS, FeatureDataError, build_feature_dataset
 from probing.features.__main__ import main
-from probing.features.paper import PAPER_COLLECTIONS
+from probing.features.paper.collections import PAPER_COLLECTIONS
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "feature"
 

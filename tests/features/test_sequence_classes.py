@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from probing.features.sequence_classes import sequence_class_dataset
-from probing.features.tokens import pack
+from probing.features.builtin.sequence_classes import sequence_class_dataset
+from probing.features.core.tokens import pack
 from probing.models import byte_level_tokenizer
 
 

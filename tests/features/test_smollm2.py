@@ -7,8 +7,8 @@ import importlib.util
 import pytest
 
 from probing.features import COLLECTIONS, build_feature_dataset
-from probing.features.linguistic import TAGGERS
-from probing.features.paper import PAPER_COLLECTIONS
+from probing.features.builtin.linguistic import TAGGERS
+from probing.features.paper.collections import PAPER_COLLECTIONS
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from probing.features.registry import FeatureDataError
-from probing.features.sources import (
+from probing.features.core.errors import FeatureDataError
+from probing.features.sources.files import (
     document_reader,
     has_extension,
     read_text,

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from probing.features import build_feature_dataset
-from probing.features.surface_text import RULES, is_all_caps, is_punctuation, starts_with_space
+from probing.features.builtin.surface_text import (
+    RULES,
+    is_all_caps,
+    is_punctuation,
+    starts_with_space,
+)
 
 PARAMS = {"n_sequences": 60, "tokens_per_sequence": 8}
 

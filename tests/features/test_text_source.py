@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from probing.features import build_feature_dataset
-from probing.features.genres import read_comments, read_docstrings
-from probing.features.pinned import locate
-from probing.features.text_source import GENRES
+from probing.features.builtin.text_source import GENRES
+from probing.features.sources.genres import read_comments, read_docstrings
+from probing.features.sources.pinned import locate
 
 PARAMS = {"n_per_class": 12, "seq_len": 48, "max_per_doc": 1}
 

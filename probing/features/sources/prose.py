@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from probing.features import pinned
-from probing.features.sources import document_reader, has_extension, require_files, walk_files
-from probing.features.tokens import Windows, require_count, sample_windows
+from probing.features.core.tokens import Windows, require_count, sample_windows
+from probing.features.sources import pinned
+from probing.features.sources.files import document_reader, has_extension, require_files, walk_files
 
 PROSE_ARTEFACTS = ("django",)
 PROSE_SOURCE = (

@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from urllib.parse import quote
 
-from probing.features.registry import FeatureDataError
+from probing.features.core.errors import FeatureDataError
 from probing.hub import hub_host, hub_reachable  # noqa: F401 - hub_host: this module's API too
 
 SAVED_MARKERS = ("dataset_dict.json", "state.json", "dataset_info.json")

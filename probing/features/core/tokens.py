@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from probing.features.registry import FeatureDataError
+from probing.features.core.errors import FeatureDataError
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

@@ -4,7 +4,7 @@ source-code comments).
 
 All are English and written by people, so a probe must find genre (register, layout, vocabulary),
 not language. Groups are documents; whole documents go to one side of a split. Every genre reads
-files of probing.features.pinned, so every machine builds the same dataset.
+files of probing.features.sources.pinned, so every machine builds the same dataset.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from probing.features import pinned
-from probing.features.dataset import FeatureDataset
-from probing.features.genres import read_comments, read_docstrings
-from probing.features.registry import Collection, FeatureDataError, register
-from probing.features.sequence_classes import sequence_class_dataset
-from probing.features.sources import has_extension, read_text, require_files, walk_files
-from probing.features.tokens import require_count, sample_windows
+from probing.features.builtin.sequence_classes import sequence_class_dataset
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
+from probing.features.core.tokens import require_count, sample_windows
+from probing.features.sources import pinned
+from probing.features.sources.files import has_extension, read_text, require_files, walk_files
+from probing.features.sources.genres import read_comments, read_docstrings
 
 RECIPE_VERSION = 2
 DJANGO = ("django", "django-5.2.8")

@@ -1,5 +1,5 @@
-"""The paper's sources, row by row, as the tables probing.features.custom builds: functions of
-rows in each hub dataset's schema that open nothing themselves (europarl_table is handed a
+"""The paper's sources, row by row, as the tables probing.features.core.tables builds: functions
+of rows in each hub dataset's schema that open nothing themselves (europarl_table is handed a
 function that opens a language pair), so each is tested on a few rows.
 
 - labelled_rows_table: one text per row, one-vs-rest over a label column (the Pile's
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probing.features.registry import FeatureDataError
+from probing.features.core.errors import FeatureDataError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from probing.features.dataset import AGGREGATIONS, FeatureDataset
+from probing.features.core.dataset import AGGREGATIONS, FeatureDataset
+from probing.features.core.errors import FeatureDataError
 
 CATEGORIES = (
     "natural_language",
@@ -25,10 +26,6 @@ CATEGORIES = (
     "token_position",
     "surface_text",
 )
-
-
-class FeatureDataError(ValueError):
-    """A feature dataset cannot be built as asked; the message says what to change or install."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +50,7 @@ class Collection:
     # What the builder's source holds, for collections that read the user's data: it joins the
     # cache key, so an edited file is rebuilt under the same parameters.
     fingerprint: Callable[[dict], str] | None = field(default=None, repr=False)
-    # The version-pinned registry files (probing.features.pinned) the builder reads. A collection
+    # The version-pinned registry files (probing.features.sources.pinned) the builder reads. A collection
     # with none reads data that no pin fixes (the user's file, a hub dataset): not reproducible
     # from its name and parameters alone.
     artefacts: tuple[str, ...] = ()

@@ -10,7 +10,7 @@ import gettext
 import re
 from pathlib import Path
 
-from probing.features.registry import FeatureDataError
+from probing.features.core.errors import FeatureDataError
 
 _PLACEHOLDER = re.compile(r"%|\{|\}|<[a-zA-Z/]|\\|\$\w|&\w")
 

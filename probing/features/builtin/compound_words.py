@@ -22,9 +22,10 @@ from collections import Counter
 
 import numpy as np
 
-from probing.features.dataset import FeatureDataset
-from probing.features.linguistic import TEXT_GENRES, english_windows
-from probing.features.registry import Collection, FeatureDataError, register
+from probing.features.builtin.linguistic import TEXT_GENRES, english_windows
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
 
 RECIPE_VERSION = 2
 COMPOUNDS: list[tuple[str, str]] = [

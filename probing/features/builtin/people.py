@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from probing.features.dataset import FeatureDataset
-from probing.features.registry import Collection, FeatureDataError, register
-from probing.features.tokens import encode, pack, pad_id
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
+from probing.features.core.tokens import encode, pack, pad_id
 
 RECIPE_VERSION = 1
 INSTALL = (

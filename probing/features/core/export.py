@@ -10,7 +10,7 @@ collection recorded for that group, else null), and its examples: `positions` (t
 data, and the same JSON in the dataset's `info.description`, records the collection, the feature
 names, aggregation, padding, the tokenizer, the recipe, the source and licence, and the content
 hash. The import rebuilds the arrays and checks that hash, the rows' hash and the record's own:
-a damaged or partial folder is an error, never data. The feature cache (probing.features.build)
+a damaged or partial folder is an error, never data. The feature cache (probing.features.core.build)
 keeps its entries in this format.
 
 A different tokenizer at import never passes for the exported one. A token-level export is
@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from probing.features.dataset import FeatureDataset
-from probing.features.registry import COLLECTIONS, FeatureDataError
-from probing.features.tokens import pad_id, tokenizer_fingerprint
+from probing.features.core.dataset import FeatureDataset, constructor
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import COLLECTIONS
+from probing.features.core.tokens import pad_id, tokenizer_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -386,8 +387,9 @@ def read_export(path: str | Path) -> tuple[FeatureDataset, list[str], dict[str, 
     return ds, texts, info
 
 
+@constructor("load_from_disk")
 def load_export(path: str | Path, tokenizer=None) -> FeatureDataset:
-    """The FeatureDataset exported to `path`, checked against its recorded hashes, with where it
+    """`FeatureDataset.load_from_disk`: the FeatureDataset exported to `path`, checked against its recorded hashes, with where it
     came from in meta["export"].
 
     With `tokenizer` of another fingerprint: re-tokenised (sequence level) or refused (token

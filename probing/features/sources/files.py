@@ -1,6 +1,6 @@
 """Finding and reading the text files of a source folder, deterministically.
 
-File lists are sorted walks of fixed roots (the unpacked pinned sources, probing.features.pinned,
+File lists are sorted walks of fixed roots (the unpacked pinned sources, probing.features.sources.pinned,
 or a folder the user names), filtered by name, size and content, so the same files give the same
 list on every machine. Reading skips what is not text: unreadable files, binaries
 (a NUL byte), non-UTF-8 files and minified one-liners.
@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from probing.features.registry import FeatureDataError
+from probing.features.core.errors import FeatureDataError
 
 
 def walk_files(

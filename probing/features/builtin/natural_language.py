@@ -1,7 +1,7 @@
 """natural_language: which human language a window of text is in (one-vs-rest).
 
 The text is Weblate's interface messages and their human translations (its gettext catalogues,
-from the version-pinned weblate wheel; probing.features.pinned), so every machine builds the same
+from the version-pinned weblate wheel; probing.features.sources.pinned), so every machine builds the same
 dataset; English is the catalogues' msgids. Messages are put into `n_groups` groups by a hash of
 their English msgid, the same group in every language, and a window joins messages of one group:
 a held-out split then tests on messages whose text (and whose translations) were never trained on.
@@ -16,12 +16,13 @@ import hashlib
 
 import numpy as np
 
-from probing.features import pinned
-from probing.features.catalogs import read_catalog, require_locale
-from probing.features.dataset import FeatureDataset
-from probing.features.registry import Collection, FeatureDataError, register
-from probing.features.sequence_classes import sequence_class_dataset
-from probing.features.tokens import require_count, sample_windows
+from probing.features.builtin.sequence_classes import sequence_class_dataset
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
+from probing.features.core.tokens import require_count, sample_windows
+from probing.features.sources import pinned
+from probing.features.sources.catalogs import read_catalog, require_locale
 
 RECIPE_VERSION = 2
 ENGLISH = "en"

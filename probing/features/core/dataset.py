@@ -9,12 +9,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 AGGREGATIONS = ("token", "mean", "max")
+
+# FeatureDataset.from_pandas and .load_from_disk run code whose modules import this one (a user's
+# table: probing.features.custom; an exported folder: probing.features.core.export). Each hands
+# its function over here when imported, as a collection registers itself in the registry, so this
+# module imports nothing of probing.features; `import probing.features` imports both.
+CONSTRUCTORS: dict[str, Callable[..., FeatureDataset]] = {}
+F = TypeVar("F", bound=Callable[..., "FeatureDataset"])
+
+
+def constructor(method: str) -> Callable[[F], F]:
+    """Decorator: the decorated function is what `FeatureDataset.<method>` calls."""
+
+    def provide(function: F) -> F:
+        if method in CONSTRUCTORS:
+            raise ValueError(f"FeatureDataset.{method} provided twice")
+        CONSTRUCTORS[method] = function
+        return function
+
+    return provide
 
 
 @dataclass
@@ -111,15 +132,11 @@ class FeatureDataset:
     def from_pandas(cls, table, tokenizer, **params) -> FeatureDataset:
         """A dataset from a DataFrame: a `text` column and 0/1 feature columns (or span lists
         for token-level features), an optional `group`; see probing.features.custom."""
-        from probing.features.custom import from_pandas
-
-        return from_pandas(table, tokenizer, **params)
+        return CONSTRUCTORS["from_pandas"](table, tokenizer, **params)
 
     @classmethod
     def load_from_disk(cls, path: str | Path, tokenizer=None) -> FeatureDataset:
         """A folder written by `python -m probing.features export`, or a feature cache entry
-        (the same format; see probing.features.export); with `tokenizer`, checked against the one
+        (the same format; see probing.features.core.export); with `tokenizer`, checked against the one
         it was exported with."""
-        from probing.features.export import load_export
-
-        return load_export(path, tokenizer)
+        return CONSTRUCTORS["load_from_disk"](path, tokenizer)

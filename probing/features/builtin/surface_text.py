@@ -11,16 +11,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from probing.features.dataset import FeatureDataset
-from probing.features.prose import (
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.registry import Collection, register
+from probing.features.core.tokens import sample_positions, token_strings
+from probing.features.sources.prose import (
     PROSE_ARTEFACTS,
     PROSE_LICENCE,
     PROSE_SOURCE,
     prose_meta,
     prose_windows,
 )
-from probing.features.registry import Collection, register
-from probing.features.tokens import sample_positions, token_strings
 
 RECIPE_VERSION = 2
 SPACE_MARKS = (" ", "Ġ", "▁")

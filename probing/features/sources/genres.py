@@ -10,7 +10,7 @@ import ast
 import re
 from pathlib import Path
 
-from probing.features.sources import read_text
+from probing.features.sources.files import read_text
 
 _BLOCK_COMMENT = re.compile(r"/\*+(.*?)\*+/", re.DOTALL)
 _COMMENT_MARGIN = re.compile(r"^[ \t]*\*+ ?", re.MULTILINE)

@@ -3,7 +3,7 @@
 A dataset is built once per (collection, recipe version, parameters, tokenizer) and saved; a later
 call with the same key loads it instead of re-reading and re-tokenising the sources. An entry is a
 Hugging Face dataset folder `<cache_dir>/<collection>-<key>/` in the export format
-(probing.features.export), so `datasets.load_from_disk` opens it; it appears whole or not at all
+(probing.features.core.export), so `datasets.load_from_disk` opens it; it appears whole or not at all
 (written under a temporary name, then renamed), and a damaged one is removed and rebuilt.
 """
 
@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from probing.features import pinned
-from probing.features.dataset import FeatureDataset
-from probing.features.export import export_feature_dataset, read_export
-from probing.features.registry import Collection, FeatureDataError, get_collection
-from probing.features.tokens import tokenizer_fingerprint
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.export import export_feature_dataset, read_export
+from probing.features.core.pins import ARTEFACTS
+from probing.features.core.registry import Collection, get_collection
+from probing.features.core.tokens import tokenizer_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def recipe(collection: Collection, params: dict[str, Any], tokenizer) -> dict[st
     if collection.fingerprint is not None:
         spec["source"] = collection.fingerprint(params)
     if collection.artefacts:
-        spec["pinned"] = {k: pinned.ARTEFACTS[k].sha256 for k in collection.artefacts}
+        spec["pinned"] = {k: ARTEFACTS[k].sha256 for k in collection.artefacts}
     if collection.packages:
         spec["packages"] = check_packages(collection)
     return spec

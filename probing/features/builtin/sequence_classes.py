@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from probing.features.dataset import FeatureDataset
-from probing.features.tokens import Windows, pack, pad_id
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.tokens import Windows, pack, pad_id
 
 
 def sequence_class_dataset(

@@ -4,9 +4,10 @@
     python -m probing.run model=pythia-70m feature=paper/europarl feature.hf=/shared/europarl
 
 Each source is read with `datasets.load_dataset` (the hub, the local HF cache, or a local folder
-given as feature.hf; see probing.features.hub) in its hub schema, and its rows become the table
-that probing.features.custom builds (a `text` column and 0/1 columns, or span lists), so the
-tokenising, span-to-token alignment and checks are custom.py's.
+given as feature.hf; see probing.features.sources.hub) in its hub schema, and its rows become the
+table that probing.features.core.tables builds (a `text` column and 0/1 columns, or span lists),
+so the tokenising, span-to-token alignment and checks are those of a user's file
+(probing.features.custom).
 
 - paper/europarl: Helsinki-NLP/europarl, data_dir = the pair with English (de-en, en-fr, ...);
   column translation; the paper's 9 (its TOP_NATURAL_LANGS).
@@ -43,11 +44,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probing.features.custom import dataset_from_table, table_fingerprint
-from probing.features.dataset import FeatureDataset
-from probing.features.hub import include, one_line_errors, open_split
-from probing.features.paper_tables import europarl_table, ewt_table, labelled_rows_table, slug
-from probing.features.registry import Collection, FeatureDataError, register
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
+from probing.features.core.tables import dataset_from_table, table_fingerprint
+from probing.features.paper.tables import europarl_table, ewt_table, labelled_rows_table, slug
+from probing.features.sources.hub import include, one_line_errors, open_split
 
 RECIPE_VERSION = 1
 CHARS_PER_TOKEN = 16  # texts are cut to seq_len * this many characters before tokenising

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from probing.features.dataset import FeatureDataset
-from probing.features.prose import (
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
+from probing.features.core.tokens import sample_positions
+from probing.features.sources.prose import (
     PROSE_ARTEFACTS,
     PROSE_LICENCE,
     PROSE_SOURCE,
     prose_meta,
     prose_windows,
 )
-from probing.features.registry import Collection, FeatureDataError, register
-from probing.features.tokens import sample_positions
 
 RECIPE_VERSION = 2
 

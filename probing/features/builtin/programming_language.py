@@ -1,6 +1,6 @@
 """programming_language: which language a window of source code is written in (one-vs-rest).
 
-The code comes from version-pinned registry files (probing.features.pinned): Django's Python and
+The code comes from version-pinned registry files (probing.features.sources.pinned): Django's Python and
 its reStructuredText docs, psutil's C, pybind11's C++ headers, lodash's JavaScript, so every machine
 builds the same dataset. Whole files go to one side of a train/test split (groups are files), so a
 probe cannot memorise a file.
@@ -14,17 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from probing.features import pinned
-from probing.features.dataset import FeatureDataset
-from probing.features.registry import Collection, FeatureDataError, register
-from probing.features.sequence_classes import sequence_class_dataset
-from probing.features.sources import (
+from probing.features.builtin.sequence_classes import sequence_class_dataset
+from probing.features.core.dataset import FeatureDataset
+from probing.features.core.errors import FeatureDataError
+from probing.features.core.registry import Collection, register
+from probing.features.core.tokens import require_count, sample_windows
+from probing.features.sources import pinned
+from probing.features.sources.files import (
     document_reader,
     has_extension,
     require_files,
     walk_files,
 )
-from probing.features.tokens import require_count, sample_windows
 
 RECIPE_VERSION = 2
 FETCH = "run `python -m probing.features fetch` (or check the `roots` override)"
@@ -35,7 +36,7 @@ class LanguageSource:
     roots: Callable[[], list[str]]
     accept: Callable[[Path], bool]
     exclude_dirs: tuple[str, ...]
-    artefact: str  # key of probing.features.pinned.ARTEFACTS
+    artefact: str  # key of probing.features.sources.pinned.ARTEFACTS
     files: str
 
     @property
