@@ -153,11 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neurons", type=int, default=10, help="the N best k=1 neurons")
     parser.add_argument("--top", type=int, default=40, help="top activations per neuron")
     args = parser.parse_args(argv)
-    from probing.errors import USER_ERRORS
+    from probing.errors import user_errors
 
     try:
         path = neuron_contexts(args.run_dir, args.neurons, args.top)
-    except USER_ERRORS as err:  # a user's mistake is one line, as in probing.ablate
+    except user_errors() as err:  # a user's mistake is one line, as in probing.ablate
         print(f"error: {err}", file=sys.stderr)
         return 2
     for name, info in json.loads(path.read_text())["neurons"].items():

@@ -22,7 +22,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from probing.ablation import VALUES, Ablator, ablate_neuron, balanced_sequences
-from probing.errors import USER_ERRORS
+from probing.errors import user_errors
 from probing.features import FeatureDataError, build_feature_dataset
 from probing.models import load_model
 from probing.results import read_results
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             args.run_dir, args.features, args.top, tuple(args.values), args.random,
             args.max_sequences, args.seed, args.min_val_f1,
         )  # fmt: skip
-    except USER_ERRORS as err:
+    except user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"ablation: {Path(args.run_dir) / ABLATION_FILE} ({len(rows)} rows)")

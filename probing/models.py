@@ -23,13 +23,14 @@ from typing import Any
 
 import torch
 
+from probing.errors import UserError
 from probing.hub import hub_host, hub_reachable
 from probing.model_sites import find_sites
 
 log = logging.getLogger(__name__)
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(UserError, RuntimeError):
     """A model could not be loaded for a reason the user can fix; the message says how."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from probing.errors import UserError
 from probing.probes.metrics import METRIC_NAMES
 from probing.row_schema import REQUIRED_COLUMNS, row_problem
 
@@ -26,7 +27,7 @@ RESULTS_FILE = "results.jsonl"
 METRICS = METRIC_NAMES
 
 
-class RunDirBusy(RuntimeError):
+class RunDirBusy(UserError, RuntimeError):
     """Another live process is writing results into the same run directory."""
 
 

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from probing.activations.lock import DEFAULT_TIMEOUT_S, store_lock
 from probing.activations.store import FORMAT_VERSION, ActivationStore, store_identity
+from probing.errors import UserError
 from probing.features.dataset import FeatureDataset
 from probing.model_sites import run_with_site_hooks
 from probing.models import LoadedModel
@@ -52,7 +53,7 @@ def hook_width(model: LoadedModel, hook: str, sae: SparseAutoencoder | None = No
     return model.d_mlp if hook == "mlp_post" else model.d_model
 
 
-class ActivationRangeError(OverflowError):
+class ActivationRangeError(UserError, OverflowError):
     """Activations the store's dtype cannot hold (float16 overflow): never clipped."""
 
 

@@ -27,17 +27,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from probing.errors import UserError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 12 * 3600.0  # extracting a 6.9B model on a busy cluster can take hours
 DEFAULT_POLL_S = 2.0
 
 
-class StoreLockTimeout(RuntimeError):
+class StoreLockTimeout(UserError, RuntimeError):
     """Another job held the store lock for longer than the waiter's timeout."""
 
 
-class StoreLockUnsupported(RuntimeError):
+class StoreLockUnsupported(UserError, RuntimeError):
     """The lock file cannot be created or locked where the store lives (file system or rights)."""
 
 

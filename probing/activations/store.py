@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from probing.errors import UserError
+
 log = logging.getLogger(__name__)
 
 # 2: NaN fill, per-block checksums, identity includes model config and dtype; 3: and the reader
@@ -70,11 +72,11 @@ def store_identity(metadata: dict) -> dict:
     return identity
 
 
-class StoreMismatchError(RuntimeError):
+class StoreMismatchError(UserError, RuntimeError):
     """An existing store was produced by something else than what is asked for now."""
 
 
-class StoreCorruptError(RuntimeError):
+class StoreCorruptError(UserError, RuntimeError):
     """A store's files do not hold what was written to them (the message names the file)."""
 
 
