@@ -20,9 +20,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from analysis.models import CONF_MODELS
-from probing.activations import ActivationStore
-from probing.activations.extract import HOOKS
-from probing.activations.store import FORMAT_VERSION
+from probing.activations.store import FORMAT_VERSION, HOOKS, ActivationStore
 from probing.features.core.dataset import FeatureDataset
 from probing.features.core.errors import FeatureDataError
 from probing.features.core.export import load_export
@@ -135,7 +133,7 @@ def load_tokenizer(model: str):
     try:
         spec = OmegaConf.to_container(OmegaConf.load(conf))
         if spec.get("source") == "random_gpt_neox":
-            from probing.models import byte_level_tokenizer
+            from probing.byte_tokenizer import byte_level_tokenizer
 
             return byte_level_tokenizer()
         from transformers import AutoTokenizer

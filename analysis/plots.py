@@ -107,7 +107,7 @@ def k1_intervals_figure(best: pd.DataFrame, results: pd.DataFrame | None = None)
 
 def ablation_effects(rows: pd.DataFrame, path: str | Path, value: str = "mean") -> Path:
     """Per ablated neuron: the loss change with the feature, without it, and for the median
-    random neuron of its layer (probing.ablate rows, one ablation value)."""
+    random neuron of its layer (probing.case_studies.ablate rows, one ablation value)."""
     rows = rows[rows["value"] == value] if (rows["value"] == value).any() else rows
     if rows.empty:
         raise ValueError("no ablation rows to plot")

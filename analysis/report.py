@@ -25,6 +25,7 @@ from analysis.dynamics import RULE, scale_dynamics
 from analysis.models import order_models
 from analysis.neurons import NeuronPage, default_cache, neuron_page
 from analysis.tables import best_neurons, sparsity, top_neurons
+from probing.case_study_outputs import find_ablations, find_neuron_contexts
 from probing.sae.compare import COSINE_FILE, SAE_HOOK, side_by_side
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,8 @@ def build_report(
     sae_cosines: pd.DataFrame | None = None,
 ) -> Path:
     """Write the report for `results` (a `load_results` table) to `out`; PNGs go to
-    <out stem>_files/. `ablations`: rows of probing.ablate, shown in their own section; `broad`:
-    {model: {neuron_id: analysis.polysemantic info}}, shown on the neuron pages; `sae_cosines`:
+    <out stem>_files/. `ablations`: rows of probing.case_studies.ablate, shown in their own section; `broad`:
+    {model: {neuron_id: probing.case_studies.polysemantic info}}, shown on the neuron pages; `sae_cosines`:
     the decoder cosines hook=sae runs wrote, beside their latents.
     Returns the report's path."""
     if results.empty:
@@ -289,7 +290,7 @@ def _broad_html(info: dict) -> str:
         for r in info["top"][:10]
     )
     return (
-        f"<p>Over a broad corpus (every pinned source, analysis.polysemantic): its top "
+        f"<p>Over a broad corpus (every pinned source, probing.case_studies.polysemantic): its top "
         f"{len(info['top'])} activations fall on {info['distinct_tokens']} distinct tokens (the "
         f"commonest {info['top_token_share']:.0%}) from {info['distinct_sources']} sources. "
         f"Tokens: {tokens}. Sources: {sources}.</p><table><tr><th>activation</th><th>source</th>"
@@ -375,8 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         results = _load(args.run_dirs, args.wandb)
-        ablations = _load_ablations(args.run_dirs)
-        broad = _load_broad(args.run_dirs)
+        ablations = find_ablations(args.run_dirs)
+        broad = find_neuron_contexts(args.run_dirs)
         cosines = _load_sae_cosines(args.run_dirs)
         out = build_report(
             results,
@@ -396,31 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _load_broad(run_dirs: list[str]) -> dict:
-    """{model: {neuron_id: info}} from the neuron_contexts.json of analysis.polysemantic."""
-    import json
-
-    out: dict = {}
-    for d in run_dirs:
-        for path in sorted(Path(d).rglob("neuron_contexts.json")) if Path(d).is_dir() else []:
-            data = json.loads(path.read_text())
-            out.setdefault(data["model"], {}).update(data["neurons"])
-    return out
-
-
 def _load_sae_cosines(run_dirs: list[str]) -> pd.DataFrame:
     """The decoder cosines (probing.sae.compare) every hook=sae run under the directories wrote."""
     found = sorted({p for d in run_dirs if Path(d).is_dir() for p in Path(d).rglob(COSINE_FILE)})
     frames = [pd.read_json(path, lines=True) for path in found if path.stat().st_size]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _load_ablations(run_dirs: list[str]) -> pd.DataFrame:
-    """The ablation rows (probing.ablate) of every run under the given directories."""
-    from probing.ablate import ABLATION_FILE, read_ablations
-
-    found = {p.parent for d in run_dirs if Path(d).is_dir() for p in Path(d).rglob(ABLATION_FILE)}
-    frames = [read_ablations(run) for run in sorted(found)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

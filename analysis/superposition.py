@@ -8,12 +8,10 @@ more than the rest. Two kinds of evidence, per layer:
   F1 reaches 0.9 of that layer's best F1 over k (the test F1 of the k validation chooses), and `gain_1_16`, F1 at k=16 minus F1 at k=1. A
   layer where single neurons suffice has k90 near 1 and a small gain; superposition shows as a
   larger k90 and a larger gain.
-- **weight statistics** (from the model's MLP weights, TransformerLens W_in [d_model, d_mlp] and
-  W_out [d_mlp, d_model]): `out_interference`, the mean |cosine| between the output weights of
-  two neurons (sampled pairs): how crowded the neurons' write directions are in the residual
-  stream; `in_out_cosine`, the mean cosine between a neuron's input and output weights; and
-  `out_effective_dims`, the participation ratio of W_out's singular values (how many residual
-  dimensions its neurons really span).
+- **weight statistics** (from the model's MLP weights: `out_interference`, how crowded the
+  neurons' write directions are; `in_out_cosine`; `out_effective_dims`): a case study that loads
+  the models, probing.case_studies.weights, writes them to weights_by_layer.csv; `--weights` runs
+  it (`python -m probing.case_studies.weights`, in its own process) and reads that file.
 
 `first_quarter` states each as one number: its mean over the first 25% of layers (by relative
 depth) minus its mean over the rest, and their ratio, with a 95% bootstrap interval of the
@@ -26,12 +24,16 @@ direction (early layers need more neurons, and their neurons write more crowded 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.tables import with_depth
+from probing.case_study_outputs import WEIGHTS_FILE
 from probing.summaries import curve_k_at_fraction
 
 QUARTER = 0.25
@@ -82,39 +84,6 @@ def by_layer(sparsity: pd.DataFrame, keys: tuple[str, ...] = ("model",)) -> pd.D
         )
         .reset_index()
     )
-
-
-def weight_stats(W_in: np.ndarray, W_out: np.ndarray, pairs: int = 20000, seed: int = 0) -> dict:
-    """One layer's statistics from W_in [d_model, d_mlp] and W_out [d_mlp, d_model]."""
-    W_in, W_out = np.asarray(W_in, np.float64), np.asarray(W_out, np.float64)
-    out_unit = W_out / np.maximum(np.linalg.norm(W_out, axis=1, keepdims=True), 1e-12)
-    in_unit = W_in / np.maximum(np.linalg.norm(W_in, axis=0, keepdims=True), 1e-12)
-    rng = np.random.default_rng(seed)
-    d_mlp = W_out.shape[0]
-    i, j = rng.integers(0, d_mlp, pairs), rng.integers(0, d_mlp, pairs)
-    keep = i != j
-    interference = np.abs((out_unit[i[keep]] * out_unit[j[keep]]).sum(1)).mean()
-    s = np.linalg.svd(W_out, compute_uv=False)
-    return {
-        "out_interference": float(interference),
-        "in_out_cosine": float((in_unit.T * out_unit).sum(1).mean()),
-        "out_effective_dims": float(s.sum() ** 2 / (s**2).sum()),
-        "out_norm_mean": float(np.linalg.norm(W_out, axis=1).mean()),
-        "in_norm_mean": float(np.linalg.norm(W_in, axis=0).mean()),
-    }
-
-
-def model_weight_stats(bridge, name: str, seed: int = 0) -> pd.DataFrame:
-    """weight_stats for every layer of a TransformerLens bridge (or HookedTransformer)."""
-    W_in = bridge.W_in.detach().float().cpu().numpy()
-    W_out = bridge.W_out.detach().float().cpu().numpy()
-    n_layers = W_in.shape[0]
-    rows = [
-        {"model": name, "layer": layer, "rel_depth": layer / max(n_layers - 1, 1),
-         **weight_stats(W_in[layer], W_out[layer], seed=seed)}
-        for layer in range(n_layers)
-    ]  # fmt: skip
-    return pd.DataFrame(rows)
 
 
 def first_quarter(
@@ -200,23 +169,6 @@ def _verdict(column: str, low: float, high: float) -> str:
     return "as the paper" if higher_early == (direction > 0) else "against the paper"
 
 
-def model_weights_table(models: list[str], seed: int = 0) -> pd.DataFrame:
-    """weight_stats of each named model (conf/model/<name>.yaml), loaded as the runs load it."""
-    from omegaconf import OmegaConf
-
-    from analysis.models import CONF_MODELS
-    from probing.models import load_model
-
-    frames = []
-    for name in models:
-        conf = CONF_MODELS / f"{name.split('@', 1)[0]}.yaml"
-        cfg = OmegaConf.to_container(OmegaConf.load(conf), resolve=True)
-        model = load_model(**cfg, seed=seed)
-        frames.append(model_weight_stats(model.bridge, name, seed))
-        del model
-    return pd.concat(frames, ignore_index=True)
-
-
 def enough_test_positives(results: pd.DataFrame, minimum: int) -> tuple[pd.DataFrame, int]:
     """The rows of features whose test split has at least `minimum` positives (at every layer:
     the split is the feature's, the same at each layer), and how many model x feature pairs went.
@@ -229,10 +181,17 @@ def enough_test_positives(results: pd.DataFrame, minimum: int) -> tuple[pd.DataF
     return results[mask], int(len(counts) - len(keep))
 
 
+def model_weights(models: list[str], path: Path) -> pd.DataFrame | None:
+    """The weight statistics of `models`, from the case study that loads them (run as a command,
+    so analysis never loads a model); None, with its one-line error shown, when it fails."""
+    command = [sys.executable, "-m", "probing.case_studies.weights", *models, "-o", str(path)]
+    if subprocess.run(command).returncode != 0:
+        return None
+    return pd.read_csv(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import sys
-    from pathlib import Path
 
     from analysis import plots
     from analysis.aggregate import load_results
@@ -268,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     per_collection = first_quarter(sparsity, columns, ("model", "collection"))
     per_collection.to_csv(out / "first_quarter_by_collection.csv", index=False)
     if args.weights:
-        weights = model_weights_table(sorted(results["model"].unique()))
-        weights.to_csv(out / "weights_by_layer.csv", index=False)
+        weights = model_weights(sorted(results["model"].unique()), out / WEIGHTS_FILE)
+        if weights is None:
+            return 2
         stats = ["out_interference", "in_out_cosine", "out_effective_dims"]
         plots.depth_profile(weights, stats, out / "weights_by_depth.png")
         summary.append(first_quarter(weights, stats))

@@ -1,41 +1,33 @@
 """The errors a user can cause and fix (a bad override, a missing model, a stale or damaged
 store, a full disk), and the one line that says what to do about each.
 
-The entry point prints `user_message(err)` and exits 2 for these; anything else is a bug and
-keeps its traceback.
+A leaf: it imports nothing of probing, so validating a config never imports torch or the model
+code. Each user error subclasses `UserError` where it is defined (beside its usual base class,
+`class SplitError(UserError, ValueError)`), so `user_message` and `USER_ERRORS` know them all
+without importing their modules. The entry point prints `user_message(err)` and exits 2 for
+these; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import errno
 
-from probing.activations.extract import ActivationRangeError
-from probing.activations.lock import StoreLockTimeout, StoreLockUnsupported
-from probing.activations.store import StoreCorruptError, StoreMismatchError
-from probing.features.core.errors import FeatureDataError
-from probing.models import ModelLoadError
-from probing.results import RunDirBusy
-from probing.sae.saved import SAEError
-from probing.splits import SplitError
+
+class UserError(Exception):
+    """Marker base of the errors a user can fix; its message is the one line shown."""
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """An override names something that does not exist (a layer, a feature of a collection)."""
 
 
-USER_ERRORS: tuple[type[Exception], ...] = (
-    ActivationRangeError,
-    ConfigError,
-    FeatureDataError,
-    ModelLoadError,
-    RunDirBusy,
-    SAEError,
-    SplitError,
-    StoreCorruptError,
-    StoreLockTimeout,
-    StoreLockUnsupported,
-    StoreMismatchError,
-)
+USER_ERRORS: tuple[type[Exception], ...] = (UserError,)
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """What `except` catches as a user's error (USER_ERRORS)."""
+    return USER_ERRORS
+
 
 # File-system errors a user fixes by freeing space or choosing another directory.
 _DISK_ERRORS = {
@@ -50,7 +42,7 @@ _DISK_ERRORS = {
 
 def user_message(err: BaseException) -> str | None:
     """One line for an error the user can fix, else None (a bug: keep the traceback)."""
-    if isinstance(err, USER_ERRORS):
+    if isinstance(err, user_errors()):
         return str(err)
     if isinstance(err, OSError) and err.errno in _DISK_ERRORS:
         where = err.filename or "a file"

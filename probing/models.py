@@ -23,13 +23,15 @@ from typing import Any
 
 import torch
 
+from probing.byte_tokenizer import byte_level_tokenizer  # noqa: F401  (its old home)
+from probing.errors import UserError
 from probing.hub import hub_host, hub_reachable
 from probing.model_sites import find_sites
 
 log = logging.getLogger(__name__)
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(UserError, RuntimeError):
     """A model could not be loaded for a reason the user can fix; the message says how."""
 
 
@@ -278,23 +280,6 @@ def _package_version(package: str) -> str:
         except PackageNotFoundError:
             continue
     return "unknown"
-
-
-def byte_level_tokenizer():
-    """A 257-token byte-level BPE tokenizer built in memory: any text, no download."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {c: i for i, c in enumerate(sorted(ByteLevel.alphabet()))}
-    vocab["<|endoftext|>"] = len(vocab)
-    tk = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    end = "<|endoftext|>"
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tk, eos_token=end, bos_token=end, pad_token=end, name_or_path="byte-level"
-    )
 
 
 def _build_random_gpt_neox(config: dict, seed: int, dtype: torch.dtype):

@@ -6,17 +6,17 @@ write their own file; `read_results` reads them back, skipping (and naming) any 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import math
 import os
-import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
+from probing import locks
+from probing.errors import UserError
 from probing.probes.metrics import METRIC_NAMES
 from probing.row_schema import REQUIRED_COLUMNS, row_problem
 
@@ -26,7 +26,7 @@ RESULTS_FILE = "results.jsonl"
 METRICS = METRIC_NAMES
 
 
-class RunDirBusy(RuntimeError):
+class RunDirBusy(UserError, RuntimeError):
     """Another live process is writing results into the same run directory."""
 
 
@@ -138,21 +138,17 @@ def _claim(run_dir: Path):
     """An exclusive flock on RUN_DIR/.writer.lock, held open; RunDirBusy if another holds it."""
     f = open(run_dir / ".writer.lock", "a+")
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0)
-        who = f.read().strip() or "another process"
+        taken = locks.try_lock(f)
+    except OSError:  # a file system without locks: the unique run directory name still holds
+        return f
+    if not taken:
+        who = locks.read_holder(f)
         f.close()
         raise RunDirBusy(
             f"run directory {run_dir} is being written by {who}: give this run its own "
             "hydra.run.dir"
-        ) from None
-    except OSError:  # a file system without locks: the unique run directory name still holds
-        return f
-    f.seek(0)
-    f.truncate()
-    f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-    f.flush()
+        )
+    locks.write_holder(f, locks.this_process())
     return f
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
+from probing.errors import UserError
 
-class SplitError(ValueError):
+
+class SplitError(UserError, ValueError):
     """The labels cannot give a train and a test split with both classes."""
 
 

@@ -10,7 +10,7 @@ from analysis.aggregate import finalize
 from analysis.dynamics import scale_dynamics
 from analysis.tables import best_neurons, sparsity
 from analysis.tables import top_neurons as report_top_neurons
-from probing.ablate import best_k1
+from probing.case_studies.ablate import best_k1
 from probing.loggers import summary_metrics
 from probing.loggers import top_neurons as wandb_top_neurons
 from probing.summaries import benjamini_hochberg, format_summary, summarize, with_significance

@@ -25,7 +25,8 @@ import torch
 from tqdm.auto import tqdm
 
 from probing.activations.lock import DEFAULT_TIMEOUT_S, store_lock
-from probing.activations.store import FORMAT_VERSION, ActivationStore, store_identity
+from probing.activations.store import FORMAT_VERSION, HOOKS, ActivationStore, store_identity
+from probing.errors import UserError
 from probing.features.core.dataset import FeatureDataset
 from probing.model_sites import run_with_site_hooks
 from probing.models import LoadedModel
@@ -33,12 +34,6 @@ from probing.sae.saved import SparseAutoencoder
 
 log = logging.getLogger(__name__)
 
-HOOKS = {
-    "mlp_post": "blocks.{layer}.mlp.hook_post",
-    "mlp_out": "blocks.{layer}.hook_mlp_out",
-    "attn_out": "blocks.{layer}.hook_attn_out",
-    "resid_post": "blocks.{layer}.hook_resid_post",
-}
 HOOK = HOOKS["mlp_post"]
 
 
@@ -52,7 +47,7 @@ def hook_width(model: LoadedModel, hook: str, sae: SparseAutoencoder | None = No
     return model.d_mlp if hook == "mlp_post" else model.d_model
 
 
-class ActivationRangeError(OverflowError):
+class ActivationRangeError(UserError, OverflowError):
     """Activations the store's dtype cannot hold (float16 overflow): never clipped."""
 
 

@@ -16,16 +16,18 @@ unwritable directory), ends in StoreLockUnsupported.
 from __future__ import annotations
 
 import errno
-import fcntl
+import fcntl  # noqa: F401  (flock is called in probing.locks; tests replace fcntl.flock here)
 import logging
 import os
 import re
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from probing import locks
+from probing.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,11 @@ DEFAULT_TIMEOUT_S = 12 * 3600.0  # extracting a 6.9B model on a busy cluster can
 DEFAULT_POLL_S = 2.0
 
 
-class StoreLockTimeout(RuntimeError):
+class StoreLockTimeout(UserError, RuntimeError):
     """Another job held the store lock for longer than the waiter's timeout."""
 
 
-class StoreLockUnsupported(RuntimeError):
+class StoreLockUnsupported(UserError, RuntimeError):
     """The lock file cannot be created or locked where the store lives (file system or rights)."""
 
 
@@ -49,7 +51,7 @@ def lock_path(store_path: str | Path) -> Path:
 def holder() -> str:
     """Who holds a lock, for the message of the jobs waiting on it."""
     job = os.environ.get("SLURM_JOB_ID")
-    return f"pid {os.getpid()} on {socket.gethostname()}" + (f", SLURM job {job}" if job else "")
+    return locks.this_process() + (f", SLURM job {job}" if job else "")
 
 
 def _duration(seconds: float) -> str:
@@ -59,11 +61,6 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes}m" if hours else f"{minutes}m {secs}s"
-
-
-def _read_holder(f: IO[str]) -> str:
-    f.seek(0)
-    return f.readline().strip() or "another process"
 
 
 def _what_to_do(held_by: str) -> str:
@@ -106,24 +103,21 @@ def _open_lock_file(path: Path) -> IO[str]:
 
 def _try_lock(f: IO[str], path: Path) -> bool:
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
+        return locks.try_lock(f)
     except OSError as err:  # ENOLCK, EOPNOTSUPP, ENOSYS, EINVAL: no flock on this file system
         raise _unsupported(path, err, "lock") from err
-    return True
 
 
 def _wait_for_lock(
     f: IO[str], path: Path, timeout_s: float, poll_s: float, report_s: float
 ) -> None:
     t0 = time.monotonic()
-    log.info("waiting for %s, held by %s", path, _read_holder(f))
+    log.info("waiting for %s, held by %s", path, locks.read_holder(f))
     next_report = t0 + report_s
     while not _try_lock(f, path):
         now = time.monotonic()
         if now - t0 >= timeout_s:
-            held_by = _read_holder(f)
+            held_by = locks.read_holder(f)
             raise StoreLockTimeout(
                 f"gave up on lock {path} after waiting {_duration(now - t0)}: held by {held_by}; "
                 + _what_to_do(held_by)
@@ -133,7 +127,7 @@ def _wait_for_lock(
                 "still waiting for %s after %s, held by %s",
                 path,
                 _duration(now - t0),
-                _read_holder(f),
+                locks.read_holder(f),
             )
             next_report = now + report_s
         time.sleep(max(0.0, min(poll_s, t0 + timeout_s - now, next_report - now)))
@@ -158,10 +152,7 @@ def store_lock(
         if not _try_lock(f, path):
             _wait_for_lock(f, path, timeout_s, poll_s, report_s)
         try:
-            f.seek(0)
-            f.truncate()
-            f.write(f"{holder()}, since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
-            f.flush()
+            locks.write_holder(f, f"{holder()}, since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            locks.unlock(f)

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from probing.errors import UserError
+
 log = logging.getLogger(__name__)
 
 # 2: NaN fill, per-block checksums, identity includes model config and dtype; 3: and the reader
@@ -41,6 +43,14 @@ STORE_DTYPES = ("float16", "float32")
 # whole chunks, so a write never reads, decompresses and rewrites a chunk another write began
 # (at 1024 rows each SmolLM2 layer's 128-row write cost 15 ms, mostly that; measured).
 CHUNK_EXAMPLES = 128
+# The sites a store can hold, by config name, as TransformerLens hook names (the store records
+# the hook name; extraction reads these sites, neuron pages find stores by them).
+HOOKS = {
+    "mlp_post": "blocks.{layer}.mlp.hook_post",
+    "mlp_out": "blocks.{layer}.hook_mlp_out",
+    "attn_out": "blocks.{layer}.hook_attn_out",
+    "resid_post": "blocks.{layer}.hook_resid_post",
+}
 # Keys that must match for a store to be reused; everything else in the metadata is informative.
 IDENTITY_KEYS = (
     "format_version",
@@ -70,11 +80,11 @@ def store_identity(metadata: dict) -> dict:
     return identity
 
 
-class StoreMismatchError(RuntimeError):
+class StoreMismatchError(UserError, RuntimeError):
     """An existing store was produced by something else than what is asked for now."""
 
 
-class StoreCorruptError(RuntimeError):
+class StoreCorruptError(UserError, RuntimeError):
     """A store's files do not hold what was written to them (the message names the file)."""
 
 

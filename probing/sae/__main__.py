@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--out", required=True, help="the SAE folder to write")
     args = parser.parse_args(argv)
 
-    from probing.errors import USER_ERRORS
+    from probing.errors import user_errors
     from probing.sae.saved import SAEError, site_of
 
     try:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         if out.exists() and any(out.iterdir()):
             raise SAEError(f"{out} exists and is not empty: choose another --out")
         report = _train(args, out)
-    except USER_ERRORS as err:
+    except user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2))

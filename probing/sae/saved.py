@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from probing.errors import UserError
+
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
 ARCHITECTURES = ("standard", "topk", "jumprelu")
@@ -42,7 +44,7 @@ _SITE_KEYS = {
 }
 
 
-class SAEError(ValueError):
+class SAEError(UserError, ValueError):
     """An SAE folder that cannot be used as asked; the message says what to fix."""
 
 

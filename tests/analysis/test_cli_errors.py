@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from analysis import polysemantic, report, superposition
+from analysis import report, superposition
 from probing import ablate
+from probing.case_studies import polysemantic
 from tests.analysis.conftest import row, write_results
 
 COMMANDS = [polysemantic.main, ablate.main, superposition.main, report.main]

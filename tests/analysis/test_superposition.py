@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
-from omegaconf import OmegaConf
 
 from analysis import superposition as sp
-from analysis.models import CONF_MODELS
 
 
 def rows_for(model: str, n_layers: int, k90_of_layer) -> pd.DataFrame:
@@ -55,30 +52,6 @@ def test_rotation_controls_are_left_out():
     assert set(table["method"]) == {"mean_diff"}
 
 
-def test_weight_stats_on_known_matrices():
-    d_model, d_mlp = 8, 8
-    eye = np.eye(d_model)
-    orthogonal = sp.weight_stats(eye, eye)  # each neuron writes its own direction
-    assert orthogonal["out_interference"] == pytest.approx(0.0)
-    assert orthogonal["in_out_cosine"] == pytest.approx(1.0)
-    assert orthogonal["out_effective_dims"] == pytest.approx(8.0)
-    crowded = sp.weight_stats(eye, np.tile(eye[:1], (d_mlp, 1)))  # all write the same direction
-    assert crowded["out_interference"] == pytest.approx(1.0)
-    assert crowded["out_effective_dims"] == pytest.approx(1.0)
-    assert crowded["in_out_cosine"] == pytest.approx(1 / d_mlp)
-
-
-def test_model_weight_stats_reads_every_layer_of_a_bridge():
-    from probing.models import load_model
-
-    cfg = OmegaConf.to_container(OmegaConf.load(CONF_MODELS / "tiny-pythia.yaml"), resolve=True)
-    model = load_model(**cfg)
-    table = sp.model_weight_stats(model.bridge, "tiny-pythia")
-    assert table["layer"].tolist() == [0, 1] and table["rel_depth"].tolist() == [0.0, 1.0]
-    # random init: neurons nearly orthogonal in 64 dims, and W_out spans most of them
-    assert (table["out_interference"] < 0.2).all() and (table["out_effective_dims"] > 30).all()
-
-
 def test_cli_writes_tables_and_plots(tmp_path, capsys):
     from probing.results import METRICS, RESULTS_FILE
 
@@ -97,6 +70,28 @@ def test_cli_writes_tables_and_plots(tmp_path, capsys):
              "sparsity_by_depth.png")  # fmt: skip
     for name in names:
         assert (tmp_path / "out" / name).stat().st_size > 100
+
+
+def write_run(run, rows: pd.DataFrame) -> None:
+    from probing.results import METRICS, RESULTS_FILE
+
+    run.mkdir()
+    rows = rows.assign(collection="x", category="text_source", backend="sklearn")
+    rows["support"] = [list(range(k)) for k in rows["k"]]
+    for metric in METRICS:
+        rows[metric] = rows.get(metric, rows["f1"])
+    rows.to_json(run / RESULTS_FILE, orient="records", lines=True)
+
+
+def test_cli_weights_come_from_the_case_study_that_loads_the_models(tmp_path, capsys):
+    """analysis loads no model: --weights runs probing.case_studies.weights and reads its CSV."""
+    write_run(tmp_path / "run", rows_for("tiny-pythia", 2, lambda layer: 4 if layer == 0 else 1))
+    assert sp.main([str(tmp_path / "run"), "--weights", "-o", str(tmp_path / "out")]) == 0
+    weights = pd.read_csv(tmp_path / "out" / "weights_by_layer.csv")
+    assert weights["model"].tolist() == ["tiny-pythia"] * 2 and weights["layer"].tolist() == [0, 1]
+    quarter = pd.read_csv(tmp_path / "out" / "first_quarter.csv")
+    assert {"out_interference", "in_out_cosine", "out_effective_dims"} <= set(quarter["statistic"])
+    assert (tmp_path / "out" / "weights_by_depth.png").stat().st_size > 100
 
 
 def noisy_rows(model, n_layers, k90_of_layer, n_features, seed):

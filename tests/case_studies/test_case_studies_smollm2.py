@@ -56,7 +56,7 @@ def command(env, *args, timeout=900):
 
 
 def test_ablation_cli_agrees_with_the_api_and_a_neuron_without_output_changes_nothing(run, smollm2):
-    from probing.ablation import Ablator, ablate_neuron, balanced_sequences
+    from probing.case_studies.ablation import Ablator, ablate_neuron, balanced_sequences
     from probing.features import build_feature_dataset
 
     run_dir, env, cache = run
@@ -88,10 +88,10 @@ def test_ablation_cli_agrees_with_the_api_and_a_neuron_without_output_changes_no
 
 
 def test_polysemantic_top_activations_are_the_models_own(run, smollm2):
-    from analysis.polysemantic import broad_corpus
+    from probing.case_studies.polysemantic import broad_corpus
 
     run_dir, env, cache = run
-    command(env, "analysis.polysemantic", str(run_dir), "--neurons", "1", "--top", "5")
+    command(env, "probing.case_studies.polysemantic", str(run_dir), "--neurons", "1", "--top", "5")
     contexts = json.loads((run_dir / "neuron_contexts.json").read_text())
     assert contexts["model"] == "smollm2-135m"
     ((name, neuron),) = contexts["neurons"].items()

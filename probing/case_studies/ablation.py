@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from probing.activations.extract import HOOKS
+from probing.activations.store import HOOKS
 from probing.features.core.dataset import FeatureDataset
 
 VALUES = ("mean", "zero")

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
-from probing.ablation import Ablator, ablate_neuron, balanced_sequences
+from probing.case_studies.ablation import Ablator, ablate_neuron, balanced_sequences
 from tests.planted import marked_dataset, plant_mark_neuron, tiny_pythia
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_planted_neuron_matters_on_its_feature_and_beats_random_neurons(model, d
 
 
 def test_the_p_value_ranks_the_neuron_among_random_ones():
-    from probing.ablation import rank_p_value
+    from probing.case_studies.ablation import rank_p_value
 
     assert rank_p_value(0.5, np.array([0.1, 0.6, 0.2, 0.7])) == pytest.approx(3 / 5)
     assert rank_p_value(0.5, np.zeros(50)) == pytest.approx(1 / 51)
@@ -76,7 +76,7 @@ def test_the_p_value_ranks_the_neuron_among_random_ones():
 
 
 def test_every_neuron_above_the_validation_threshold_is_ablated_and_corrected():
-    from probing.ablate import best_k1, with_adjusted_p
+    from probing.case_studies.ablate import best_k1, with_adjusted_p
     from tests.analysis.conftest import row as result_row
 
     rows = [
@@ -155,7 +155,7 @@ def test_cli_ablates_a_runs_best_neurons(tmp_path):
         assert [r["neuron"]] in supports.tolist()
         assert np.isfinite([r["delta_pos"], r["delta_neg"], r["random_delta_pos_median"]]).all()
     broad = subprocess.run(
-        [sys.executable, "-m", "analysis.polysemantic", str(run), "--neurons", "2", "--top", "10"],
+        [sys.executable, "-m", "probing.case_studies.polysemantic", str(run), "--neurons", "2", "--top", "10"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert broad.returncode == 0, broad.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.polysemantic import Corpus, broad_corpus, describe, top_activations
+from probing.case_studies.polysemantic import Corpus, broad_corpus, describe, top_activations
 from tests.planted import MARK, marked_dataset, plant_mark_neuron, tiny_pythia
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from probing.activations.extract import HOOKS
+from probing.activations.store import HOOKS
+from probing.case_study_outputs import CONTEXTS_FILE
 from probing.features.core.tokens import pad_id
 from probing.summaries import neuron_id
 
@@ -120,7 +121,7 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
     results (neuron_contexts.json) for the report's neuron pages."""
     from omegaconf import OmegaConf
 
-    from probing.ablate import best_k1, run_config
+    from probing.case_studies.ablate import best_k1, run_config
     from probing.features import FeatureDataError
     from probing.models import load_model
     from probing.results import read_results
@@ -138,7 +139,7 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
                            cfg.get("hook", "mlp_post"))  # fmt: skip
     out = {neuron_id(layer, neuron): describe(model.tokenizer, corpus, hits[(layer, neuron)])
            for layer, neuron in keys}  # fmt: skip
-    path = run_dir / "neuron_contexts.json"
+    path = run_dir / CONTEXTS_FILE
     path.write_text(json.dumps({"model": model.name, "neurons": out}, default=float))
     return path
 
@@ -147,17 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m analysis.polysemantic",
+    parser = argparse.ArgumentParser(prog="python -m probing.case_studies.polysemantic",
                                      description=__doc__.split("\n")[0])  # fmt: skip
     parser.add_argument("run_dir")
     parser.add_argument("--neurons", type=int, default=10, help="the N best k=1 neurons")
     parser.add_argument("--top", type=int, default=40, help="top activations per neuron")
     args = parser.parse_args(argv)
-    from probing.errors import USER_ERRORS
+    from probing.errors import user_errors
 
     try:
         path = neuron_contexts(args.run_dir, args.neurons, args.top)
-    except USER_ERRORS as err:  # a user's mistake is one line, as in probing.ablate
+    except user_errors() as err:  # a user's mistake is one line, as in probing.ablate
         print(f"error: {err}", file=sys.stderr)
         return 2
     for name, info in json.loads(path.read_text())["neurons"].items():

@@ -1,0 +1,177 @@
+"""`python -m probing.ablate RUN_DIR`: ablate the best single neurons a probing run found.
+
+Every feature whose best k=1 probe (layer and neuron chosen on the validation split, as in the
+run's summary) reaches a validation F1 of --min-val-f1 (0.9) is ablated, not a hand-picked one:
+its neuron is set to its mean activation, and to zero, and the model's next-token loss is
+measured on texts with and without the feature, beside the same for 50 random neurons of the same
+layer (probing.case_studies.ablation), which give each neuron a p-value; the p-values are adjusted by
+Benjamini-Hochberg over the run's ablated neurons (per ablation value). The run's own config says
+which model and which feature dataset; the dataset is checked against the content hash its rows
+were probed on. Rows go to RUN_DIR/ablation.jsonl (the report shows them) and a table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from probing.case_studies.ablation import VALUES, Ablator, ablate_neuron, balanced_sequences
+from probing.case_study_outputs import ABLATION_FILE
+from probing.errors import user_errors
+from probing.features import FeatureDataError, build_feature_dataset
+from probing.models import load_model
+from probing.results import read_results
+from probing.summaries import ALPHA, benjamini_hochberg, best_rows, neuron_id, selection_column
+
+MIN_VAL_F1 = 0.9  # the neurons worth an ablation: a single neuron that detects the feature
+
+
+def best_k1(
+    results: pd.DataFrame, features: list[str] | None, top: int, min_val_f1: float = 0.0
+) -> pd.DataFrame:
+    """The best k=1 row per feature whose validation F1 reaches `min_val_f1` (named features
+    are taken whatever their F1), the `top` of them: chosen and ordered on validation F1."""
+    k1 = results[(results["k"] == 1) & ~results["method"].str.endswith("+rotated")]
+    if features:
+        missing = sorted(set(features) - set(k1["feature"]))
+        if missing:
+            raise FeatureDataError(f"no k=1 rows for {missing} in this run")
+        k1 = k1[k1["feature"].isin(features)]
+    if k1.empty:
+        raise FeatureDataError("the run has no k=1 rows to ablate (probe.ks must include 1)")
+    best = best_rows(k1, ["feature"])
+    select = selection_column(best)
+    best = best.sort_values(select, ascending=False, kind="stable")
+    if not features and min_val_f1 > 0:
+        best = best[best[select] >= min_val_f1]
+        if best.empty:
+            raise FeatureDataError(
+                f"no feature's best single neuron reaches {select} {min_val_f1} in this run; "
+                "name features with --features or lower --min-val-f1"
+            )
+    return best.head(top) if top else best
+
+
+def run_config(run_dir: Path):
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise FeatureDataError(f"{run_dir} is not a probing run directory (no .hydra/config.yaml)")
+    return OmegaConf.load(path)
+
+
+def load_dataset(cfg, tokenizer, rows: pd.DataFrame):
+    """The run's feature dataset, refused if it is not the content its rows were probed on."""
+    params = OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True)
+    dataset = build_feature_dataset(
+        cfg.feature.name, tokenizer, cache_dir=Path(cfg.paths.features), **params
+    )
+    recorded = set(rows["dataset_hash"].dropna()) if "dataset_hash" in rows else set()
+    if recorded and recorded != {dataset.content_hash()}:
+        raise FeatureDataError(
+            f"the run was probed on dataset {sorted(recorded)}, this machine builds "
+            f"{dataset.content_hash()}: its sources differ (see python -m probing.features hashes)"
+        )
+    return dataset
+
+
+def ablate_run(
+    run_dir: str | Path,
+    features: list[str] | None = None,
+    top: int = 0,
+    values: tuple[str, ...] = VALUES,
+    n_random: int = 50,
+    max_sequences: int = 128,
+    seed: int = 0,
+    min_val_f1: float = MIN_VAL_F1,
+) -> pd.DataFrame:
+    """Ablate the best k=1 neuron of each feature of a run (those reaching `min_val_f1`, or the
+    named `features`); writes and returns the rows."""
+    run_dir = Path(run_dir)
+    cfg = run_config(run_dir)
+    results = read_results(run_dir)
+    if results.empty:
+        raise FeatureDataError(f"{run_dir} has no results rows")
+    targets = best_k1(results, features, top, min_val_f1)
+    model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
+    dataset = load_dataset(cfg, model.tokenizer, results)
+    rows = []
+    for target in targets.to_dict("records"):
+        feature, layer, neuron = target["feature"], int(target["layer"]), int(target["support"][0])
+        seqs = balanced_sequences(dataset, feature, max_sequences, seed)
+        ablator = Ablator(
+            model, dataset, layer, seqs, int(cfg.model.batch_size), cfg.get("hook", "mlp_post")
+        )
+        for value in values:
+            row = ablate_neuron(ablator, feature, neuron, value, n_random, seed)
+            val_f1 = float(target.get("val_f1", float("nan")))
+            rows.append(
+                {"model": model.name, "f1_k1": float(target["f1"]), "val_f1": val_f1, **row}
+            )
+            print(format_row(rows[-1]), flush=True)
+    out = with_adjusted_p(pd.DataFrame(rows))
+    rows = out.to_dict("records")
+    with open(run_dir / ABLATION_FILE, "w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, default=float) + "\n")
+    return out
+
+
+def with_adjusted_p(rows: pd.DataFrame) -> pd.DataFrame:
+    """`p_adjusted` (BH over the run's ablated neurons, per ablation value) and `significant`."""
+    if rows.empty or "p_value" not in rows:
+        return rows
+    adjusted = pd.Series(np.nan, index=rows.index)
+    for _, index in rows.groupby("value").groups.items():
+        adjusted[index] = benjamini_hochberg(rows.loc[index, "p_value"].to_numpy())
+    return rows.assign(p_adjusted=adjusted, significant=adjusted <= ALPHA)
+
+
+def format_row(row: dict) -> str:
+    name = neuron_id(row["layer"], row["neuron"])
+    return (
+        f"{row['model']} {row['feature']:<24} {name:<9} {row['value']:<4}"
+        f"  loss {row['delta_pos']:+.4f} with the feature, {row['delta_neg']:+.4f} without; "
+        f"median random neuron {row['random_delta_pos_median']:+.4f} "
+        f"({row['random_at_least']:.0%} of {row['n_random']} hurt as much, "
+        f"p {row['p_value']:.3f})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m probing.ablate", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("run_dir")
+    parser.add_argument("--features", nargs="*", help="only these features (default: all)")
+    parser.add_argument("--top", type=int, default=0, help="only the N best features by k=1 F1")
+    parser.add_argument(
+        "--min-val-f1",
+        type=float,
+        default=MIN_VAL_F1,
+        help="ablate every feature whose best neuron reaches this validation F1 (default 0.9)",
+    )
+    parser.add_argument("--values", nargs="*", choices=VALUES, default=list(VALUES))
+    parser.add_argument("--random", type=int, default=50, help="random neurons per ablation")
+    parser.add_argument("--max-sequences", type=int, default=128, help="texts measured per feature")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        rows = ablate_run(
+            args.run_dir, args.features, args.top, tuple(args.values), args.random,
+            args.max_sequences, args.seed, args.min_val_f1,
+        )  # fmt: skip
+    except user_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"ablation: {Path(args.run_dir) / ABLATION_FILE} ({len(rows)} rows)")
+    return 0 if np.isfinite(rows["delta_pos"]).all() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""What the case studies write beside a run, and how it is read back.
+
+The case studies (probing.case_studies) load models and write these files; the report
+(analysis.report) only reads them, through this module, which imports neither torch nor the
+case studies.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+ABLATION_FILE = "ablation.jsonl"  # probing.case_studies.ablate: one row per neuron x value
+CONTEXTS_FILE = "neuron_contexts.json"  # probing.case_studies.polysemantic: broad-corpus hits
+WEIGHTS_FILE = "weights_by_layer.csv"  # probing.case_studies.weights: one row per model x layer
+
+
+def read_ablations(run_dir: str | Path) -> pd.DataFrame:
+    """The rows `ablate_run` wrote for a run (empty when it was not ablated)."""
+    path = Path(run_dir) / ABLATION_FILE
+    if not path.is_file():
+        return pd.DataFrame()
+    return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line])
+
+
+def find_ablations(run_dirs: list[str]) -> pd.DataFrame:
+    """The ablation rows of every run under the given directories."""
+    found = {p.parent for d in run_dirs if Path(d).is_dir() for p in Path(d).rglob(ABLATION_FILE)}
+    frames = [read_ablations(run) for run in sorted(found)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def find_neuron_contexts(run_dirs: list[str]) -> dict:
+    """{model: {neuron_id: info}} from every neuron_contexts.json under the directories."""
+    out: dict = {}
+    for d in run_dirs:
+        for path in sorted(Path(d).rglob(CONTEXTS_FILE)) if Path(d).is_dir() else []:
+            data = json.loads(path.read_text())
+            out.setdefault(data["model"], {}).update(data["neurons"])
+    return out
