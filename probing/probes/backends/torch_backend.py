@@ -186,13 +186,14 @@ def _lbfgs(
     sign = (2 * y - 1)[..., None]
     weighted_sign = s[..., None] * sign
 
-    def gradient(logits, theta):
-        return torch.addcmul(design.rmatvec(weighted_sign * slope_of(sign * logits)), lam, theta)
+    def gradient(margins, theta):
+        return torch.addcmul(design.rmatvec(weighted_sign * slope_of(margins)), lam, theta)
 
     theta = torch.zeros((n_sweeps, design.size), dtype=y.dtype, device=y.device)
-    logits = torch.zeros((n_sweeps, design.n, design.n_problems), dtype=y.dtype, device=y.device)
-    loss = (s[..., None] * value(sign * logits)).sum(-2, dtype=torch.float64)
-    grad = gradient(logits, theta)
+    # margins (2y - 1) * logit [F, n, P], where every problem's loss and gradient start
+    margins = torch.zeros((n_sweeps, design.n, design.n_problems), dtype=y.dtype, device=y.device)
+    loss = (s[..., None] * value(margins)).sum(-2, dtype=torch.float64)
+    grad = gradient(margins, theta)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s_k, y_k, rho [F, P])
     gamma = torch.ones((n_sweeps, design.n_problems), dtype=y.dtype, device=y.device)
     done = torch.zeros((n_sweeps, design.n_problems), dtype=torch.bool, device=y.device)
@@ -212,7 +213,7 @@ def _lbfgs(
             active, design = active[keep], design.select(keep)
             y, s, sign, lam = y[keep], s[keep], sign[keep], lam[keep]
             weighted_sign = weighted_sign[keep]
-            theta, logits, loss, grad = theta[keep], logits[keep], loss[keep], grad[keep]
+            theta, margins, loss, grad = theta[keep], margins[keep], loss[keep], grad[keep]
             gamma, done = gamma[keep], done[keep]
             pairs = [(sk[keep], yk[keep], rho[keep]) for sk, yk, rho in pairs]
         d = _two_loop(design, grad, pairs, gamma, ~done)
@@ -222,17 +223,17 @@ def _lbfgs(
             d = torch.where(design.expand(uphill), -grad, d)
             slope = design.dot64(d, grad)
             pairs = [(sk, yk, rho.masked_fill(uphill, 0.0)) for sk, yk, rho in pairs]
-        Zd = design.matvec(d)
+        Md = sign * design.matvec(d)
         step, loss_new, drop = _backtrack(
-            logits, Zd, value, s, sign, loss, slope, design, lam, theta, d, done
+            margins, Md, value, s, loss, slope, design, lam, theta, d, done
         )
         done |= step == 0  # no decrease possible in this precision: as converged as it gets
         done |= (step > 0) & (drop <= ftol)  # stalled: steps no longer lower the objective
         step = step.to(theta.dtype)
         s_k = design.expand(step) * d
         theta = theta + s_k
-        logits = torch.addcmul(logits, step[..., None, :], Zd)
-        grad_new = gradient(logits, theta)
+        margins = torch.addcmul(margins, step[..., None, :], Md)
+        grad_new = gradient(margins, theta)
         y_k = grad_new - grad
         sy, yy = design.dot(torch.stack([s_k, y_k]), y_k).unbind()
         ok = sy > 1e-12
@@ -260,40 +261,57 @@ def _two_loop(design: PrefixDesign, grad, pairs, gamma, searching) -> torch.Tens
     return r
 
 
-def _backtrack(logits, Zd, value, s, sign, loss, slope, design, lam, theta, d, done, c1=1e-4):
+def _backtrack(margins, Md, value, s, loss, slope, design, lam, theta, d, done, c1=1e-4):
     """Armijo backtracking from step 1, per problem; step 0 where no step decreases the loss.
 
     Returns the steps, the data loss at them, and the objective's drop relative to its size.
-    Logits are linear in the step, so a trial costs O(n) per problem, not a pass over the
-    activations; the L2 term is a quadratic in the step with per-problem coefficients. A trial
-    evaluates only the problems (columns) that some sweep still searches.
+    Margins (signed logits) are linear in the step, margins + t * Md, so a trial costs O(n) per
+    problem, not a pass over the activations; the L2 term is a quadratic in the step with
+    per-problem coefficients. Once some problems have their step, the trials go on with the
+    columns of the others only (gathered then, not at every trial).
     """
-    lam_theta, lam_d = lam * theta, lam * d
+    lam_theta = lam * theta
     ww, wd, dd = design.dot64(
-        torch.stack([lam_theta, lam_theta, lam_d]), torch.stack([theta, d, d])
+        torch.stack([lam_theta, lam_theta, lam * d]), torch.stack([theta, d, d])
     )
     base = loss + 0.5 * ww
-    step = torch.where(done, 0.0, 1.0).double()
-    new_loss, new_f = loss.clone(), base.clone()
-    todo = ~done
-    weights = s[..., None]
-    cols = torch.arange(design.n_problems, device=logits.device)
-    logits_all, Zd_all = logits, Zd
+    # per problem: step, data loss and objective at it; the objective's terms and Armijo's bound
+    state = torch.stack([torch.where(done, 0.0, 1.0).double(), loss, base])
+    terms = torch.stack([0.5 * ww, wd, 0.5 * dd, base, c1 * slope])
+    todo, weights = ~done, s[..., None]
+    out, cols = state, None  # cols: the columns still searched, None for all of them
     for _ in range(40):
+        step, half_ww, wd, half_dd, bound, c1_slope = state[0], *terms.unbind()
+        trial = torch.addcmul(margins, step.to(margins.dtype)[..., None, :], Md)
+        data = (weights * value(trial)).sum(-2, dtype=torch.float64)
+        obj = data + half_ww + step * (wd + step * half_dd)
+        ok = todo & (obj <= bound + step * c1_slope)
+        state = torch.where(ok, torch.stack([step, data, obj]), state)
+        todo = todo & ~ok
+        state[0] = torch.where(todo, step / 2, step)
         searching = todo.any(0)
-        if not bool(searching.any()):
-            break
-        if not bool(searching[cols].all()):  # fewer columns to evaluate: gather them
-            cols = torch.nonzero(searching).squeeze(1)
-            logits, Zd = logits_all[..., cols], Zd_all[..., cols]
-        t = step[..., cols]
-        margins = sign * torch.addcmul(logits, t.to(logits.dtype)[..., None, :], Zd)
-        data = (weights * value(margins)).sum(-2, dtype=torch.float64)
-        obj = data + 0.5 * ww[..., cols] + t * (wd[..., cols] + 0.5 * t * dd[..., cols])
-        ok = todo[..., cols] & (obj <= base[..., cols] + c1 * t * slope[..., cols])
-        new_loss[..., cols] = torch.where(ok, data, new_loss[..., cols])
-        new_f[..., cols] = torch.where(ok, obj, new_f[..., cols])
-        todo[..., cols] &= ~ok
-        step = torch.where(todo, step / 2, step)
+        if not bool(searching.all()):  # some columns are done: keep their state, drop them
+            if cols is None:
+                out = state.clone()
+                cols = torch.arange(design.n_problems, device=margins.device)
+            else:
+                out[..., cols] = state
+            if not bool(searching.any()):
+                break
+            keep = torch.nonzero(searching).squeeze(1)
+            cols, state, terms, todo = (
+                cols[keep],
+                state[..., keep],
+                terms[..., keep],
+                todo[..., keep],
+            )
+            margins, Md = margins[..., keep], Md[..., keep]
+    else:  # still searching after 40 halvings: no step decreases the objective
+        state[0] = torch.where(todo, 0.0, state[0])
+        if cols is None:
+            out = state
+        else:
+            out[..., cols] = state
+    step, new_loss, new_f = out.unbind()
     drop = (base - new_f) / base.abs().clamp_min(1.0)
-    return torch.where(todo, 0.0, step), new_loss, drop
+    return step, new_loss, drop
