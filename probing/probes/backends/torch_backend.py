@@ -145,6 +145,7 @@ def _torch_threads(n: int):
         torch.set_num_threads(before)
 
 
+@torch.inference_mode()  # no autograd bookkeeping: it adds to every one of the solve's small ops
 def _solve_stack(Zs, ys, ks, C, device, dtype, tol, max_iter, loss):
     """One batched solve of the stacked sweeps: (fits per feature, the ks that did not converge)."""
     unique = sorted(set(ks))
