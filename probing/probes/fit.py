@@ -10,7 +10,7 @@ import numpy as np
 from .backends import BATCHED, fit_prefixes, fit_stack
 from .optimal import optimal_support
 from .ranking import rank_neurons
-from .scaling import fit_scaling, standardize, to_raw_units
+from .scaling import fit_standardize, standardize, to_raw_units
 
 PER_K_METHODS = ("optimal",)  # choose a support per k instead of ranking once
 
@@ -72,8 +72,8 @@ def standardize_top(X: np.ndarray, order: np.ndarray, width: int) -> Ranked:
     """The first `width` neurons of `order`, standardised by their training statistics."""
     top = np.asarray(order[:width])
     X_top = np.take(X, top, axis=1)  # np.take: several times faster than X[:, top] here
-    mean, scale = fit_scaling(X_top)
-    return Ranked(top, mean, scale, standardize(X_top, mean, scale))
+    Z, mean, scale = fit_standardize(X_top)
+    return Ranked(top, mean, scale, Z)
 
 
 def _prefix_fits(

@@ -66,10 +66,11 @@ def _roc_auc(t: np.ndarray, scores: np.ndarray) -> float:
 
 def _average_ranks(scores: np.ndarray) -> np.ndarray:
     """1-based ranks, ties sharing their average: scipy's rankdata for finite scores, without
-    its per-call overhead (a sweep ranks the test logits of every probe)."""
+    its per-call overhead (a sweep ranks the test logits of every probe; for the same reason
+    np.concatenate, several times cheaper a call than np.r_ or np.append)."""
     order = np.argsort(scores, kind="mergesort")
-    starts = np.r_[0, np.flatnonzero(np.diff(scores[order])) + 1]
-    ends = np.r_[starts[1:], len(scores)]
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(scores[order])) + 1))
+    ends = np.concatenate((starts[1:], [len(scores)]))
     ranks = np.empty(len(scores))
     ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
     return ranks
@@ -79,11 +80,11 @@ def _average_precision(t: np.ndarray, scores: np.ndarray) -> float:
     """scikit-learn's average precision: sum over thresholds of (R_n - R_{n-1}) P_n."""
     order = np.argsort(-scores, kind="mergesort")
     s, hit = scores[order], t[order]
-    last_of_tie = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    last_of_tie = np.concatenate((np.flatnonzero(np.diff(s)), [len(s) - 1]))
     tps = np.cumsum(hit)[last_of_tie]
     precision = tps / (last_of_tie + 1)
     recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(np.sum(np.diff(np.concatenate(([0.0], recall))) * precision))
 
 
 def bootstrap_weights(
@@ -120,7 +121,7 @@ def f1_intervals(
     p = np.asarray(y_preds).astype(bool)
 
     order = np.argsort(index, kind="stable")  # every group holds an example (np.unique)
-    starts = np.r_[0, np.flatnonzero(np.diff(index[order])) + 1]
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(index[order])) + 1))
 
     def per_group(mask: np.ndarray) -> np.ndarray:  # [n_groups, P] counts per document
         return np.add.reduceat(mask[order].astype(np.float64), starts, axis=0)

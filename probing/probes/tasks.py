@@ -9,12 +9,13 @@ sweep_k (one task) and probe_layer (a layer's features) give the same rows.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .backends import BATCHED
 from .fit import PER_K_METHODS, PrefixFits, fit_method, fit_stacked, standardize_top
@@ -33,8 +34,19 @@ def single_threaded_blas():
     its products (ranking statistics, logits of a few hundred test examples, bootstrap counts)
     are far too small to split, and a split product waits for every thread, which on a busy
     machine is many times slower (measured: 26 ms instead of 0.3 ms for one sweep's bootstrap
-    counts on two shared cores). The torch backend's threads are its own (see torch_backend)."""
-    return threadpool_limits(limits=1, user_api="blas")  # finds the BLAS libraries loaded now
+    counts on two shared cores). The torch backend's threads are its own (see torch_backend).
+
+    Finding the BLAS libraries costs ~1.5 ms (a scan of every loaded library), as much as the
+    fits of a few small ks: the controller is kept until a module is imported (which may load
+    another BLAS)."""
+    global _blas
+    loaded = len(sys.modules)
+    if _blas is None or _blas[0] != loaded:
+        _blas = (loaded, ThreadpoolController())
+    return _blas[1].limit(limits=1, user_api="blas")
+
+
+_blas: tuple[int, ThreadpoolController] | None = None
 
 
 @dataclass

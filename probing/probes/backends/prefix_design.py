@@ -73,6 +73,25 @@ class PrefixDesign:
         self.size = offset
         problem_of, column_of = np.concatenate(problem_parts), np.concatenate(column_parts)
         self.owner = torch.as_tensor(problem_of, device=device)
+        # One gather places every group's weights in its dense [rows, width] matrix (index
+        # `size` reads the zero appended to theta), one index_select takes the flat weights
+        # back out of the groups' dense products: two ops per product instead of a few per group.
+        dense_at = np.cumsum([0] + [g.shape[0] * g.shape[1] for g in self.groups])
+        places, takes = [], []
+        for group, at in zip(self.groups, dense_at, strict=False):
+            count = group.shape[0] * group.shape[1]
+            index = np.arange(count) if group.index is None else group.index.cpu().numpy()
+            place = np.full(count, self.size)
+            place[index] = group.offset + np.arange(group.count)
+            places.append(place)
+            takes.append(at + index)
+        self.dense_at = dense_at.tolist()
+        self.gather = torch.as_tensor(np.concatenate(places), device=device)
+        self.take = torch.as_tensor(np.concatenate(takes), device=device)
+        # member[i, j] = 1 where flat entry i belongs to problem j: per-problem sums are products
+        self.member = torch.zeros((self.size, self.n_problems), dtype=dtype, device=device)
+        self.member[torch.arange(self.size, device=device), self.owner] = 1
+        self.member64 = self.member.double()
         self.is_intercept = torch.as_tensor(column_of == 0, device=device)
         order = np.lexsort((column_of, problem_of))  # by problem, then column
         self.entries = np.split(
@@ -96,38 +115,36 @@ class PrefixDesign:
         out.batch = (len(keep),)
         return out
 
-    def weights(self, theta: torch.Tensor, g: int) -> torch.Tensor:
-        """Group g's weights as a dense [(F,) rows, width]: zero where a problem's k ends."""
-        group = self.groups[g]
-        part = theta[..., group.offset : group.offset + group.count]
-        if group.index is None:
-            return part.unflatten(-1, group.shape)
-        dense = theta.new_zeros((*theta.shape[:-1], group.shape[0] * group.shape[1]))
-        return dense.index_copy_(-1, group.index, part).unflatten(-1, group.shape)
-
     def matvec(self, theta: torch.Tensor) -> torch.Tensor:
         """Logits [(F,) n, n_problems] of every problem: one pass over the activations."""
-        shape = (*theta.shape[:-1], self.n, self.n_problems)
-        out = torch.zeros(shape, dtype=theta.dtype, device=theta.device)
-        for g, (group, block) in enumerate(zip(self.groups, self.blocks, strict=True)):
-            out[..., group.first :] += block @ self.weights(theta, g).mT
+        dense = torch.nn.functional.pad(theta, (0, 1)).index_select(-1, self.gather)
+        out = None
+        for group, block, at in zip(self.groups, self.blocks, self.dense_at, strict=False):
+            W = dense[..., at : at + group.shape[0] * group.shape[1]].unflatten(-1, group.shape)
+            part = block @ W.mT
+            if out is None:  # the first group is read by every problem
+                out = part
+            else:
+                out[..., group.first :] += part
+        assert out is not None
         return out
 
     def rmatvec(self, R: torch.Tensor) -> torch.Tensor:
         """Flat Z1^T r_j for every problem j, from residuals R [(F,) n, n_problems]."""
-        out = torch.empty((*R.shape[:-2], self.size), dtype=R.dtype, device=R.device)
-        for group, block in zip(self.groups, self.blocks, strict=True):
-            # R.T @ block, not block.T @ R: the former is far faster for few problems on CPU
-            full = (R[..., group.first :].mT @ block).flatten(-2)
-            part = out[..., group.offset : group.offset + group.count]
-            part.copy_(full if group.index is None else full.index_select(-1, group.index))
-        return out
+        # R.T @ block, not block.T @ R: the former is far faster for few problems on CPU
+        parts = [
+            (R[..., group.first :].mT @ block).flatten(-2)
+            for group, block in zip(self.groups, self.blocks, strict=True)
+        ]
+        return torch.cat(parts, -1).index_select(-1, self.take)
 
     def dot(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Per-problem inner products [(F,) n_problems] of two flat vectors."""
-        prod = (a * b).double()
-        out = torch.zeros((*prod.shape[:-1], self.n_problems), dtype=torch.float64, device=a.device)
-        return out.index_add_(-1, self.owner, prod)
+        """Per-problem inner products [..., n_problems] of flat vectors, in their dtype."""
+        return (a * b) @ self.member
+
+    def dot64(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """dot, summed in float64."""
+        return (a * b).double() @ self.member64
 
     def amax(self, a: torch.Tensor) -> torch.Tensor:
         """Per-problem max |a| [(F,) n_problems]."""

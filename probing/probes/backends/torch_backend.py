@@ -109,15 +109,16 @@ def fit_stack(
     else:
         n_workers = max(1, min(workers or torch.get_num_threads(), len(Zs)))
         shares = [list(range(w, len(Zs), n_workers)) for w in range(n_workers)]
-        with _torch_threads(SOLVE_THREADS), ThreadPoolExecutor(n_workers) as pool:
-            parts = list(
-                pool.map(
-                    lambda share: _solve_stack(
-                        [Zs[f] for f in share], [ys[f] for f in share], **problem
-                    ),
-                    shares,
-                )
-            )
+
+        def solve(share):
+            return _solve_stack([Zs[f] for f in share], [ys[f] for f in share], **problem)
+
+        with _torch_threads(SOLVE_THREADS):
+            if n_workers == 1:  # no pool: starting one costs more than a small sweep's solve
+                parts = [solve(shares[0])]
+            else:
+                with ThreadPoolExecutor(n_workers) as pool:
+                    parts = list(pool.map(solve, shares))
         solved = [None] * len(Zs)
         for share, (fits, _) in zip(shares, parts, strict=True):
             for f, fit in zip(share, fits, strict=True):
@@ -144,6 +145,7 @@ def _torch_threads(n: int):
         torch.set_num_threads(before)
 
 
+@torch.inference_mode()  # no autograd bookkeeping: it adds to every one of the solve's small ops
 def _solve_stack(Zs, ys, ks, C, device, dtype, tol, max_iter, loss):
     """One batched solve of the stacked sweeps: (fits per feature, the ks that did not converge)."""
     unique = sorted(set(ks))
@@ -174,25 +176,27 @@ def _lbfgs(
 ):
     """Minimise every problem of every stacked sweep [F, P]; returns the flat weights [F, size]
     and which problems converged [F, P]. Sweeps whose problems have all stopped are written out
-    and dropped from the batch."""
+    and dropped from the batch.
+
+    Written for few, fused tensor ops per iteration: at the paper's sizes the products are
+    small and the loop's cost is mostly torch's per-op overhead."""
     n_sweeps = y.shape[0]
     theta_out = torch.zeros((n_sweeps, design.size), dtype=y.dtype, device=y.device)
     done_out = torch.zeros((n_sweeps, design.n_problems), dtype=torch.bool, device=y.device)
     active = torch.arange(n_sweeps, device=y.device)
     sign = (2 * y - 1)[..., None]
+    weighted_sign = s[..., None] * sign
 
-    def data_loss(logits):  # weighted loss per problem [F, P], summed in float64
-        return (s[..., None] * value(sign * logits)).double().sum(-2)
-
-    def gradient(logits, theta):
-        return design.rmatvec(s[..., None] * sign * slope_of(sign * logits)) + lam * theta
+    def gradient(margins, theta):
+        return torch.addcmul(design.rmatvec(weighted_sign * slope_of(margins)), lam, theta)
 
     theta = torch.zeros((n_sweeps, design.size), dtype=y.dtype, device=y.device)
-    logits = torch.zeros((n_sweeps, design.n, design.n_problems), dtype=y.dtype, device=y.device)
-    loss = data_loss(logits)
-    grad = gradient(logits, theta)
+    # margins (2y - 1) * logit [F, n, P], where every problem's loss and gradient start
+    margins = torch.zeros((n_sweeps, design.n, design.n_problems), dtype=y.dtype, device=y.device)
+    loss = (s[..., None] * value(margins)).sum(-2, dtype=torch.float64)
+    grad = gradient(margins, theta)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s_k, y_k, rho [F, P])
-    gamma = torch.ones((n_sweeps, design.n_problems), dtype=torch.float64, device=y.device)
+    gamma = torch.ones((n_sweeps, design.n_problems), dtype=y.dtype, device=y.device)
     done = torch.zeros((n_sweeps, design.n_problems), dtype=torch.bool, device=y.device)
     for _ in range(max_iter):
         done |= design.amax(grad) <= tol
@@ -209,76 +213,106 @@ def _lbfgs(
             keep = torch.nonzero(~finished).squeeze(1)
             active, design = active[keep], design.select(keep)
             y, s, sign, lam = y[keep], s[keep], sign[keep], lam[keep]
-            theta, logits, loss, grad = theta[keep], logits[keep], loss[keep], grad[keep]
+            weighted_sign = weighted_sign[keep]
+            theta, margins, loss, grad = theta[keep], margins[keep], loss[keep], grad[keep]
             gamma, done = gamma[keep], done[keep]
             pairs = [(sk[keep], yk[keep], rho[keep]) for sk, yk, rho in pairs]
-        d = _two_loop(design, grad, pairs, gamma) * design.expand((~done).to(grad.dtype))
-        slope = design.dot(d, grad)
+        d = _two_loop(design, grad, pairs, gamma, ~done)
+        slope = design.dot64(d, grad)
         uphill = (slope >= 0) & ~done  # numerical trouble: restart those problems from -grad
         if bool(uphill.any()):
             d = torch.where(design.expand(uphill), -grad, d)
-            slope = design.dot(d, grad)
+            slope = design.dot64(d, grad)
             pairs = [(sk, yk, rho.masked_fill(uphill, 0.0)) for sk, yk, rho in pairs]
-        Zd = design.matvec(d)
+        Md = sign * design.matvec(d)
         step, loss_new, drop = _backtrack(
-            logits, Zd, value, s, sign, loss, slope, design, lam, theta, d, done
+            margins, Md, value, s, loss, slope, design, lam, theta, d, done
         )
         done |= step == 0  # no decrease possible in this precision: as converged as it gets
         done |= (step > 0) & (drop <= ftol)  # stalled: steps no longer lower the objective
-        s_k = design.expand(step.to(theta.dtype)) * d
+        step = step.to(theta.dtype)
+        s_k = design.expand(step) * d
         theta = theta + s_k
-        logits = logits + step.to(logits.dtype)[..., None, :] * Zd
-        grad_new = gradient(logits, theta)
+        margins = torch.addcmul(margins, step[..., None, :], Md)
+        grad_new = gradient(margins, theta)
         y_k = grad_new - grad
-        sy = design.dot(s_k, y_k)
+        sy, yy = design.dot(torch.stack([s_k, y_k]), y_k).unbind()
         ok = sy > 1e-12
         rho = torch.where(ok, 1.0 / sy.clamp_min(1e-12), 0.0)
-        gamma = torch.where(ok, sy / design.dot(y_k, y_k).clamp_min(1e-30), gamma)
+        gamma = torch.where(ok, sy / yy.clamp_min(1e-30), gamma)
         pairs = [*pairs[-(HISTORY - 1) :], (s_k, y_k, rho)]
         grad, loss = grad_new, torch.where(step > 0, loss_new, loss)
     theta_out[active], done_out[active] = theta, done | (design.amax(grad) <= tol)
     return theta_out, done_out
 
 
-def _two_loop(design: PrefixDesign, grad, pairs, gamma) -> torch.Tensor:
-    """The L-BFGS direction -H grad, per problem; pairs with rho == 0 have no effect."""
+def _two_loop(design: PrefixDesign, grad, pairs, gamma, searching) -> torch.Tensor:
+    """The L-BFGS direction -H grad per problem, zero where `searching` is False; pairs with
+    rho == 0 have no effect."""
     q = grad.clone()
     alphas = []
     for s_k, y_k, rho in reversed(pairs):
         a = rho * design.dot(s_k, q)
-        q -= design.expand(a.to(q.dtype)) * y_k
+        q.addcmul_(design.expand(a), y_k, value=-1)
         alphas.append(a)
-    r = design.expand(gamma.to(q.dtype)) * q
+    r = design.expand(torch.where(searching, -gamma, 0.0)) * q  # -r from here on
     for (s_k, y_k, rho), a in zip(pairs, reversed(alphas), strict=True):
         b = rho * design.dot(y_k, r)
-        r += design.expand((a - b).to(q.dtype)) * s_k
-    return -r
+        r.addcmul_(design.expand(b + a), s_k, value=-1)
+    return r
 
 
-def _backtrack(logits, Zd, value, s, sign, loss, slope, design, lam, theta, d, done, c1=1e-4):
+def _backtrack(margins, Md, value, s, loss, slope, design, lam, theta, d, done, c1=1e-4):
     """Armijo backtracking from step 1, per problem; step 0 where no step decreases the loss.
 
     Returns the steps, the data loss at them, and the objective's drop relative to its size.
-    Logits are linear in the step, so each trial costs O(n) per problem still searching (only
-    those are evaluated), not a pass over the activations; the L2 term is a quadratic in the step
-    with per-problem coefficients.
+    Margins (signed logits) are linear in the step, margins + t * Md, so a trial costs O(n) per
+    problem, not a pass over the activations; the L2 term is a quadratic in the step with
+    per-problem coefficients. Once some problems have their step, the trials go on with the
+    columns of the others only (gathered then, not at every trial).
     """
-    ww, wd, dd = design.dot(lam * theta, theta), design.dot(lam * theta, d), design.dot(lam * d, d)
+    lam_theta = lam * theta
+    ww, wd, dd = design.dot64(
+        torch.stack([lam_theta, lam_theta, lam * d]), torch.stack([theta, d, d])
+    )
     base = loss + 0.5 * ww
-    step = torch.where(done, 0.0, 1.0).double()
-    new_loss, new_f = loss.clone(), base.clone()
-    todo = ~done
+    # per problem: step, data loss and objective at it; the objective's terms and Armijo's bound
+    state = torch.stack([torch.where(done, 0.0, 1.0).double(), loss, base])
+    terms = torch.stack([0.5 * ww, wd, 0.5 * dd, base, c1 * slope])
+    todo, weights = ~done, s[..., None]
+    out, cols = state, None  # cols: the columns still searched, None for all of them
     for _ in range(40):
-        if not bool(todo.any()):
-            break
-        f, p = torch.nonzero(todo, as_tuple=True)  # (sweep, problem) pairs still searching
-        t = step[f, p]
-        margins = sign[f, :, 0] * (logits[f, :, p] + t.to(logits.dtype)[:, None] * Zd[f, :, p])
-        data = (s[f] * value(margins)).double().sum(-1)
-        obj = data + 0.5 * (ww[f, p] + 2 * t * wd[f, p] + t**2 * dd[f, p])
-        ok = obj <= base[f, p] + c1 * t * slope[f, p]
-        new_loss[f[ok], p[ok]], new_f[f[ok], p[ok]] = data[ok], obj[ok]
-        todo[f[ok], p[ok]] = False
-        step = torch.where(todo, step / 2, step)
+        step, half_ww, wd, half_dd, bound, c1_slope = state[0], *terms.unbind()
+        trial = torch.addcmul(margins, step.to(margins.dtype)[..., None, :], Md)
+        data = (weights * value(trial)).sum(-2, dtype=torch.float64)
+        obj = data + half_ww + step * (wd + step * half_dd)
+        ok = todo & (obj <= bound + step * c1_slope)
+        state = torch.where(ok, torch.stack([step, data, obj]), state)
+        todo = todo & ~ok
+        state[0] = torch.where(todo, step / 2, step)
+        searching = todo.any(0)
+        if not bool(searching.all()):  # some columns are done: keep their state, drop them
+            if cols is None:
+                out = state.clone()
+                cols = torch.arange(design.n_problems, device=margins.device)
+            else:
+                out[..., cols] = state
+            if not bool(searching.any()):
+                break
+            keep = torch.nonzero(searching).squeeze(1)
+            cols, state, terms, todo = (
+                cols[keep],
+                state[..., keep],
+                terms[..., keep],
+                todo[..., keep],
+            )
+            margins, Md = margins[..., keep], Md[..., keep]
+    else:  # still searching after 40 halvings: no step decreases the objective
+        state[0] = torch.where(todo, 0.0, state[0])
+        if cols is None:
+            out = state
+        else:
+            out[..., cols] = state
+    step, new_loss, new_f = out.unbind()
     drop = (base - new_f) / base.abs().clamp_min(1.0)
-    return torch.where(todo, 0.0, step), new_loss, drop
+    return step, new_loss, drop
