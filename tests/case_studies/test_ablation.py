@@ -124,7 +124,7 @@ def test_balanced_sequences_take_both_sides(dataset):
     assert len(seqs) == 10 and labels.sum() == 5 and (np.diff(seqs) > 0).all()
 
 
-def test_cli_ablates_a_runs_best_neurons(tmp_path):
+def test_cli_ablates_a_runs_best_neurons(tmp_path, monkeypatch, capsys):
     """End to end: probe tiny-pythia, then ablate its best k=1 neurons from the run directory."""
     env = {
         "PROBING_CACHE": str(tmp_path / "cache"),
@@ -135,15 +135,18 @@ def test_cli_ablates_a_runs_best_neurons(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "probing.run", "model=tiny-pythia", "feature=programming_language",
          "feature.params.n_per_class=24", "feature.params.seq_len=32", "feature.only=[python,c]",
-         "probe.ks=[1,2]", "logger=none", "progress=false", f"hydra.run.dir={run}"],
+         "probe.ks=[1,2]", "logger=none", "debug=fast", f"hydra.run.dir={run}"],
         cwd=ROOT, env=env, check=True, capture_output=True, timeout=600,
     )  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "probing.ablate", str(run), "--random", "3", "--max-sequences", "16",
-         "--min-val-f1", "0"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    # the case studies' and the report's commands, in this process (their argparse entry points;
+    # a cold interpreter each cost ~3 s of imports)
+    from analysis.report import main as report
+    from probing.case_studies.ablate import main as ablate
+    from probing.case_studies.polysemantic import main as polysemantic
+
+    monkeypatch.setenv("PROBING_CACHE", env["PROBING_CACHE"])
+    monkeypatch.chdir(ROOT)
+    assert ablate([str(run), "--random", "3", "--max-sequences", "16", "--min-val-f1", "0"]) == 0
     rows = [json.loads(line) for line in (run / "ablation.jsonl").read_text().splitlines()]
     assert {(r["feature"], r["value"]) for r in rows} == {
         (f, v) for f in ("python", "c") for v in ("mean", "zero")
@@ -154,24 +157,14 @@ def test_cli_ablates_a_runs_best_neurons(tmp_path):
                            & (results["layer"] == r["layer"])]["support"]  # fmt: skip
         assert [r["neuron"]] in supports.tolist()
         assert np.isfinite([r["delta_pos"], r["delta_neg"], r["random_delta_pos_median"]]).all()
-    broad = subprocess.run(
-        [sys.executable, "-m", "probing.case_studies.polysemantic", str(run), "--neurons", "2", "--top", "10"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert broad.returncode == 0, broad.stderr
+    assert polysemantic([str(run), "--neurons", "2", "--top", "10"]) == 0
     contexts = json.loads((run / "neuron_contexts.json").read_text())["neurons"]
     assert len(contexts) in (1, 2) and all(len(c["top"]) == 10 for c in contexts.values())
-    report = subprocess.run(
-        [sys.executable, "-m", "analysis.report", str(run), "-o", str(tmp_path / "r.html"),
-         "--cache", str(tmp_path / "cache")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert report.returncode == 0, report.stderr
-    html = (tmp_path / "r.html").read_text()
+    out = tmp_path / "r.html"
+    assert report([str(run), "-o", str(out), "--cache", str(tmp_path / "cache")]) == 0
+    html = out.read_text()
     assert "Ablation of the best single neurons" in html and 'id="ablation"' in html
     assert "Over a broad corpus" in html  # the neuron pages show the broad-corpus activations
-    bad = subprocess.run(
-        [sys.executable, "-m", "probing.ablate", str(tmp_path)], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert bad.returncode == 2 and "not a probing run directory" in bad.stderr
+    capsys.readouterr()
+    assert ablate([str(tmp_path)]) == 2
+    assert "not a probing run directory" in capsys.readouterr().err

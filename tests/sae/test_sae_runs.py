@@ -11,6 +11,8 @@ import sys
 import pytest
 import torch
 
+from probing.config import validate_config
+from probing.errors import ConfigError
 from probing.experiment import run_experiment
 from probing.results import read_results
 from probing.sae.saved import SAEConfig, SAEError, save_sae
@@ -129,10 +131,11 @@ def test_cli_refuses_bad_saes_in_one_line(tmp_path):
     other = mlp_post_sae(tmp_path / "other_model", model_name="pythia-70m")
     (tmp_path / "empty").mkdir()
     env = {**os.environ, "PROBING_CACHE": str(tmp_path / "cache")}
-    cases = {
-        str(tmp_path / "empty"): "is not an SAE in SAELens's saved format",
-        str(other): "the SAE was trained on 'pythia-70m', not 'tiny-pythia'",
-    }
+    # the SAE of another model is refused by the config check, before the model loads (in this
+    # process: the CLI's one-line path is the same as for the folder below)
+    with pytest.raises(ConfigError, match="the SAE was trained on 'pythia-70m', not 'tiny-pythia'"):
+        validate_config(compose_cfg(tmp_path, [*RUN, "hook=sae", f"sae.path={other}"]))
+    cases = {str(tmp_path / "empty"): "is not an SAE in SAELens's saved format"}
     for path, message in cases.items():
         proc = subprocess.run(
             [sys.executable, "-m", "probing.run", *RUN, "hook=sae", f"sae.path={path}"],
