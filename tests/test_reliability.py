@@ -32,6 +32,7 @@ from probing.errors import ConfigError, user_message
 from probing.experiment import run_experiment
 from probing.results import read_results
 from tests.conftest import debug_overrides, make_dataset
+from tests.warm_cli import Case, run_many
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["feature.params.n_per_class=30", "feature.params.seq_len=32", "progress=false"]
@@ -146,31 +147,63 @@ def one_line_error(proc) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(
-    "override,expected",
-    [
-        ("store.dtype=int8", "store.dtype='int8'"),
-        ("store.dtype=bfloat16", "store.dtype='bfloat16'"),
-        ("+prob.ks=[1]", "unknown key prob"),
-        ("probe.ks=[1,100000]", "100000"),
-        ("model.batch_size=0", "model.batch_size=0"),
-        ("seed=abc", "seed='abc'"),
-    ],
-)
-def test_bad_inputs_end_in_one_line_before_the_model_loads(tmp_path, override, expected):
-    proc = run_cli(["model=tiny-pythia", "logger=none", override], tmp_path)
-    assert expected in one_line_error(proc)
-    assert not (tmp_path / "cache").exists()  # nothing built, nothing loaded
+BAD_INPUTS = [
+    ("store.dtype=int8", "store.dtype='int8'"),
+    ("store.dtype=bfloat16", "store.dtype='bfloat16'"),
+    ("+prob.ks=[1]", "unknown key prob"),
+    ("probe.ks=[1,100000]", "100000"),
+    ("model.batch_size=0", "model.batch_size=0"),
+    ("seed=abc", "seed='abc'"),
+]
+HYDRA_ERRORS = [
+    (["probe.kss=[1]"], "Could not override 'probe.kss'"),
+    (["model=nonexist"], "Could not find 'model/nonexist' (available: gemma3-270m"),
+    (["model=tiny-pythia,smollm2-135m"], "add -m"),
+    (["feature=token_position", "feature.params.n_sequences=0"], "must be >= 1"),
+    (["feature=token_position", "feature.params.lt=[a]"], "must be an int"),
+]
 
 
-def test_an_unwritable_cache_is_one_line(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("a file where the cache directory should be")
-    proc = run_cli(
-        ["model=tiny-pythia", "feature=token_position", "logger=none", "progress=false"],
-        tmp_path,
-        cache=blocker / "cache",
+@pytest.fixture(scope="module")
+def one_line_runs(tmp_path_factory):
+    """Every command-line case below, each in its own directory and process, run by one warm
+    driver (tests/warm_cli.py): {key: (completed process, its directory)}."""
+    cases = {}
+    for override, _ in BAD_INPUTS:
+        cases[("bad", override)] = ["model=tiny-pythia", "logger=none", override]
+    for args, _ in HYDRA_ERRORS:
+        cases[("hydra", " ".join(args))] = ["logger=none", *args]
+    cases[("cache",)] = ["model=tiny-pythia", "feature=token_position", "logger=none"]
+    dirs = {key: tmp_path_factory.mktemp("cli") for key in cases}
+    cache = {key: d / "cache" for key, d in dirs.items()}
+    (dirs[("cache",)] / "file").write_text("a file where the cache directory should be")
+    cache[("cache",)] = dirs[("cache",)] / "file" / "cache"
+    dirs[("rundir",)] = tmp_path_factory.mktemp("cli")
+    (dirs[("rundir",)] / "file").write_text("x")
+    cases[("rundir",)] = ["model=tiny-pythia", f"hydra.run.dir={dirs[('rundir',)]}/file/run"]
+    cache[("rundir",)] = dirs[("rundir",)] / "cache"
+    runs = run_many(
+        [
+            Case([*args, *debug_overrides(args)], dirs[key], cli_env(cache[key]))
+            for key, args in cases.items()
+        ]
     )
+    return {key: (run, dirs[key]) for key, run in zip(cases, runs, strict=True)}
+
+
+def cli_env(cache: Path) -> dict[str, str]:
+    return {"PROBING_CACHE": str(cache), "WANDB_MODE": "offline"}
+
+
+@pytest.mark.parametrize("override,expected", BAD_INPUTS)
+def test_bad_inputs_end_in_one_line_before_the_model_loads(one_line_runs, override, expected):
+    proc, folder = one_line_runs[("bad", override)]
+    assert expected in one_line_error(proc)
+    assert not (folder / "cache").exists()  # nothing built, nothing loaded
+
+
+def test_an_unwritable_cache_is_one_line(one_line_runs):
+    proc, _ = one_line_runs[("cache",)]
     assert "PROBING_CACHE" in one_line_error(proc)
 
 
@@ -352,24 +385,14 @@ def test_one_failed_job_does_not_stop_the_sweep(tmp_path, monkeypatch):
     assert set(results["model"]) == {"tiny-pythia"} and len(results) == 3
 
 
-@pytest.mark.parametrize(
-    "args,expected",
-    [
-        (["probe.kss=[1]"], "Could not override 'probe.kss'"),
-        (["model=nonexist"], "Could not find 'model/nonexist' (available: gemma3-270m"),
-        (["model=tiny-pythia,smollm2-135m"], "add -m"),
-        (["feature=token_position", "feature.params.n_sequences=0"], "must be >= 1"),
-        (["feature=token_position", "feature.params.lt=[a]"], "must be an int"),
-    ],
-)
-def test_hydra_errors_and_bad_feature_params_are_one_line(tmp_path, args, expected):
-    proc = run_cli(["logger=none", *args], tmp_path)
+@pytest.mark.parametrize("args,expected", HYDRA_ERRORS)
+def test_hydra_errors_and_bad_feature_params_are_one_line(one_line_runs, args, expected):
+    proc, _ = one_line_runs[("hydra", " ".join(args))]
     assert expected in one_line_error(proc)
 
 
-def test_an_unwritable_run_directory_is_one_line(tmp_path):
-    (tmp_path / "file").write_text("x")
-    proc = run_cli(["model=tiny-pythia", f"hydra.run.dir={tmp_path}/file/run"], tmp_path)
+def test_an_unwritable_run_directory_is_one_line(one_line_runs):
+    proc, _ = one_line_runs[("rundir",)]
     assert "is a file" in one_line_error(proc)
 
 
