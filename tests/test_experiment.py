@@ -148,6 +148,7 @@ def test_smollm2_has_a_dedicated_python_neuron_on_held_out_files(tmp_path):
             "layer.layers=[5]",
             "probe.ks=[1]",
             "logger=none",
+            "baselines.permutations=200",  # p < 0.01 needs more than debug=fast's 19
         ],
     )
     summary = run_experiment(cfg, tmp_path / "run").set_index("feature")
