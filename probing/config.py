@@ -72,8 +72,11 @@ class Store:
 
 @dataclass(frozen=True)
 class Slurm:
-    mem_gb: Annotated[float, Range(0, open_=True)] = 16
-    timeout_min: Positive = 60
+    """What a job of this model asks SLURM for; None: the launcher's own value (conf/hydra/
+    launcher, as hydra_plugins/probing_launchers/sized_slurm.py reads it)."""
+
+    mem_gb: Annotated[float, Range(0, open_=True)] | None = None
+    timeout_min: Positive | None = None
 
 
 @dataclass(frozen=True)
