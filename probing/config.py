@@ -220,13 +220,13 @@ def _plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
             if missing:
                 raise ConfigError(f"{missing[1]} is required: add {missing[1]}=...") from None
             raise ConfigError(f"config does not resolve: {_one_line(err)}") from None
-    return {k: copy.deepcopy(v) for k, v in cfg.items() if k != "hydra"}
+    return {str(k): copy.deepcopy(v) for k, v in cfg.items() if k != "hydra"}
 
 
 def _dataclass_of(tp: Any) -> type | None:
     """The dataclass a schema type holds (Slurm of `Slurm | None`), or None."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        found = [t for t in typing.get_args(tp) if is_dataclass(t)]
+        found = [t for t in typing.get_args(tp) if isinstance(t, type) and is_dataclass(t)]
         return found[0] if found else None
     return tp if isinstance(tp, type) and is_dataclass(tp) else None
 
@@ -247,7 +247,9 @@ def _with_defaults(schema: type, value: Any) -> Any:
             out[f.name] = f.default
         elif f.default_factory is not MISSING:
             made = f.default_factory()
-            out[f.name] = asdict(made) if is_dataclass(made) else made
+            out[f.name] = (
+                asdict(made) if is_dataclass(made) and not isinstance(made, type) else made
+            )
     return out
 
 
@@ -327,7 +329,7 @@ def _type_error(tp: Any, value: Any, path: str, problems: list[str]) -> str | No
         for i, v in enumerate(value):
             _check_value(item, v, f"{path}[{i}]", problems)
         return None
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         _check(tp, value, path, problems)
         return None
     if tp is dict:

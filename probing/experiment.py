@@ -9,8 +9,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -429,7 +428,7 @@ def _extract_and_probe(job: Job, splits: dict, t0: float) -> pd.DataFrame:
     elapsed = time.perf_counter() - t0
     print(f"\n{identity['model']} / {cfg.feature.name}: best single neurons (held-out F1)")
     print(format_summary(summary))
-    if sae_site is not None:
+    if sae_site is not None and sae_site.sae is not None:
         table = compare_sae(results, sae_site.sae, down, job.run_dir)
         print(
             f"\n{identity['model']} / {cfg.feature.name}: neurons and SAE latents, layer "
@@ -479,7 +478,7 @@ def truncation_fields(dataset: FeatureDataset, feature: str) -> dict:
     cut = dataset.meta.get("truncation")
     if not cut:
         return {}
-    out = {"truncated_texts": int(cut["texts"])}
+    out: dict[str, float] = {"truncated_texts": int(cut["texts"])}
     if feature in cut.get("positives", {}):
         out["truncated_positive_fraction"] = float(cut["positives"][feature])
     return out
