@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from probing.config import validate_config
+from probing.config import Config, validate_config
 from probing.errors import ConfigError
 from probing.multirun import job_overrides
 
@@ -97,42 +97,45 @@ def built_size(name: str, params: dict, cache_dir: str) -> tuple[int, int, int]:
     return ds.n_sequences, ds.n_examples, int(ds.tokens.shape[1])
 
 
-def n_layers_probed(cfg: DictConfig) -> int:
+def n_layers_probed(cfg: Config, n_layers: int) -> int:
     from probing.experiment import resolve_layers
 
-    spec = cfg.layer.layers
-    spec = OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec
-    return len(resolve_layers(spec, int(cfg.model.n_layers)))
+    return len(resolve_layers(cfg.layer.layers, n_layers))
 
 
-def sae_width(cfg: DictConfig) -> int:
+def sae_width(cfg: Config) -> int:
     """d_sae of a hook=sae job's SAE (0, with a warning, where its folder is not at hand)."""
     from probing.sae import SAEError, read_config, resolve_sae_folder
 
-    spec = cfg.get("sae") or {}
+    spec = cfg.sae
     try:
-        folder = resolve_sae_folder(spec.get("path"), spec.get("release"), spec.get("id"))
+        folder = resolve_sae_folder(spec.path, spec.release, spec.id)
         return read_config(folder).d_sae
     except SAEError as err:
         print(f"warning: {err}; its latents are not priced", file=sys.stderr)
         return 0
 
 
-def estimate_job(cfg: DictConfig, base: DictConfig | None = None) -> Job:
-    """One job's size and time; `base` (the multirun's base config) holds the launcher."""
-    base = base if base is not None else cfg
+def estimate_job(job: Config | DictConfig, base: DictConfig | None = None) -> Job:
+    """One job's size and time (a composed config is validated first); `base` (the multirun's
+    base config, with its `hydra` node) holds the launcher."""
+    if base is None:
+        base = job if isinstance(job, DictConfig) else DictConfig({})
+    cfg = job if isinstance(job, Config) else validate_config(job)
     model = cfg.model
-    for key in ("n_layers", "d_mlp", "n_params"):
-        if model.get(key) is None:
+    sizes = {"n_layers": model.n_layers, "d_mlp": model.d_mlp, "n_params": model.n_params}
+    for key, value in sizes.items():
+        if value is None:
             raise SystemExit(f"conf/model/{model.name}.yaml lacks `{key}`: add it to estimate it")
-    params = OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True)
+    assert model.n_layers and model.d_mlp and model.n_params  # for mypy: checked just above
+    params = asdict(cfg.feature)["params"]
     try:
         n_seq, n_examples, seq_len = dataset_size(params)
     except ValueError:
         n_seq, n_examples, seq_len = built_size(cfg.feature.name, params, cfg.paths.features)
-    n_layers = n_layers_probed(cfg)
-    d_mlp, n_params = int(model.d_mlp), int(model.n_params)
-    if cfg.get("hook") == "sae":  # one layer: its neurons and the SAE's latents
+    n_layers = n_layers_probed(cfg, model.n_layers)
+    d_mlp, n_params = model.d_mlp, model.n_params
+    if cfg.hook == "sae":  # one layer: its neurons and the SAE's latents
         n_layers, d_mlp = 1, d_mlp + sae_width(cfg)
     # 2 FLOPs per parameter per token; the forward pass stops at the last probed layer, which for
     # layer=all is every layer (the unembedding is skipped, a few % of the parameters).
@@ -143,10 +146,11 @@ def estimate_job(cfg: DictConfig, base: DictConfig | None = None) -> Job:
     gpus = int(OmegaConf.select(base, "hydra.launcher.gpus_per_node", default=1) or 1)
     itemsize = np.dtype(cfg.store.dtype).itemsize
     # a job's own model's slurm block, else the launcher's value: what SizedSlurmLauncher asks
-    timeout = OmegaConf.select(cfg, "model.slurm.timeout_min", default=None) or OmegaConf.select(
+    slurm = model.slurm
+    timeout = (slurm.timeout_min if slurm else None) or OmegaConf.select(
         base, "hydra.launcher.timeout_min", default=None
     )
-    mem = OmegaConf.select(cfg, "model.slurm.mem_gb", default=None) or OmegaConf.select(
+    mem = (slurm.mem_gb if slurm else None) or OmegaConf.select(
         base, "hydra.launcher.mem_gb", default=None
     )
     return Job(
@@ -164,9 +168,9 @@ def estimate_job(cfg: DictConfig, base: DictConfig | None = None) -> Job:
     )
 
 
-def _n_features(cfg: DictConfig) -> int:
+def _n_features(cfg: Config) -> int:
     """Binary features in the collection (one-vs-rest over its classes), or those in feature.only."""
-    if cfg.feature.get("only"):
+    if cfg.feature.only:
         return len(cfg.feature.only)
     from probing.features import COLLECTIONS
 
@@ -192,18 +196,19 @@ def expand(overrides: list[str]) -> tuple[DictConfig, list[DictConfig]]:
     return base, jobs
 
 
-def validate_jobs(cfgs: list[DictConfig]) -> None:
+def validate_jobs(cfgs: list[DictConfig]) -> list[Config]:
     """Every job's config, validated as probing.run validates it: nothing bad gets priced or
     submitted. Exits 2 with one line per bad job."""
-    problems = []
+    problems, configs = [], []
     for cfg in cfgs:
         try:
-            validate_config(cfg)
+            configs.append(validate_config(cfg))
         except ConfigError as err:
             problems.append(f"error: job {cfg.model.name} / {cfg.feature.name}: {err}")
     if problems:
         print("\n".join(problems), file=sys.stderr)
         raise SystemExit(2)
+    return configs
 
 
 def report(jobs: list[Job]) -> str:
@@ -275,14 +280,14 @@ def main(argv: list[str]) -> None:
     except Exception as err:  # Hydra's own: a typo'd key, an unknown group member
         print(f"error: {hydra_error_line(err)}", file=sys.stderr)
         raise SystemExit(2) from None
-    validate_jobs(cfgs)
+    configs = validate_jobs(cfgs)
     launcher = OmegaConf.select(base, "hydra.launcher._target_", default="") or ""
     print(
         f"{len(cfgs)} jobs ({len({c.feature.name for c in cfgs})} feature collections), "
         f"launcher {launcher.rsplit('.', 1)[-1]}; each model's jobs request its own memory and "
         "time limit (requests)"
     )
-    print(report([estimate_job(c, base) for c in cfgs]))
+    print(report([estimate_job(c, base) for c in configs]))
 
 
 if __name__ == "__main__":

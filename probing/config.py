@@ -9,6 +9,7 @@ with its key path (`probe.ks[1]`), so one edit fixes them all.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import inspect
 import math
@@ -16,9 +17,9 @@ import re
 import secrets
 import types
 import typing
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from typing import Annotated, Any, Literal, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -49,31 +50,36 @@ class Range:
         return None
 
 
+T = TypeVar("T")
+
 Positive = Annotated[int, Range(1)]
 NonNegative = Annotated[int, Range(0)]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Paths:
     cache: str
     features: str
     activations: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Store:
     dtype: Literal["float16", "float32"] = "float16"
     chunk_sequences: Positive = 128
     lock_timeout_min: Annotated[float, Range(0, open_=True)] = 720.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Slurm:
-    mem_gb: Annotated[float, Range(0, open_=True)] = 16
-    timeout_min: Positive = 60
+    """What a job of this model asks SLURM for; None: the launcher's own value (conf/hydra/
+    launcher, as hydra_plugins/probing_launchers/sized_slurm.py reads it)."""
+
+    mem_gb: Annotated[float, Range(0, open_=True)] | None = None
+    timeout_min: Positive | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Model:
     name: str
     source: Literal["hub", "gguf_package", "random_gpt_neox"]
@@ -92,7 +98,7 @@ class Model:
     slurm: Slurm | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Feature:
     name: str
     only: list[str] | None = None
@@ -107,7 +113,7 @@ class Feature:
     hf_config: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Probe:
     method: str
     backend: str = "auto"
@@ -119,20 +125,20 @@ class Probe:
     rotate: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Baselines:
     ks: list[Positive] = field(default_factory=lambda: [1])
     permutations: NonNegative = 200
     random_supports: NonNegative = 20
 
 
-@dataclass
+@dataclass(frozen=True)
 class Duplicates:
     mode: Literal["merge", "warn"] = "merge"
     near_jaccard: Annotated[float, Range(0, 1)] = 0.8
 
 
-@dataclass
+@dataclass(frozen=True)
 class Sae:
     """hook=sae: the SAE whose latents are probed (beside the neurons of its layer)."""
 
@@ -141,12 +147,12 @@ class Sae:
     id: str | None = None  # ... and the folder in it
 
 
-@dataclass
+@dataclass(frozen=True)
 class Layer:
     layers: Literal["all", "middle", "quartiles"] | int | list[int]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     model: Model
     feature: Feature
@@ -165,15 +171,47 @@ class Config:
     sae: Sae = field(default_factory=Sae)
 
 
-def validate_config(cfg: DictConfig | dict, table=None) -> None:
-    """Raise ConfigError naming every problem of a composed config (the `hydra` node aside).
+def validate_config(cfg: DictConfig | Mapping[str, Any], table: Any = None) -> Config:
+    """The composed config (the `hydra` node aside) as a frozen, typed Config; a ConfigError
+    names every problem, on one line.
 
     `table`: a DataFrame given from Python for feature=custom, checked instead of feature.path.
     """
+    plain = _plain(cfg)
+    problems: list[str] = []
+    _check(Config, plain, "", problems)
+    # Cross-field and registry checks, on the sections whose types are right, read with the
+    # schema's defaults filled in.
+    bad = {m[1] for p in problems if (m := re.match(r"(?:unknown key )?([\w.\[\]+]+)", p))}
+
+    def ok(path: str) -> bool:
+        return not any(b == path or b.startswith((f"{path}.", f"{path}[")) for b in bad)
+
+    filled = _with_defaults(Config, plain)
+    _check_semantics(filled, ok, problems, table)
+    if problems:
+        raise ConfigError("invalid config: " + "; ".join(problems))
+    return _build(Config, filled)
+
+
+def parse_config(cfg: DictConfig | Mapping[str, Any]) -> Config:
+    """The typed Config of a config whose values are checked against the schema only: for a
+    past run's saved config (`.hydra/config.yaml`), whose files and devices were this machine's
+    concern when it ran, not now."""
+    plain = _plain(cfg)
+    problems: list[str] = []
+    _check(Config, plain, "", problems)
+    if problems:
+        raise ConfigError("invalid config: " + "; ".join(problems))
+    return _build(Config, _with_defaults(Config, plain))
+
+
+def _plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """Plain, resolved containers, without the `hydra` node."""
     if isinstance(cfg, DictConfig):
         try:  # node by node: the hydra node holds values only a running job has
-            cfg = {
-                k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            return {
+                str(k): OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
                 for k, v in cfg.items_ex(resolve=True)
                 if k != "hydra"
             }
@@ -182,18 +220,49 @@ def validate_config(cfg: DictConfig | dict, table=None) -> None:
             if missing:
                 raise ConfigError(f"{missing[1]} is required: add {missing[1]}=...") from None
             raise ConfigError(f"config does not resolve: {_one_line(err)}") from None
-    cfg = {k: v for k, v in cfg.items() if k != "hydra"}
-    problems: list[str] = []
-    _check(Config, cfg, "", problems)
-    # Cross-field and registry checks, on the sections whose types are right.
-    bad = {re.match(r"(?:unknown key )?([\w.\[\]+]+)", p)[1] for p in problems}
+    return {str(k): copy.deepcopy(v) for k, v in cfg.items() if k != "hydra"}
 
-    def ok(path: str) -> bool:
-        return not any(b == path or b.startswith((f"{path}.", f"{path}[")) for b in bad)
 
-    _check_semantics(cfg, ok, problems, table)
-    if problems:
-        raise ConfigError("invalid config: " + "; ".join(problems))
+def _dataclass_of(tp: Any) -> type | None:
+    """The dataclass a schema type holds (Slurm of `Slurm | None`), or None."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        found = [t for t in typing.get_args(tp) if isinstance(t, type) and is_dataclass(t)]
+        return found[0] if found else None
+    return tp if isinstance(tp, type) and is_dataclass(tp) else None
+
+
+def _with_defaults(schema: type, value: Any) -> Any:
+    """`value` with every absent key of `schema` that has a default set to it, section by
+    section: the schema's defaults are the only defaults."""
+    if not isinstance(value, dict):
+        return value
+    hints = typing.get_type_hints(schema)
+    out = dict(value)
+    for f in fields(schema):
+        nested = _dataclass_of(hints[f.name])
+        if f.name in out:
+            if nested is not None:
+                out[f.name] = _with_defaults(nested, out[f.name])
+        elif f.default is not MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            made = f.default_factory()
+            out[f.name] = (
+                asdict(made) if is_dataclass(made) and not isinstance(made, type) else made
+            )
+    return out
+
+
+def _build(schema: type[T], value: dict[str, Any]) -> T:
+    """The dataclass instance of a checked, defaulted mapping; values stay as they were given
+    (an int where a float is allowed stays an int), so what hashes them does not change."""
+    hints = typing.get_type_hints(schema)
+    kwargs = {}
+    for f in fields(schema):  # type: ignore[arg-type]
+        item = value[f.name]
+        nested = _dataclass_of(hints[f.name])
+        kwargs[f.name] = _build(nested, item) if nested and isinstance(item, dict) else item
+    return schema(**kwargs)
 
 
 # -- types ---------------------------------------------------------------------------------------
@@ -260,7 +329,7 @@ def _type_error(tp: Any, value: Any, path: str, problems: list[str]) -> str | No
         for i, v in enumerate(value):
             _check_value(item, v, f"{path}[{i}]", problems)
         return None
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         _check(tp, value, path, problems)
         return None
     if tp is dict:
@@ -292,55 +361,55 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 def _check_semantics(cfg: dict, ok: Callable[[str], bool], problems: list[str], table=None) -> None:
     """Checks that need well-typed values: each runs when the keys it reads type-checked."""
+    # `cfg` has the schema's defaults filled in; a section that is missing or not a mapping
+    # was reported by the type check, and only the checks that do not read it run.
     model = cfg["model"] if ok("model") else {}
     if model:
         _check_device(model["device"], problems)
-        if model["source"] == "gguf_package" and not (
-            model.get("package") and model.get("gguf_file")
-        ):
+        if model["source"] == "gguf_package" and not (model["package"] and model["gguf_file"]):
             problems.append("model.source=gguf_package needs model.package and model.gguf_file")
-    probe = cfg.get("probe") or {}
+    probe = cfg["probe"] if isinstance(cfg.get("probe"), dict) else {}
     if ok("probe.method") and "method" in probe:
-        _check_method(probe["method"], probe.get("backend"), problems)
-    if ok("probe.test_fraction") and ok("probe.val_fraction") and "test_fraction" in probe:
-        if probe.get("val_fraction", 0.2) + probe["test_fraction"] >= 1:
+        _check_method(probe["method"], probe["backend"], problems)
+    if ok("probe.test_fraction") and ok("probe.val_fraction") and probe:
+        if probe["val_fraction"] + probe["test_fraction"] >= 1:
             problems.append("probe.val_fraction + probe.test_fraction must be < 1")
-    if ok("probe.ks") and probe.get("ks"):
-        neurons = cfg.get("hook", "mlp_post") == "mlp_post"  # else the width is d_model
-        _check_ks(probe["ks"], model.get("d_mlp") if neurons else None, problems)
+    if ok("probe.ks") and probe and probe["ks"]:
+        neurons = cfg["hook"] == "mlp_post"  # else the width is d_model
+        _check_ks(probe["ks"], model["d_mlp"] if neurons and model else None, problems)
     if ok("feature"):
         _check_feature(cfg["feature"], problems, table)
     if ok("layer"):
-        _check_layers(cfg["layer"]["layers"], model.get("n_layers"), problems)
-    if cfg.get("logger") and ok("logger"):
+        _check_layers(cfg["layer"]["layers"], model["n_layers"] if model else None, problems)
+    if ok("logger") and cfg["logger"]:
         _check_logger(cfg["logger"], problems)
     if ok("hook") and ok("sae") and ok("model"):
-        _check_sae(cfg.get("hook", "mlp_post"), cfg.get("sae") or {}, model, problems)
+        _check_sae(cfg["hook"], cfg["sae"], model, problems)
 
 
 def _check_sae(hook: str, sae: dict, model: dict, problems: list[str]) -> None:
     """hook=sae names an SAE folder (or a hub repo and folder) fit for this model; its weights
     are read after the model loads, its cfg.json now."""
-    given = [key for key in ("path", "release", "id") if sae.get(key)]
+    given = [key for key in ("path", "release", "id") if sae[key]]
     if hook != "sae":
         if given:
             problems.append(f"sae.{given[0]} is read only with hook=sae (hook={hook})")
         return
-    if bool(sae.get("path")) == bool(sae.get("release")):
+    if bool(sae["path"]) == bool(sae["release"]):
         problems.append(
             "hook=sae needs one of sae.path=DIR (an SAE in SAELens's saved format) or "
             "sae.release=OWNER/REPO sae.id=FOLDER"
         )
         return
-    if not sae.get("path"):
+    if not sae["path"]:
         return  # a hub repo: resolved (from the HF cache or the hub) when the job starts
     from probing.sae import SAEError, check_against_model, read_config
 
     try:
         sae_cfg = read_config(sae["path"])
-        width = model.get("d_mlp") if sae_cfg.site.hook == "mlp_post" else None
         if model:
-            check_against_model(sae_cfg, model["name"], model.get("hf_id"), width)
+            width = model["d_mlp"] if sae_cfg.site.hook == "mlp_post" else None
+            check_against_model(sae_cfg, model["name"], model["hf_id"], width)
     except SAEError as err:
         problems.append(str(err))
 
@@ -407,19 +476,19 @@ def _check_feature(feature: dict, problems: list[str], table=None) -> None:
             if why:
                 problems.append(f"feature.params.{key}={value!r} {why}")
     if collection.name == "custom":
-        _check_custom(feature, problems, table)
+        _check_custom(feature, collection.defaults, problems, table)
         return
     given = [
         k
         for k in ("path", "hf", "split", "hf_config")
-        if feature.get(k) is not None and k not in collection.defaults
+        if feature[k] is not None and k not in collection.defaults
     ]
     if given:
         problems.append(
             f"feature.{given[0]} is for your own data (feature=custom/file or custom/hub), "
             f"not {collection.name}"
         )
-    only = feature.get("only") or []
+    only = feature["only"] or []
     # Collections whose features follow a list parameter (languages, genres) may name others.
     named = set(collection.features) | {
         str(item) for v in feature["params"].values() if isinstance(v, list) for item in v
@@ -449,15 +518,17 @@ def _is_local(hf: Any) -> bool:
     return isinstance(hf, str) and Path(hf).expanduser().is_dir()
 
 
-def _check_custom(feature: dict, problems: list[str], table=None) -> None:
+def _check_custom(
+    feature: dict, defaults: dict[str, Any], problems: list[str], table: Any = None
+) -> None:
     """Read and check the user's table now: a bad file costs seconds, not a model load."""
     from probing.features import FeatureDataError
     from probing.features.core.export import is_export
     from probing.features.core.tables import check_table, feature_columns
     from probing.features.custom import read_source
 
-    params = feature["params"]
-    if table is None and is_export(params.get("path")):
+    params = {**defaults, **feature["params"]}  # the builder's defaults: its only defaults
+    if table is None and is_export(params["path"]):
         _check_export(feature, problems)
         return
     try:
@@ -467,18 +538,18 @@ def _check_custom(feature: dict, problems: list[str], table=None) -> None:
                 params["hf"],
                 params["split"],
                 params["hf_config"],
-                params.get("tag_column", "upos"),
+                params["tag_column"],
             )
         level = check_table(table, params["level"], params["text_column"], params["group_column"])
-        if level == "sequence" and params.get("aggregation") not in ("mean", "max"):
+        if level == "sequence" and params["aggregation"] not in ("mean", "max"):
             problems.append(
-                f"feature.params.aggregation={params.get('aggregation')!r}: use mean or max"
+                f"feature.params.aggregation={params['aggregation']!r}: use mean or max"
             )
     except FeatureDataError as err:
         problems.append(str(err))
         return
     columns = feature_columns(table, params["text_column"], params["group_column"])
-    missing = sorted(set(feature.get("only") or []) - set(columns))
+    missing = sorted(set(feature["only"] or []) - set(columns))
     if missing:
         problems.append(f"feature.only names {missing}, not columns of the table ({columns})")
 
@@ -493,7 +564,7 @@ def _check_export(feature: dict, problems: list[str]) -> None:
     except FeatureDataError as err:
         problems.append(str(err))
         return
-    missing = sorted(set(feature.get("only") or []) - set(features))
+    missing = sorted(set(feature["only"] or []) - set(features))
     if missing:
         problems.append(f"feature.only names {missing}, not features of the export ({features})")
 

@@ -9,20 +9,20 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from probing.activations import extract_activations, open_store
 from probing.activations.extract import hook_width
 from probing.activations.store import store_identity
-from probing.config import validate_config
+from probing.config import Config, Probe, validate_config
 from probing.errors import ConfigError
 from probing.features import (
     COLLECTIONS,
@@ -88,28 +88,32 @@ def select_features(all_features: list[str], only: Sequence[str] | None) -> list
 
 
 def run_experiment(
-    cfg: DictConfig, run_dir: str | Path, table: pd.DataFrame | None = None
+    cfg: Config | DictConfig | Mapping[str, Any],
+    run_dir: str | Path,
+    table: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Run one (model, feature collection) job; returns the per-feature summary table.
 
     `table`: with feature=custom/file, a DataFrame from Python (a `text` column, 0/1 feature
     columns or span lists, optional `group`) used instead of feature.path (see probe_table).
 
-    The config is validated first (probing.config), so a bad value costs seconds, not a model
-    load. A rerun into the same run directory (a requeued job) keeps the blocks of rows it
+    The config (Hydra's composed DictConfig, a plain mapping, or a Config) is validated first
+    (probing.config), so a bad value costs seconds, not a model load; the job reads only the
+    typed Config it returns. A rerun into the same run directory (a requeued job) keeps the blocks of rows it
     already wrote and probes only the rest.
     """
     import hydra.utils
 
-    validate_config(cfg, table=table)
+    config = validate_config(asdict(cfg) if isinstance(cfg, Config) else cfg, table=table)
     run_dir = Path(run_dir)
-    logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else None
+    # Hydra's boundary: the logger is the object its `_target_` names
+    logger = hydra.utils.instantiate(config.logger) if config.logger else None
     if logger is not None:  # before the model loads: a job that dies loading still has its run
-        config = OmegaConf.to_container(cfg, resolve=True)
-        config["provenance"] = {"code_version": code_version(), "libraries": library_versions()}
-        logger.start(run_dir, name=run_name(cfg), config=config)
+        plain = asdict(config)  # W&B's config: a plain dict
+        plain["provenance"] = {"code_version": code_version(), "libraries": library_versions()}
+        logger.start(run_dir, name=run_name(config), config=plain)
     try:
-        summary = _run(cfg, run_dir, logger, table)
+        summary = _run(config, run_dir, logger, table)
     except BaseException:  # marked failed, and closed so the rest of a multirun can log
         if logger is not None:
             logger.finish(exit_code=1)
@@ -119,12 +123,12 @@ def run_experiment(
     return summary
 
 
-def run_name(cfg: DictConfig) -> str:
+def run_name(cfg: Config) -> str:
     """model[@revision][#hook]/collection/method: what the job measured, readable in W&B."""
     model = cfg.model.name
-    if cfg.model.get("revision"):
+    if cfg.model.revision:
         model += f"@{cfg.model.revision}"
-    if cfg.get("hook", "mlp_post") != "mlp_post":
+    if cfg.hook != Config.hook:  # the paper's site (mlp_post) goes unnamed
         model += f"#{cfg.hook}"
     return f"{model}/{cfg.feature.name}/{cfg.probe.method}"
 
@@ -162,16 +166,19 @@ def make_splits(
 
 def run_key(
     store,
-    probe: DictConfig,
+    probe: Probe,
     ks: list[int],
     features: list[str],
     baselines: Baselines,
     duplicates: dict | None = None,
 ) -> str:
-    """What determines a job's rows: the activations (store identity) and the probing setup."""
+    """What determines a job's rows: the activations (store identity) and the probing setup.
+
+    It keys resumable results (a requeued job finds its rows by it), so it must not change for
+    the same config: `probe` is hashed as the plain dict of its values, as given."""
     spec = {
         "store": store_identity(store.metadata),
-        "probe": OmegaConf.to_container(probe, resolve=True),
+        "probe": asdict(probe),
         "baselines": asdict(baselines),
         "duplicates": duplicates or {},
         "ks": ks,
@@ -180,21 +187,18 @@ def run_key(
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def baselines_of(cfg: DictConfig) -> Baselines:
-    """The chance baselines a run asks for (conf/config.yaml `baselines`; absent: none)."""
-    spec = cfg.get("baselines")
-    if spec is None:
-        return Baselines(ks=(), permutations=0, random_supports=0)
+def baselines_of(cfg: Config) -> Baselines:
+    """The chance baselines a run asks for (conf/config.yaml `baselines`)."""
+    spec = cfg.baselines
     return Baselines(tuple(spec.ks), int(spec.permutations), int(spec.random_supports))
 
 
-def duplicates_of(cfg: DictConfig) -> dict:
+def duplicates_of(cfg: Config) -> dict:
     """How duplicate texts across documents are handled (conf/config.yaml `duplicates`)."""
-    spec = OmegaConf.to_container(cfg.get("duplicates") or {}, resolve=True)
-    return {"mode": spec.get("mode", "merge"), "near_jaccard": spec.get("near_jaccard", 0.8)}
+    return asdict(cfg.duplicates)
 
 
-def _run(cfg: DictConfig, run_dir: Path, logger, table: pd.DataFrame | None) -> pd.DataFrame:
+def _run(cfg: Config, run_dir: Path, logger, table: pd.DataFrame | None) -> pd.DataFrame:
     t0 = time.perf_counter()
     # What a user can get wrong about directories fails here, before the model loads.
     writer = ResultWriter(run_dir)  # claims the run directory: another live run is refused
@@ -214,13 +218,20 @@ def check_writable(folder: Path) -> None:
     probe.unlink()
 
 
-def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
-    if cfg.feature.get("preset"):
+def _load_and_run(
+    cfg: Config,
+    run_dir: Path,
+    logger: Any,
+    table: pd.DataFrame | None,
+    writer: ResultWriter,
+    t0: float,
+) -> pd.DataFrame:
+    if cfg.feature.preset:
         print(f"{cfg.feature.name}: a smaller preset, {cfg.feature.preset}", flush=True)
-    model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
-    hook = cfg.get("hook", "mlp_post")
+    model = load_model(**asdict(cfg.model), seed=cfg.seed)
+    hook = cfg.hook
     sae = load_job_sae(cfg, model) if hook == "sae" else None  # a bad SAE fails before the data
-    params = OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True)
+    params = asdict(cfg.feature)["params"]  # a copy: the builders may not touch the Config
     if table is not None:
         dataset = FeatureDataset.from_pandas(table, model.tokenizer, **params)
         dataset.meta["class_balance"], dataset.meta["unusable"] = check_labels(dataset, 10)
@@ -230,7 +241,7 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
         )
     collection = COLLECTIONS[cfg.feature.name]
     probe = cfg.probe
-    features = select_features(dataset.feature_names, cfg.feature.get("only"))
+    features = select_features(dataset.feature_names, cfg.feature.only)
     unusable = dataset.meta.get("unusable", {})
     features = [f for f in features if f not in unusable]  # build_feature_dataset warned
     if not features:
@@ -242,9 +253,7 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
     if report.found:
         log.warning("%s", report.describe(dataset.name))
     dataset.meta["duplicate_examples"] = moved
-    splits = make_splits(
-        dataset, features, probe.test_fraction, probe.get("val_fraction", 0.2), probe.seed
-    )
+    splits = make_splits(dataset, features, probe.test_fraction, probe.val_fraction, probe.seed)
     features = list(splits)
     if sae is not None:
         layers = [sae.cfg.site.layer]
@@ -253,13 +262,10 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
             flush=True,
         )
     else:
-        spec = cfg.layer.layers
-        layers = resolve_layers(
-            OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec, model.n_layers
-        )
+        layers = resolve_layers(cfg.layer.layers, model.n_layers)
     root, dtype = cfg.paths.activations, cfg.store.dtype
     sites = [
-        Site(h, open_store(root, model, dataset, dtype, h, s), check_ks(probe.get("ks"), w), s)
+        Site(h, open_store(root, model, dataset, dtype, h, s), check_ks(probe.ks, w), s)
         for h, s in ([("mlp_post", None), ("sae", sae)] if sae is not None else [(hook, None)])
         for w in [hook_width(model, h, s)]
     ]
@@ -272,16 +278,16 @@ def _load_and_run(cfg, run_dir, logger, table, writer, t0) -> pd.DataFrame:
     return _extract_and_probe(job, splits, t0)
 
 
-def load_job_sae(cfg: DictConfig, model) -> SparseAutoencoder:
+def load_job_sae(cfg: Config, model: Any) -> SparseAutoencoder:
     """The job's SAE, checked against the model (one line, exit 2, before any extraction)."""
     spec = cfg.sae
-    folder = resolve_sae_folder(spec.get("path"), spec.get("release"), spec.get("id"))
-    source = spec.get("path") or f"{spec.release}/{spec.get('id') or ''}"
+    folder = resolve_sae_folder(spec.path, spec.release, spec.id)
+    source = spec.path or f"{spec.release}/{spec.id or ''}"
     sae = load_sae(folder, source=source)
     site = sae.cfg.site
     if not site.layer < model.n_layers:
         raise SAEError(f"the SAE reads layer {site.layer} but {model.name} has {model.n_layers}")
-    check_against_model(sae.cfg, model.name, cfg.model.get("hf_id"), hook_width(model, site.hook))
+    check_against_model(sae.cfg, model.name, cfg.model.hf_id, hook_width(model, site.hook))
     return sae.to(model.device)
 
 
@@ -299,7 +305,7 @@ class Site:
 class Job:
     """What a job has prepared once its model, dataset and stores are open."""
 
-    cfg: DictConfig
+    cfg: Config
     run_dir: Path
     logger: Any
     model: Any  # LoadedModel; dropped after extraction
@@ -330,7 +336,7 @@ def _extract_and_probe(job: Job, splits: dict, t0: float) -> pd.DataFrame:
             batch_size=cfg.model.batch_size,
             chunk_sequences=cfg.store.chunk_sequences,
             progress=cfg.progress,
-            lock_timeout_s=60.0 * cfg.store.get("lock_timeout_min", 720.0),
+            lock_timeout_s=60.0 * cfg.store.lock_timeout_min,
             sae=site.sae,
         )
         log.info(
@@ -360,7 +366,7 @@ def _extract_and_probe(job: Job, splits: dict, t0: float) -> pd.DataFrame:
 
     probe = cfg.probe
     if logger is not None:
-        logger.describe_model(identity["n_layers"], identity["d_mlp"], cfg.model.get("n_params"))
+        logger.describe_model(identity["n_layers"], identity["d_mlp"], cfg.model.n_params)
     blocks = [
         (s.hook, la, f)
         for s in job.sites
@@ -386,7 +392,7 @@ def _extract_and_probe(job: Job, splits: dict, t0: float) -> pd.DataFrame:
                 backend=probe.backend,
                 seed=probe.seed,
                 C=probe.C,
-                rotate=bool(probe.get("rotate")),
+                rotate=probe.rotate,
                 groups=dataset.groups,
                 baselines=baselines,
             )
@@ -401,7 +407,7 @@ def _extract_and_probe(job: Job, splits: dict, t0: float) -> pd.DataFrame:
                         collection=collection.name,
                         category=collection.category,
                         layer=layer,
-                        method=probe.method + ("+rotated" if probe.get("rotate") else ""),
+                        method=probe.method + ("+rotated" if probe.rotate else ""),
                         n_train=len(train),
                         n_val=len(val),
                         n_test=len(test),
@@ -422,14 +428,14 @@ def _extract_and_probe(job: Job, splits: dict, t0: float) -> pd.DataFrame:
     elapsed = time.perf_counter() - t0
     print(f"\n{identity['model']} / {cfg.feature.name}: best single neurons (held-out F1)")
     print(format_summary(summary))
-    if sae_site is not None:
+    if sae_site is not None and sae_site.sae is not None:
         table = compare_sae(results, sae_site.sae, down, job.run_dir)
         print(
             f"\n{identity['model']} / {cfg.feature.name}: neurons and SAE latents, layer "
             f"{layers[0]} ({sae_site.sae.name})"
         )
         print(format_side_by_side(table))
-    if cfg.feature.get("preset"):
+    if cfg.feature.preset:
         print(f"(feature preset {cfg.feature.preset})")
     print(
         f"results: {writer.path}  ({len(results)} rows; extraction {t_extract:.0f}s, "
@@ -472,7 +478,7 @@ def truncation_fields(dataset: FeatureDataset, feature: str) -> dict:
     cut = dataset.meta.get("truncation")
     if not cut:
         return {}
-    out = {"truncated_texts": int(cut["texts"])}
+    out: dict[str, float] = {"truncated_texts": int(cut["texts"])}
     if feature in cut.get("positives", {}):
         out["truncated_positive_fraction"] = float(cut["positives"][feature])
     return out

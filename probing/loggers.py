@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from probing import summaries
+from probing.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,9 @@ def sweep_group(run_dir: str | Path) -> str:
 
 
 def config_tags(config: dict) -> list[str]:
-    """key:value tags from the composed config: filterable in the W&B UI without custom code."""
+    """key:value tags from the job's config as a plain dict (`dataclasses.asdict` of its Config,
+    as W&B gets it): filterable in the W&B UI without custom code. A key the dict lacks reads as
+    the Config's default."""
 
     def get(*keys: str):
         node = config
@@ -60,7 +63,7 @@ def config_tags(config: dict) -> list[str]:
         "model": get("model", "name"),
         "feature": get("feature", "name"),
         "probe": get("probe", "method"),
-        "hook": get("hook") or "mlp_post",
+        "hook": get("hook") or Config.hook,
         "layers": layers,
         "revision": get("model", "revision"),
     }
@@ -72,13 +75,15 @@ def config_tags(config: dict) -> list[str]:
 
 def run_id(config: dict, group: str) -> str:
     """The W&B run id of a job: the same for a requeued job (same sweep, same config), different
-    for any other job, so a resumed job continues its own run."""
+    for any other job, so a resumed job continues its own run. `config` as for config_tags; the
+    id must not change for the same config (a requeued job finds its run by it)."""
     model, feature, probe = (config.get(k) or {} for k in ("model", "feature", "probe"))
+    hook = config.get("hook") or Config.hook
     identity = [group, model.get("name"), model.get("revision"), feature.get("name"),
                 feature.get("params"), feature.get("only"), probe.get("method"), probe.get("ks"),
-                bool(probe.get("rotate")), config.get("hook") or "mlp_post",
+                bool(probe.get("rotate")), hook,
                 (config.get("layer") or {}).get("layers"), config.get("seed")]  # fmt: skip
-    if (config.get("hook") or "mlp_post") == "sae":  # two SAEs of one sweep: two runs
+    if hook == "sae":  # two SAEs of one sweep: two runs
         identity.append(config.get("sae"))
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -83,3 +83,55 @@ def test_custom_members_compose_and_need_their_source(compose_cfg, member, sourc
     assert cfg.feature.name == "custom"
     with pytest.raises(ConfigError, match=f"feature.{source} is required"):
         validate_config(cfg)
+
+
+def test_validate_config_returns_a_frozen_typed_config_with_the_schemas_defaults(compose_cfg):
+    import dataclasses
+
+    from probing.config import Config, Store, validate_config
+
+    composed = OmegaConf.to_container(compose_cfg(["model=tiny-pythia"]), resolve=True)
+    config = validate_config(composed)
+    assert isinstance(config, Config) and config.model.d_mlp == 256
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.probe.method = "l1"  # type: ignore[misc]
+    bare = {k: v for k, v in composed.items() if k not in ("store", "hook", "sae")}
+    bare["probe"] = {k: v for k, v in composed["probe"].items() if k != "val_fraction"}
+    config = validate_config(bare)  # what a plain dict leaves out, the dataclasses fill in
+    assert config.store == Store() and config.hook == "mlp_post" and config.sae.path is None
+    assert config.probe.val_fraction == 0.2
+
+
+JOBS = [[f"probe={m}"] for m in members("probe")] + [
+    [f"feature={m}"] for m in members("feature")
+] + [["hook=resid_post", "probe.rotate=true", "probe.C=2", "layer=list", "seed=3"],
+     ["model=pythia-70m", "model.revision=step1000", "probe.ks=[1,2]", "duplicates.mode=warn"],
+     ["hook=sae", "sae.path=/saes/a"], ["hook=sae", "sae.release=o/r", "sae.id=x"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("overrides", JOBS, ids=" ".join)
+def test_a_typed_config_keys_results_and_wandb_runs_as_the_composed_one_did(compose_cfg, overrides):
+    """run_key hashes asdict(config.probe), baselines and duplicates; W&B's run id and tags come
+    from asdict(config). For a composed config each must be what the DictConfig gave before the
+    Config was typed, or a requeued job would not find its rows and its W&B run."""
+    import json
+    from dataclasses import asdict
+
+    from probing.config import parse_config
+    from probing.experiment import baselines_of, duplicates_of
+    from probing.loggers import config_tags, run_id
+
+    cfg = compose_cfg(["model=tiny-pythia", *overrides])
+    config = parse_config(cfg)  # the types only: /saes/a need not exist here
+    before = OmegaConf.to_container(cfg, resolve=True)
+    after = asdict(config)
+    assert json.dumps(after["probe"], sort_keys=True) == json.dumps(before["probe"], sort_keys=True)
+    assert run_id(after, "g") == run_id(before, "g")
+    assert config_tags(after) == config_tags(before)
+    assert duplicates_of(config) == before["duplicates"]
+    spec = before["baselines"]
+    assert asdict(baselines_of(config)) == {
+        "ks": tuple(spec["ks"]),
+        "permutations": spec["permutations"],
+        "random_supports": spec["random_supports"],
+    }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,8 @@ from omegaconf import OmegaConf
 
 from probing.case_studies.ablation import VALUES, Ablator, ablate_neuron, balanced_sequences
 from probing.case_study_outputs import ABLATION_FILE
-from probing.errors import user_errors
+from probing.config import Config, parse_config
+from probing.errors import ConfigError, user_errors
 from probing.features import FeatureDataError, build_feature_dataset
 from probing.models import load_model
 from probing.results import read_results
@@ -58,16 +60,21 @@ def best_k1(
     return best.head(top) if top else best
 
 
-def run_config(run_dir: Path):
+def run_config(run_dir: Path) -> Config:
+    """The typed Config a run saved (`.hydra/config.yaml`), its values checked against the
+    schema; what the run's machine had (files, devices) is not checked again here."""
     path = run_dir / ".hydra" / "config.yaml"
     if not path.is_file():
         raise FeatureDataError(f"{run_dir} is not a probing run directory (no .hydra/config.yaml)")
-    return OmegaConf.load(path)
+    try:
+        return parse_config(OmegaConf.load(path))
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
-def load_dataset(cfg, tokenizer, rows: pd.DataFrame):
+def load_dataset(cfg: Config, tokenizer, rows: pd.DataFrame):
     """The run's feature dataset, refused if it is not the content its rows were probed on."""
-    params = OmegaConf.to_container(cfg.feature.get("params") or {}, resolve=True)
+    params = asdict(cfg.feature)["params"]
     dataset = build_feature_dataset(
         cfg.feature.name, tokenizer, cache_dir=Path(cfg.paths.features), **params
     )
@@ -98,15 +105,13 @@ def ablate_run(
     if results.empty:
         raise FeatureDataError(f"{run_dir} has no results rows")
     targets = best_k1(results, features, top, min_val_f1)
-    model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
+    model = load_model(**asdict(cfg.model), seed=cfg.seed)
     dataset = load_dataset(cfg, model.tokenizer, results)
     rows = []
     for target in targets.to_dict("records"):
         feature, layer, neuron = target["feature"], int(target["layer"]), int(target["support"][0])
         seqs = balanced_sequences(dataset, feature, max_sequences, seed)
-        ablator = Ablator(
-            model, dataset, layer, seqs, int(cfg.model.batch_size), cfg.get("hook", "mlp_post")
-        )
+        ablator = Ablator(model, dataset, layer, seqs, cfg.model.batch_size, cfg.hook)
         for value in values:
             row = ablate_neuron(ablator, feature, neuron, value, n_random, seed)
             val_f1 = float(target.get("val_f1", float("nan")))

@@ -119,7 +119,7 @@ def describe(tokenizer, corpus: Corpus, hits: list[dict]) -> dict:
 def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -> Path:
     """For a run's best k=1 neurons: their broad-corpus top activations, written beside the run's
     results (neuron_contexts.json) for the report's neuron pages."""
-    from omegaconf import OmegaConf
+    from dataclasses import asdict
 
     from probing.case_studies.ablate import best_k1, run_config
     from probing.features import FeatureDataError
@@ -132,11 +132,10 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
     if results.empty:
         raise FeatureDataError(f"{run_dir} has no valid results rows")
     targets = best_k1(results, None, top_neurons)
-    model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
+    model = load_model(**asdict(cfg.model), seed=cfg.seed)
     corpus = broad_corpus(model.tokenizer, Path(cfg.paths.features))
     keys = sorted({(int(t["layer"]), int(t["support"][0])) for t in targets.to_dict("records")})
-    hits = top_activations(model, corpus, keys, top, int(cfg.model.batch_size),
-                           cfg.get("hook", "mlp_post"))  # fmt: skip
+    hits = top_activations(model, corpus, keys, top, cfg.model.batch_size, cfg.hook)
     out = {neuron_id(layer, neuron): describe(model.tokenizer, corpus, hits[(layer, neuron)])
            for layer, neuron in keys}  # fmt: skip
     path = run_dir / CONTEXTS_FILE

@@ -63,9 +63,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args, out: Path) -> dict:
+    from dataclasses import asdict
+
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
 
     from probing.config import validate_config
     from probing.features import build_feature_dataset
@@ -78,12 +79,12 @@ def _train(args, out: Path) -> dict:
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         cfg = compose("config", overrides=["logger=none", *args.overrides])
     GlobalHydra.instance().clear()
-    validate_config(cfg)
-    model = load_model(**OmegaConf.to_container(cfg.model, resolve=True), seed=cfg.seed)
+    config = validate_config(cfg)
+    model = load_model(**asdict(config.model), seed=config.seed)
     if site_of(args.site).layer >= model.n_layers:
         raise SAEError(f"{args.site}: {model.name} has {model.n_layers} layers")
     datasets = [
-        build_feature_dataset(name, model.tokenizer, cache_dir=Path(cfg.paths.features))
+        build_feature_dataset(name, model.tokenizer, cache_dir=Path(config.paths.features))
         for name in args.collections
     ]
     spec = TrainSpec(
