@@ -282,7 +282,8 @@ def _backtrack(margins, Md, value, s, loss, slope, design, lam, theta, d, done, 
     todo, weights = ~done, s[..., None]
     out, cols = state, None  # cols: the columns still searched, None for all of them
     for _ in range(40):
-        step, half_ww, wd, half_dd, bound, c1_slope = state[0], *terms.unbind()
+        step = state[0]
+        half_ww, wd, half_dd, bound, c1_slope = terms.unbind()
         trial = torch.addcmul(margins, step.to(margins.dtype)[..., None, :], Md)
         data = (weights * value(trial)).sum(-2, dtype=torch.float64)
         obj = data + half_ww + step * (wd + step * half_dd)
