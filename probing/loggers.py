@@ -26,13 +26,18 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from probing import summaries
 from probing.config import Config
+
+if TYPE_CHECKING:
+    from wandb.sdk.wandb_run import Run
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +56,8 @@ def config_tags(config: dict) -> list[str]:
     as W&B gets it): filterable in the W&B UI without custom code. A key the dict lacks reads as
     the Config's default."""
 
-    def get(*keys: str):
-        node = config
+    def get(*keys: str) -> Any:
+        node: Any = config
         for key in keys:
             node = node.get(key) if isinstance(node, dict) else None
         return node
@@ -111,7 +116,7 @@ class WandbLogger:
         self.group = group
         self.tags = list(tags or [])
         self.init_timeout = init_timeout
-        self.run = None
+        self.run: Run | None = None
         self.n_layers: int | None = None
 
     def resolved_mode(self) -> str:
@@ -119,14 +124,14 @@ class WandbLogger:
             return self.mode
         return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
-    def start(self, run_dir: str | Path, name: str, config: dict, tags: list[str] = ()) -> None:
+    def start(self, run_dir: str | Path, name: str, config: dict, tags: Sequence[str] = ()) -> None:
         import wandb
 
         os.environ.setdefault("WANDB_SILENT", "true")
         mode = self.resolved_mode()
         group = self.group or sweep_group(run_dir)
         all_tags = list(dict.fromkeys([*self.tags, *tags, *config_tags(config)]))
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             id=run_id(config, group),
             resume="allow",
             project=self.project,
@@ -141,7 +146,8 @@ class WandbLogger:
             settings=wandb.Settings(init_timeout=self.init_timeout, console="off"),
         )
         try:
-            self.run = wandb.init(mode=mode, **kwargs)
+            # mode is the user's string (resolved_mode); wandb.init validates it
+            self.run = wandb.init(mode=mode, **kwargs)  # type: ignore[arg-type]
         except Exception as err:  # a network failure must not cost the job its results
             if mode != "online":
                 raise
@@ -241,7 +247,7 @@ def summary_metrics(results: pd.DataFrame, summary: pd.DataFrame) -> dict:
 class NullLogger:
     """Logs nothing: for runs that only want results.jsonl."""
 
-    def start(self, run_dir: str | Path, name: str, config: dict, tags: list[str] = ()) -> None:
+    def start(self, run_dir: str | Path, name: str, config: dict, tags: Sequence[str] = ()) -> None:
         pass
 
     def describe_model(self, n_layers: int, d_mlp: int, n_params: int | None) -> None:
