@@ -25,13 +25,18 @@ import os
 import shutil
 import socket
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import zarr
 
 from probing.errors import UserError
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +122,9 @@ def valid_blocks(blocks: object) -> list[list[int]] | None:
 
 def block_checksum(values: np.ndarray) -> int:
     """CRC-32 of a block's bytes as stored (C order, the store's dtype)."""
-    return zlib.crc32(np.ascontiguousarray(values).view(np.uint8).reshape(-1))
+    data = np.ascontiguousarray(values).view(np.uint8).reshape(-1)
+    # numpy's stubs declare ndarray.__buffer__ only for Python >= 3.12; it is a buffer on 3.11 too
+    return zlib.crc32(cast("Buffer", data))
 
 
 class ActivationStore:
@@ -308,9 +315,10 @@ class ActivationStore:
 
     def mark_complete(self, layer: int) -> None:
         arr = self._array(layer)
-        if int(arr.attrs.get("n_seq_done", 0)) != int(self.metadata["n_sequences"]):
+        attrs: Mapping[str, Any] = arr.attrs  # the JSON `write` recorded
+        if int(attrs.get("n_seq_done", 0)) != int(self.metadata["n_sequences"]):
             raise RuntimeError(f"layer {layer} of {self.path} is not fully written")
-        covered = sum(b[3] - b[2] for b in arr.attrs.get("blocks", []))
+        covered = sum(b[3] - b[2] for b in attrs.get("blocks", []))
         if covered != self.n_examples:
             raise RuntimeError(
                 f"layer {layer} of {self.path}: blocks cover {covered} of {self.n_examples} rows"
@@ -365,15 +373,18 @@ class ActivationStore:
         if blocks[-1][3] != self.n_examples or blocks[-1][1] != self.metadata["n_sequences"]:
             return whole(f"blocks cover {blocks[-1][3]} of {self.n_examples} rows")
         rows = arr.chunks[0]
+        values: np.ndarray | None
+        block: np.ndarray
         try:
-            values = arr[:]
+            # zarr types indexing as array-or-scalar; a slice of a 2-D array is an ndarray
+            values = cast(np.ndarray, arr[:])
         except Exception as err:  # a truncated or garbled chunk: find which block by block
             values = None
             reason = f"undecodable ({type(err).__name__})"
         for seq_start, _, start, stop, crc in blocks:
             if values is None:
                 try:
-                    block = arr[start:stop]
+                    block = cast(np.ndarray, arr[start:stop])  # an ndarray, as above
                 except Exception:
                     bad = self._chunk_file(layer, start, rows)
                     return None, Damage(layer, bad, reason, seq_start, row_start=start)
@@ -407,7 +418,11 @@ class ActivationStore:
         else:
             try:
                 values, damage = (
-                    zarr.open_array(self.path / self._name(layer), mode="r")[:, neurons],
+                    # zarr types indexing as array-or-scalar; a 2-D slice is an ndarray
+                    cast(
+                        np.ndarray,
+                        zarr.open_array(self.path / self._name(layer), mode="r")[:, neurons],
+                    ),
                     None,
                 )
             except Exception as err:
@@ -420,4 +435,6 @@ class ActivationStore:
                 f"activation store {self.path}: layer {layer} is damaged at {damage.file} "
                 f"({damage.reason}); rerun the job to re-extract it"
             )
-        return values
+        # None only if arr[:] failed yet every block read back intact (_load_checked); typing it
+        # would change what read() returns there, so it stays as it was
+        return values  # type: ignore[return-value]
