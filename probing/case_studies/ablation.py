@@ -85,7 +85,7 @@ class Ablator:
         self.hook_name = HOOKS[hook].format(layer=layer)
         self.width = model.d_mlp if hook == "mlp_post" else model.d_model
         self._mean: np.ndarray | None = None
-        self._clean: np.ndarray | None = None
+        self._clean: list[np.ndarray] | None = None
 
     def _batches(self):
         for i in range(0, len(self.sequences), self.batch_size):
@@ -148,11 +148,13 @@ class Ablator:
     def mean_activation(self) -> np.ndarray:
         if self._mean is None:
             self.token_losses(None)
+        assert self._mean is not None  # token_losses(None) set it
         return self._mean
 
     def clean(self, feature: str) -> LossSplit:
         if self._clean is None:
             self.token_losses(None)
+        assert self._clean is not None  # token_losses(None) set it
         return self.split(feature, self._clean)
 
 
@@ -184,12 +186,13 @@ def ablate_neuron(
     rng = np.random.default_rng(seed)
     others = np.setdiff1d(np.arange(ablator.width), [neuron])
     chosen = rng.choice(others, size=min(n_random, len(others)), replace=False)
-    random_pos, random_neg = [], []
+    pos_deltas: list[float] = []
+    neg_deltas: list[float] = []
     for other in chosen:
         split = ablator.split(feature, ablator.token_losses([int(other)], value))
-        random_pos.append(split.pos - clean.pos)
-        random_neg.append(split.neg - clean.neg)
-    random_pos, random_neg = np.asarray(random_pos), np.asarray(random_neg)
+        pos_deltas.append(split.pos - clean.pos)
+        neg_deltas.append(split.neg - clean.neg)
+    random_pos, random_neg = np.asarray(pos_deltas), np.asarray(neg_deltas)
     delta_pos, delta_neg = hit.pos - clean.pos, hit.neg - clean.neg
     return {
         "feature": feature,
