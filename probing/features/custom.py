@@ -81,6 +81,7 @@ def read_source(
         )
     if hf is not None:
         return _load_hf(hf, split, hf_config)
+    assert path is not None  # exactly one of path and hf (checked above)
     p = Path(path).expanduser()
     if not p.exists():
         raise FeatureDataError(f"feature.path={path}: no such file or folder")
@@ -206,7 +207,9 @@ def conllu_table(text: str, tag_column: str = "upos") -> pd.DataFrame:
     if tag_column not in CONLLU_COLUMNS[1:]:
         raise FeatureDataError(f"tag_column={tag_column!r}: use one of {CONLLU_COLUMNS[3:]}")
     column = CONLLU_COLUMNS.index(tag_column)
-    sentences, doc, renamed = [], "", set()
+    sentences: list[dict[str, Any]] = []
+    doc = ""
+    renamed: set[str] = set()
     block: list[str] = []
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for line in [*lines, ""]:

@@ -114,9 +114,11 @@ def _members(path: Path, artefact: Artefact):
                     yield info.filename, zf.read(info)
     else:
         with tarfile.open(path, "r:gz") as tf:
-            for info in tf:
-                if info.isfile() and wanted(info.name):
-                    yield info.name, tf.extractfile(info).read()
+            for member in tf:
+                if member.isfile() and wanted(member.name):
+                    data = tf.extractfile(member)
+                    assert data is not None  # a regular file always has one
+                    yield member.name, data.read()
 
 
 def unpacked(key: str) -> Path:
