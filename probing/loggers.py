@@ -28,7 +28,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -199,7 +199,9 @@ class WandbLogger:
         used = sorted(set(results["backend"].dropna())) if "backend" in results else []
         if used:  # the backend that ran, never "auto"
             self.run.summary["backend"] = ",".join(used)
-            self.run.tags = tuple(dict.fromkeys([*self.run.tags, *(f"backend:{b}" for b in used)]))
+            # Run.tags is annotated `tuple | None` but returns `run_tags or ()`
+            tags = cast(tuple, self.run.tags)
+            self.run.tags = tuple(dict.fromkeys([*tags, *(f"backend:{b}" for b in used)]))
 
     def finish(self, exit_code: int = 0) -> None:
         """End the run; a non-zero exit code marks it failed in W&B."""
