@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -169,7 +170,8 @@ def morph_has(word, feat: str) -> bool:
     return value in word.morph.get(key)
 
 
-TAGGERS: dict[str, tuple[str, list[str], Callable[[object], list[bool]], str]] = {
+# the callables take a spaCy Token
+TAGGERS: dict[str, tuple[str, list[str], Callable[[Any], list[bool]], str]] = {
     "part_of_speech": (
         "part_of_speech", [f"pos_{t}" for t in POS_TAGS],
         lambda w: [w.pos_ == t for t in POS_TAGS], "spaCy's UD part of speech of the word is {}",

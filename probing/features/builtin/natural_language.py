@@ -87,9 +87,13 @@ def build(
     }
     for lang in languages:
         names = sorted(texts[lang])
+
+        def read_text(i: int, names: list[int] = names, lang: str = lang) -> str:
+            return texts[lang][names[i]]
+
         windows = sample_windows(
             len(names),
-            lambda i, names=names, lang=lang: texts[lang][names[i]],
+            read_text,
             tokenizer,
             n_per_class,
             seq_len,

@@ -147,7 +147,9 @@ def read_people(path: Path) -> list[Person]:
 
 
 def labels_of(person: Person) -> list[bool]:
-    dates = _DATES.search(person.gloss).group(1)
+    match = _DATES.search(person.gloss)
+    assert match is not None  # people() keeps only glosses with dates
+    dates = match.group(1)
     alive = dates.startswith("born") or re.fullmatch(r"\d{3,4}\s*-\s*", dates) is not None
     jobs = [offset in person.ancestors for offset, _ in OCCUPATIONS.values()]
     nations = [

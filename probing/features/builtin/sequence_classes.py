@@ -15,7 +15,7 @@ def sequence_class_dataset(
     name: str,
     class_names: Sequence[str],
     windows: Sequence[Windows],
-    groups: Sequence[Sequence[int]],
+    groups: Sequence[Sequence[int] | np.ndarray],
     seq_len: int,
     tokenizer,
     rng: np.random.Generator,

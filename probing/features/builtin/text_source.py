@@ -117,9 +117,15 @@ def build(
     for name in genres:
         genre = GENRES[name]
         paths, genre_roots = genre_paths(name, roots.get(name))
+
+        def read_doc(
+            i: int, paths: list[Path] = paths, read: Callable[[Path], str | None] = genre.read
+        ) -> str | None:
+            return read(paths[i])
+
         windows = sample_windows(
             len(paths),
-            lambda i, paths=paths, read=genre.read: read(paths[i]),
+            read_doc,
             tokenizer,
             n_per_class,
             seq_len,

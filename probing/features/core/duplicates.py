@@ -147,7 +147,8 @@ def merge_duplicate_documents(
     _, doc = np.unique(documents, return_inverse=True)
     doc = doc.ravel()
     union = _Union(int(doc.max()) + 1 if len(doc) else 0)
-    exact, near = set(), set()
+    exact: set[int] = set()
+    near: set[int] = set()
     first_of: dict[str, int] = {}
     for i, text in enumerate(texts):
         key = normalise(text)

@@ -205,7 +205,11 @@ def dataset_from_table(
     for r, row in enumerate(ids):
         tokens[r, : len(row)] = row
     lengths = np.array([len(row) for row in ids], dtype=np.int32)
-    meta = {"source": "custom", "fingerprint": table_fingerprint(table), "level": level}
+    meta: dict[str, Any] = {
+        "source": "custom",
+        "fingerprint": table_fingerprint(table),
+        "level": level,
+    }
     meta["truncation"] = truncation(tokenizer, texts, ids, cut, table, features, level, seq_len)
     if group_names is not None:  # group index -> the table's own document id, for provenance
         meta["group_names"] = [str(g) for g in group_names]

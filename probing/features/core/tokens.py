@@ -38,9 +38,9 @@ def encode(tokenizer, text: str) -> list[int]:
 
 def token_strings(tokenizer, ids: np.ndarray) -> tuple[list[str], list[str]]:
     """Per id: the decoded text of the token alone, and its raw vocabulary string (Ġ / ▁ kept)."""
-    ids = [int(i) for i in ids]
-    decoded = [tokenizer.decode([i]) for i in ids]
-    raw = tokenizer.convert_ids_to_tokens(ids)
+    id_list = [int(i) for i in ids]
+    decoded = [tokenizer.decode([i]) for i in id_list]
+    raw = tokenizer.convert_ids_to_tokens(id_list)
     return decoded, [r if r is not None else "" for r in raw]
 
 
@@ -127,7 +127,9 @@ def sample_windows(
     return windows
 
 
-def pack(rows: Sequence[Sequence[int]], docs: Sequence[int], seq_len: int, pad: int) -> Windows:
+def pack(
+    rows: Sequence[Sequence[int]], docs: Sequence[int] | np.ndarray, seq_len: int, pad: int
+) -> Windows:
     tokens = np.full((len(rows), seq_len), pad, dtype=np.int32)
     for r, ids in enumerate(rows):
         tokens[r, : len(ids)] = ids

@@ -77,7 +77,9 @@ def labelled_rows_table(
         value = _field(row, label_column)
         feature = slug(str(value)) if value is not None else None
         text = row.get(text_column)
-        if counts.get(feature, n_per_class) >= n_per_class or not isinstance(text, str):
+        if feature is None or counts.get(feature, n_per_class) >= n_per_class:
+            continue
+        if not isinstance(text, str):
             continue
         if not text.strip():
             continue
@@ -173,7 +175,8 @@ def ewt_table(rows: Iterable[dict], kind: str, tags: list[str], upos_names: list
     """One row per sentence: its text, its document (idx without the sentence number) and, per
     tag, the character spans of its words with that tag. Multiword-token lines (upos "_") and
     enhanced-graph copies (CopyOf in misc) are not words of the text and are skipped."""
-    records, dropped = [], 0
+    records: list[dict[str, Any]] = []
+    dropped = 0
     for row in rows:
         upos = [upos_names[u] if isinstance(u, int | np.integer) else str(u) for u in row["upos"]]
         misc = row.get("misc") or [""] * len(upos)

@@ -32,7 +32,8 @@ def read_catalog(path: Path, min_words: int) -> list[tuple[str, str]]:
     format placeholders or markup (those would let a probe find '%s', not the language)."""
     try:
         with open(path, "rb") as fh:
-            catalog = gettext.GNUTranslations(fh)._catalog
+            # CPython's parsed .mo table: a private attribute, which typeshed leaves out
+            catalog = gettext.GNUTranslations(fh)._catalog  # type: ignore[attr-defined]
     except (OSError, UnicodeDecodeError, ValueError):
         return []
     pairs = []
