@@ -17,10 +17,11 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from probing.case_studies.ablation import VALUES, Ablator, ablate_neuron, balanced_sequences
 from probing.case_study_outputs import ABLATION_FILE
@@ -67,7 +68,8 @@ def run_config(run_dir: Path) -> Config:
     if not path.is_file():
         raise FeatureDataError(f"{run_dir} is not a probing run directory (no .hydra/config.yaml)")
     try:
-        return parse_config(OmegaConf.load(path))
+        # OmegaConf.load is typed for any YAML; a run's config.yaml is a mapping
+        return parse_config(cast(DictConfig, OmegaConf.load(path)))
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 

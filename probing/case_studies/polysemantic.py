@@ -66,7 +66,7 @@ def top_activations(
     by_layer: dict[int, list[int]] = {}
     for layer, neuron in neurons:
         by_layer.setdefault(layer, []).append(neuron)
-    values = {key: [] for key in neurons}
+    values: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {key: [] for key in neurons}
     for start in range(0, len(corpus.lengths), batch_size):
         lengths = corpus.lengths[start : start + batch_size]
         width = int(lengths.max())

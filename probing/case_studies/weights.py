@@ -14,6 +14,7 @@ runs load it (conf/model/<name>.yaml) and writes one row per model and layer.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,8 @@ def model_weights_table(models: list[str], seed: int = 0) -> pd.DataFrame:
     frames = []
     for name in models:
         conf = CONF_MODELS / f"{name.split('@', 1)[0]}.yaml"
-        cfg = OmegaConf.to_container(OmegaConf.load(conf), resolve=True)
+        # to_container is typed for any node; a model's YAML is a mapping
+        cfg = cast(dict[str, Any], OmegaConf.to_container(OmegaConf.load(conf), resolve=True))
         model = load_model(**cfg, seed=seed)
         frames.append(model_weight_stats(model.bridge, name, seed))
         del model
