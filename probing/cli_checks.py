@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 from omegaconf import OmegaConf
 
@@ -54,7 +55,8 @@ def precheck(argv: list[str]) -> str | None:
     sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
     if sweeps and not args.multirun:
         return f"{sweeps[0]} lists several values: add -m to run one job per value"
-    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    # Hydra types Override.input_line Optional; parse_overrides sets it on every override
+    fixed = cast(list[str], [o.input_line for o in parsed if not o.is_sweep_override()])
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):

@@ -20,7 +20,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
@@ -81,9 +81,12 @@ class SweepReport(Callback):
         if not sweeper.endswith("BasicSweeper"):
             return  # another sweeper chooses its jobs as it goes: each job validates itself
         loader = GlobalHydra.instance().config_loader()
-        overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+        # to_container is typed for any node; the task is a list of strings, params a mapping
+        overrides = cast(
+            list[str], OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+        )
         params = OmegaConf.select(config, "hydra.sweeper.params")
-        params = OmegaConf.to_container(params, resolve=False) if params else {}
+        params = cast(dict, OmegaConf.to_container(params, resolve=False)) if params else {}
         jobs = job_overrides(OverridesParser.create(config_loader=loader), params, overrides)
         problems = []
         for job in jobs:

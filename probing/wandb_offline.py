@@ -74,7 +74,9 @@ def read_offline_run(path: str | Path) -> OfflineRun:
         (path,) = sorted(path.glob("*.wandb"))
     run = OfflineRun()
     for raw in records(path):
-        record = pb.Record()
+        # wandb_internal_pb2 star-imports the generated module of the installed protobuf's
+        # version (wandb.proto.v5/v6/...), which mypy does not follow
+        record = pb.Record()  # type: ignore[attr-defined]
         record.ParseFromString(raw)
         kind = record.WhichOneof("record_type")
         if kind == "run":
