@@ -381,10 +381,12 @@ class ActivationStore:
         except Exception as err:  # a truncated or garbled chunk: find which block by block
             values = None
             reason = f"undecodable ({type(err).__name__})"
+        parts: list[np.ndarray] = []  # the blocks read one by one when the whole read failed
         for seq_start, _, start, stop, crc in blocks:
             if values is None:
                 try:
                     block = cast(np.ndarray, arr[start:stop])  # an ndarray, as above
+                    parts.append(block)
                 except Exception:
                     bad = self._chunk_file(layer, start, rows)
                     return None, Damage(layer, bad, reason, seq_start, row_start=start)
@@ -394,6 +396,8 @@ class ActivationStore:
                 bad = self._first_bad_chunk(arr, layer, block, start, rows)
                 why = "rows never written (NaN)" if np.isnan(block).any() else "checksum mismatch"
                 return None, Damage(layer, bad, why, seq_start, row_start=start)
+        if values is None:  # the whole read failed but every block read back intact
+            values = np.concatenate(parts) if parts else np.empty((0, self.d_mlp), self.dtype)
         return values, None
 
     def _chunk_file(self, layer: int, row: int, rows: int) -> Path:
@@ -435,6 +439,5 @@ class ActivationStore:
                 f"activation store {self.path}: layer {layer} is damaged at {damage.file} "
                 f"({damage.reason}); rerun the job to re-extract it"
             )
-        # None only if arr[:] failed yet every block read back intact (_load_checked); typing it
-        # would change what read() returns there, so it stays as it was
-        return values  # type: ignore[return-value]
+        assert values is not None  # _load_checked gives values or damage
+        return values

@@ -99,6 +99,30 @@ def test_an_intact_store_reads_back_exactly(tmp_path):
     np.testing.assert_array_equal(store.read(0, neurons=slice(1, 2)), values[:, 1:2])
 
 
+def test_a_failed_whole_read_falls_back_to_blocks_that_check_out(tmp_path, monkeypatch):
+    """If reading the whole array fails but every block reads back intact, read() returns them
+    (it returned None before)."""
+    import zarr
+
+    store, values = complete_store(tmp_path)
+    real_open = zarr.open_array
+
+    class WholeReadFails:
+        def __init__(self, arr):
+            self._arr = arr
+
+        def __getattr__(self, name):
+            return getattr(self._arr, name)
+
+        def __getitem__(self, key):
+            if key == slice(None):
+                raise OSError("a flaky read")
+            return self._arr[key]
+
+    monkeypatch.setattr(zarr, "open_array", lambda *a, **k: WholeReadFails(real_open(*a, **k)))
+    np.testing.assert_array_equal(store.read(0), values)
+
+
 def _delete(store):
     chunk(store, 2).unlink()  # rows 6-8: the second block
 
