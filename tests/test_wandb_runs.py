@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,22 @@ SMALL = ["model=tiny-pythia", "feature=programming_language", "feature.params.n_
          "logger=wandb", "logger.mode=offline", "probe.backend=auto"]  # fmt: skip
 
 
-def offline_runs(run_dir: Path):
-    return [read_offline_run(p) for p in sorted((run_dir / "wandb").glob("offline-run-*"))]
+def offline_runs(run_dir: Path, wait_s: float = 30.0):
+    """The offline runs of a run directory, read once W&B's service has written them whole: it
+    flushes the .wandb file a moment after `finish()` returns (on a busy host a read right
+    away found no run id, or a cut record)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            runs = [read_offline_run(p) for p in sorted((run_dir / "wandb").glob("offline-run-*"))]
+            if all(r.run_id and r.exit_code is not None for r in runs):
+                return runs
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            return runs
+        time.sleep(0.5)
 
 
 def test_a_job_logs_one_run_with_depth_backend_and_one_tag_per_fact(tmp_path):
