@@ -264,10 +264,16 @@ def _load_and_run(
     else:
         layers = resolve_layers(cfg.layer.layers, model.n_layers)
     root, dtype = cfg.paths.activations, cfg.store.dtype
+    # an SAE job probes its latents and, beside them, the neurons of the same layer
+    probed = [("mlp_post", None), ("sae", sae)] if sae is not None else [(hook, None)]
     sites = [
-        Site(h, open_store(root, model, dataset, dtype, h, s), check_ks(probe.ks, w), s)
-        for h, s in ([("mlp_post", None), ("sae", sae)] if sae is not None else [(hook, None)])
-        for w in [hook_width(model, h, s)]
+        Site(
+            h,
+            open_store(root, model, dataset, dtype, h, s),
+            check_ks(probe.ks, hook_width(model, h, s)),
+            s,
+        )
+        for h, s in probed
     ]
     baselines = baselines_of(cfg)
     keys = [run_key(s.store, probe, s.ks, features, baselines, duplicates) for s in sites]
@@ -470,7 +476,10 @@ def compare_sae(results: pd.DataFrame, sae: SparseAutoencoder, down, run_dir: Pa
         decoder_cosine=decoder_cosines(directions, down, pairs), sae=sae.name
     )
     cosines.to_json(Path(run_dir) / COSINE_FILE, orient="records", lines=True)
-    return side_by_side(results, cosines)
+    on = ["feature", "latent", "neuron"]
+    return table.drop(columns="decoder_cosine").merge(
+        cosines[[*on, "decoder_cosine"]], on=on, how="left"
+    )[table.columns]
 
 
 def truncation_fields(dataset: FeatureDataset, feature: str) -> dict:
