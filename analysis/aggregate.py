@@ -74,7 +74,8 @@ def finalize(rows: pd.DataFrame) -> pd.DataFrame:
         rows.loc[other_hook, "model"] + "#" + rows.loc[other_hook, "hook"]
     )
     # several SAEs of one model: "model#sae:<its name>" keeps them apart
-    several_saes = rows.groupby("model_name")["sae"].transform("nunique") > 1
+    saes = rows["sae"].where(rows["sae"] != "")  # neuron rows have none: not counted
+    several_saes = saes.groupby(rows["model_name"]).transform("nunique") > 1
     named = several_saes & (rows["sae"] != "")
     rows.loc[named, "model"] = rows.loc[named, "model"] + ":" + rows.loc[named, "sae"]
     rows["layer"] = rows["layer"].astype(int)

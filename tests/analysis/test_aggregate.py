@@ -89,3 +89,17 @@ def test_a_missing_run_dir_is_an_error_and_an_empty_one_an_empty_table(tmp_path)
     empty = load_results(tmp_path)
     assert isinstance(empty, pd.DataFrame) and empty.empty
     assert {"model", "feature", "layer", "k", "f1", "support"} <= set(empty.columns)
+
+
+def test_several_saes_of_a_model_are_labelled_apart():
+    import pandas as pd
+
+    from analysis.aggregate import finalize
+
+    base = {"model": "m", "feature": "f", "collection": "c", "layer": 1, "method": "mean_diff",
+            "k": 1, "support": [0], "f1": 0.5}  # fmt: skip
+    one = finalize(pd.DataFrame([base, {**base, "hook": "sae", "sae": "a"}]))
+    assert sorted(one["model"]) == ["m", "m#sae"]
+    two = finalize(pd.DataFrame([base, {**base, "hook": "sae", "sae": "a"},
+                                 {**base, "hook": "sae", "sae": "b"}]))  # fmt: skip
+    assert sorted(two["model"]) == ["m", "m#sae:a", "m#sae:b"]

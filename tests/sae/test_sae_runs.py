@@ -88,6 +88,7 @@ def test_latents_beside_neurons(tmp_path, capsys):
     page = out.read_text()
     assert "Neurons and SAE latents" in page and "decoder_cosine" in page
     assert "tiny-pythia#sae" in page  # the latents are their own "model" in the other tables
+    assert "tiny-pythia#sae:" not in page  # one SAE of the model: no SAE name in the label
 
     # another SAE, another store; the neurons' store is shared
     stores = sorted(p.name for p in (tmp_path / "cache" / "activations" / "tiny-pythia").iterdir())
