@@ -66,7 +66,7 @@ class Paths:
 @dataclass(frozen=True)
 class Store:
     dtype: Literal["float16", "float32"] = "float16"
-    chunk_sequences: Positive = 128
+    chunk_sequences: Literal["auto"] | Positive = "auto"
     lock_timeout_min: Annotated[float, Range(0, open_=True)] = 720.0
 
 

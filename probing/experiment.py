@@ -333,6 +333,7 @@ def _extract_and_probe(job: Job, splits: dict, t0: float) -> pd.DataFrame:
     }
     if any(len(t) < len(layers) for t in todo.values()):
         log.info("resuming: some layers were already probed in %s", writer.path)
+    chunks = cfg.store.chunk_sequences
     for site in job.sites:
         computed = extract_activations(
             model,
@@ -340,7 +341,7 @@ def _extract_and_probe(job: Job, splits: dict, t0: float) -> pd.DataFrame:
             site.store,
             todo[site.hook],
             batch_size=cfg.model.batch_size,
-            chunk_sequences=cfg.store.chunk_sequences,
+            chunk_sequences=None if chunks == "auto" else chunks,
             progress=cfg.progress,
             lock_timeout_s=60.0 * cfg.store.lock_timeout_min,
             sae=site.sae,

@@ -55,7 +55,7 @@ GOOD = {
     "probe.ks": ["[1,2]", "[4,256]"],
     "store.dtype": ["float16", "float32"],
     "model.batch_size": ["1", "8"],
-    "store.chunk_sequences": ["1", "64"],
+    "store.chunk_sequences": ["1", "64", "auto"],
     "layer.layers": ["[0]", "[-1]", "[0,1]"],
     "seed": ["0", "3"],
     "probe.test_fraction": ["0.1", "0.5"],

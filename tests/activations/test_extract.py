@@ -4,7 +4,7 @@ import torch
 
 from probing.activations import extract as extract_module
 from probing.activations import extract_activations, open_store
-from probing.activations.extract import reduce_batch
+from probing.activations.extract import CHUNK_BYTES, auto_chunk_sequences, reduce_batch
 from probing.activations.store import StoreCorruptError
 from tests.conftest import make_dataset
 
@@ -71,30 +71,31 @@ def test_resume_after_interruption_equals_uninterrupted_run(tiny_model, tmp_path
 
     store = open_store(tmp_path / "killed", tiny_model, ds, "float16")
     calls = {"n": 0}
-    real_write = type(store).write
+    real_write = type(store).write_layers
 
-    def dying_write(self, *args, **kwargs):
+    def dying_write(self, values, *args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 6:  # dies inside the third chunk, after layer 0 was written
+        if calls["n"] == 3:  # dies inside the third chunk, after layer 0 was recorded
+            real_write(self, {0: values[0]}, *args, **kwargs)
             raise KeyboardInterrupt
-        return real_write(self, *args, **kwargs)
+        return real_write(self, values, *args, **kwargs)
 
-    monkeypatch.setattr(type(store), "write", dying_write)
+    monkeypatch.setattr(type(store), "write_layers", dying_write)
     with pytest.raises(KeyboardInterrupt):
         extract_activations(
             tiny_model, ds, store, [0, 1], batch_size=4, chunk_sequences=8, progress=False
         )
-    monkeypatch.setattr(type(store), "write", real_write)
+    monkeypatch.setattr(type(store), "write_layers", real_write)
     assert not store.is_complete(0) and store.progress(0) == 24 and store.progress(1) == 16
 
     reopened = open_store(tmp_path / "killed", tiny_model, ds, "float16")
     resumed_from = []
     monkeypatch.setattr(
         type(reopened),
-        "write",
-        lambda self, layer, start, values, n_seq_done, **kw: (
+        "write_layers",
+        lambda self, values, start, n_seq_done, **kw: (
             resumed_from.append(n_seq_done),
-            real_write(self, layer, start, values, n_seq_done, **kw),
+            real_write(self, values, start, n_seq_done, **kw),
         ),
     )
     extract_activations(
@@ -192,13 +193,13 @@ def test_chunks_are_written_beside_the_forward_pass_in_order(tiny_model, tmp_pat
 
     ds = make_dataset("mean", n_seq=40)
     store = open_store(tmp_path, tiny_model, ds, "float32")
-    seen, real_write = [], store.write
+    seen, real_write = [], store.write_layers
 
-    def spy(layer, start, values, n_seq_done, seq_start=None):
-        seen.append((threading.get_ident(), layer, seq_start))
-        return real_write(layer, start, values, n_seq_done, seq_start)
+    def spy(values, start, n_seq_done, seq_start=None):
+        seen.extend((threading.get_ident(), layer, seq_start) for layer in values)
+        return real_write(values, start, n_seq_done, seq_start)
 
-    monkeypatch.setattr(store, "write", spy)
+    monkeypatch.setattr(store, "write_layers", spy)
     extract_activations(tiny_model, ds, store, [0, 1], chunk_sequences=8, progress=False)
     assert {tid for tid, _, _ in seen} != {threading.get_ident()}
     for layer in (0, 1):
@@ -217,11 +218,11 @@ def test_a_refused_chunk_stops_extraction_within_one_chunk(tiny_model, tmp_path,
         chunks["n"] += 1
         return real(*args, **kwargs)
 
-    def refuse(layer, start, values, n_seq_done, seq_start=None):
+    def refuse(values, start, n_seq_done, seq_start=None):
         raise OSError("disk full")
 
     monkeypatch.setattr(extract_module, "run_with_site_hooks", counting)
-    monkeypatch.setattr(store, "write", refuse)
+    monkeypatch.setattr(store, "write_layers", refuse)
     with pytest.raises(OSError, match="disk full"):
         extract_activations(
             tiny_model, ds, store, [0, 1], batch_size=8, chunk_sequences=8, progress=False
@@ -243,3 +244,30 @@ def test_a_store_opened_for_one_reader_is_not_filled_through_the_other(tmp_path)
         extract_activations(model, ds, store, [0], progress=False)
     again = open_store(tmp_path, model, ds, "float32")
     assert again.path != store.path and extract_activations(model, ds, again, [0], progress=False)
+
+
+def test_auto_chunks_are_about_chunk_bytes_in_whole_zarr_chunks():
+    mean, token = make_dataset("mean"), make_dataset("token")  # one and three examples a sequence
+    assert auto_chunk_sequences(mean, 30, 1536) == 128  # SmolLM2, all layers: one zarr chunk
+    assert auto_chunk_sequences(mean, 2, 256) == 8192  # tiny-pythia: 16 MB of float32
+    assert auto_chunk_sequences(token, 2, 256) == 2688  # a third, in rows of 128
+    for layers, width in [(1, 2048), (6, 2048), (32, 16384), (1, 64)]:
+        n = auto_chunk_sequences(mean, layers, width, rows=96)
+        assert n % 96 == 0 and n >= 96
+        assert n == 96 or n * 4 * layers * width <= CHUNK_BYTES
+
+
+def test_a_default_chunk_spans_several_zarr_chunks_and_reads_back(tiny_model, tmp_path):
+    """auto chunking writes many store chunks at once; the values equal a run of small chunks."""
+    ds = make_dataset("token", n_seq=60)
+    small = open_store(tmp_path / "small", tiny_model, ds, "float16")
+    small.chunk_examples = 8
+    extract_activations(
+        tiny_model, ds, small, [0, 1], batch_size=8, chunk_sequences=8, progress=False
+    )
+    large = open_store(tmp_path / "large", tiny_model, ds, "float16")
+    large.chunk_examples = 8
+    extract_activations(tiny_model, ds, large, [0, 1], batch_size=8, progress=False)  # same batches
+    assert large.boundaries(0) == {0, 60} and len(small.boundaries(0)) == 9
+    for layer in (0, 1):
+        np.testing.assert_array_equal(large.read(layer), small.read(layer))

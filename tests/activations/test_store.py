@@ -217,3 +217,26 @@ def test_a_resumed_write_replaces_later_blocks(tmp_path):
     store.mark_complete(0)
     assert [b[:4] for b in store.group["layer_0"].attrs["blocks"]] == [[0, 6, 0, 6], [6, 10, 6, 10]]
     assert store.damage(0) is None
+
+
+def test_layers_written_together_each_record_their_block(tmp_path):
+    store = ActivationStore(tmp_path / "s.zarr", META, chunk_examples=4)
+    first = {layer: np.full((6, 4), layer, np.float16) for layer in (0, 3)}
+    store.write_layers(first, 0, n_seq_done=6, seq_start=0)
+    second = {layer: np.full((4, 4), 10 + layer, np.float16) for layer in (0, 3)}
+    store.write_layers(second, 6, n_seq_done=10, seq_start=6)
+    for layer in (0, 3):
+        assert store.progress(layer) == 10 and store.boundaries(layer) == {0, 6, 10}
+        store.mark_complete(layer)
+        np.testing.assert_array_equal(
+            store.read(layer), np.concatenate([first[layer], second[layer]])
+        )
+
+
+def test_a_gap_in_one_layer_refuses_the_whole_write(tmp_path):
+    """Every layer's block is checked before any is written: no layer moves ahead alone."""
+    store = ActivationStore(tmp_path / "s.zarr", META, chunk_examples=4)
+    store.write(0, 0, np.ones((6, 4), np.float16), n_seq_done=6)
+    with pytest.raises(ValueError, match="layer 1: a write at row 6 would leave a gap"):
+        store.write_layers({0: np.ones((4, 4), np.float16), 1: np.ones((4, 4), np.float16)}, 6, 10)
+    assert store.progress(0) == 6 and store.progress(1) == 0
