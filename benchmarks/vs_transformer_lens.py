@@ -3,7 +3,9 @@
 TransformerLens 4.3 ships `transformer_lens.tools.analysis.sparse_probing.sweep_sparse_probe`
 (the peer our users already have installed): per k, rank by |class-mean difference| on the
 training split, standardise, then torch L-BFGS plus Newton refinement in float64. Ours ranks the
-same way and solves every k of the sweep in one batched L-BFGS. The problems are made identical:
+same way and solves every k of the sweep in one batched L-BFGS; it is called as the pipeline calls
+it (`probe_layer`: the layer's activations and the feature's split indices; each side splits
+the layer itself). The problems are made identical:
 TransformerLens's split (its train / test indices) is handed to ours, both standardise by
 training statistics, and its objective mean(w_i BCE_i) + l2/2 |w|^2 equals scikit-learn's
 C sum(w_i BCE_i) + |w|^2 / 2 (ours) divided by C n when l2 = 1 / (C n_train).
@@ -29,7 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from benchmarks.harness import Session, compare, device_type
 from benchmarks.probe_sweep import sklearn_sweep, synthetic_activations
-from probing.probes import paper_k_list, sweep_k
+from probing.probes import paper_k_list, probe_layer
 
 
 def transformer_lens_sweep(X: np.ndarray, y: np.ndarray, ks: list[int], C: float, seed: int):
@@ -75,9 +77,12 @@ def main() -> None:
     # the objectives match only if l2 used the very n_train of this split
     assert abs(theirs.results[0].l2_strength * C * len(train) - 1) < 1e-12
 
-    def ours_sweep():  # from the whole X, as TransformerLens's side: the split is timed too
-        return sweep_k(X[train], y[train], X[test], y[test], ks, method="mean_diff",
-                       backend=args.backend, C=C)  # fmt: skip
+    no_val = np.array([], dtype=np.int64)
+
+    def ours_sweep():  # the pipeline's call: the whole layer and the feature's split, as TL's
+        rows = probe_layer(X, {"f": y}, {"f": (train, no_val, test)}, ks, method="mean_diff",
+                           backend=args.backend, C=C)  # fmt: skip
+        return rows["f"]
 
     def saga_sweep():  # the paper's way, one scikit-learn fit per k, on the same split
         with warnings.catch_warnings():

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .tasks import FeatureTask, sweep_tasks
+from .tasks import FeatureTask, Rows, sweep_tasks
 
 PERMUTED, RANDOM = 0, 1  # arms, in the seed of each draw
 
@@ -160,7 +160,8 @@ def baseline_fields(
         owners: list[tuple[str, str, Any]] = []  # feature, arm, a random arm's support
         for feature, (train, val, test) in splits.items():
             y = labels[feature]
-            X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]
+            y_train, y_test = y[train], y[test]
+            X_train, X_test = Rows(X, train), Rows(X, test)  # shared by the null's refits
             permute = DocumentPermuter(groups, (train, val, test))
             for r in range(baselines.permutations):
                 permuted = permute(y, draw(seed, feature, k, PERMUTED, r))
@@ -168,7 +169,14 @@ def baseline_fields(
                 owners.append((feature, "null", None))
             for r in range(baselines.random_supports):
                 support = np.sort(draw(seed, feature, k, RANDOM, r).choice(d, k, replace=False))
-                tasks.append(FeatureTask(X_train[:, support], y_train, X_test[:, support], y_test))
+                tasks.append(
+                    FeatureTask(
+                        Rows(X_train.columns(support)),
+                        y_train,
+                        Rows(X_test.columns(support)),
+                        y_test,
+                    )
+                )
                 owners.append((feature, "random", support))
             out[feature][k] = {"chance_f1": chance_f1(y_test)}
             if baselines.permutations:

@@ -40,9 +40,11 @@ class PrefixFits:
 
     def decisions(self, X: np.ndarray) -> np.ndarray:
         """Logits [n, n_ks] of every probe on activations X [n, d]."""
-        return _logits(
-            standardize(np.take(X, self.top, axis=1), self.mean, self.scale), self.solved
-        )
+        return self.decisions_at_top(np.take(X, self.top, axis=1))
+
+    def decisions_at_top(self, X_top: np.ndarray) -> np.ndarray:
+        """decisions, given the activations at the top neurons only ([n, len(top)])."""
+        return _logits(standardize(X_top, self.mean, self.scale), self.solved)
 
 
 def _logits(Z: np.ndarray, solved: list[tuple[np.ndarray, float]]) -> np.ndarray:
@@ -71,7 +73,12 @@ class Ranked:
 def standardize_top(X: np.ndarray, order: np.ndarray, width: int) -> Ranked:
     """The first `width` neurons of `order`, standardised by their training statistics."""
     top = np.asarray(order[:width])
-    X_top = np.take(X, top, axis=1)  # np.take: several times faster than X[:, top] here
+    # np.take: several times faster than X[:, top] here
+    return standardize_columns(top, np.take(X, top, axis=1))
+
+
+def standardize_columns(top: np.ndarray, X_top: np.ndarray) -> Ranked:
+    """Ranked from the training activations at neurons `top` ([n_train, len(top)])."""
     Z, mean, scale = fit_standardize(X_top)
     return Ranked(top, mean, scale, Z)
 

@@ -60,26 +60,37 @@ def rank_neurons(X, y, method: str = "mean_diff", seed: int = 0) -> np.ndarray:
 ROW_BLOCK = 1024
 
 
-def mean_differences(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """mean(class 1) - mean(class 0) of every neuron for each 0/1 label vector: [d] for y [n],
-    [m, d] for Y [m, n]. One product of class-balanced weights (1/n1, -1/n0) with X per block of
-    ROW_BLOCK rows, in X's dtype, the blocks added in float64: 9x faster than two float64 class
-    means of a float32 X (N=3200, d=4096: 1.9 vs 17.5 ms), from the same data pass.
-
-    A non-finite activation makes its neuron's difference non-finite (no weight is zero), so a
-    finite result proves X finite: mean_diff needs no separate pass to check it."""
+def class_weights(Y: np.ndarray) -> np.ndarray:
+    """1/n1 on each positive and -1/n0 on each negative of a 0/1 label vector y [n] (or of
+    each row of Y [m, n]): their product with X is the difference of the class means."""
     Y = np.asarray(Y, dtype=np.float64)
     positives = Y.sum(axis=-1, keepdims=True)
-    weights = (Y / positives - (1 - Y) / (Y.shape[-1] - positives)).astype(X.dtype)
-    out = np.zeros((*Y.shape[:-1], X.shape[1]), dtype=np.float64)
+    return Y / positives - (1 - Y) / (Y.shape[-1] - positives)
+
+
+def weighted_sums(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """W @ X ([d] for w [n], [m, d] for W [m, n]) as one product per block of ROW_BLOCK rows
+    in X's dtype, the blocks added in float64: with class_weights, mean differences 9x
+    faster than two float64 class means of a float32 X (N=3200, d=4096: 1.9 vs 17.5 ms).
+
+    A non-finite activation makes every weighted sum of its neuron non-finite (0 * inf is
+    NaN), so a finite result proves X finite: mean_diff needs no separate pass to check it."""
+    W = np.asarray(W).astype(X.dtype)
+    out = np.zeros((*W.shape[:-1], X.shape[1]), dtype=np.float64)
     for start in range(0, X.shape[0], ROW_BLOCK):
-        out += weights[..., start : start + ROW_BLOCK] @ X[start : start + ROW_BLOCK]
+        out += W[..., start : start + ROW_BLOCK] @ X[start : start + ROW_BLOCK]
     return out
 
 
-def checked_mean_differences(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """mean_differences, raising check_X's error when X holds NaN or inf."""
-    out = mean_differences(X, Y)
+def mean_differences(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """mean(class 1) - mean(class 0) of every neuron for each 0/1 label vector: [d] for y [n],
+    [m, d] for Y [m, n] (see weighted_sums)."""
+    return weighted_sums(X, class_weights(Y))
+
+
+def checked_weighted_sums(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """weighted_sums, raising check_X's error when X holds NaN or inf."""
+    out = weighted_sums(X, W)
     if not np.isfinite(out).all():
         check_X(X)  # raises if X is not finite; else a sum overflowed (|values| ~1e35): such
         # neurons' differences are +-inf, and rank first
@@ -93,7 +104,7 @@ CHECKS_FINITE = {"mean_diff"}
 @register("mean_diff")
 def mean_diff(X: np.ndarray, y: np.ndarray, seed: int = 0) -> np.ndarray:
     """|mean(class 1) - mean(class 0)| in raw activation units: the paper's default ranking."""
-    return order_by_score(np.abs(checked_mean_differences(X, y)))
+    return order_by_score(np.abs(checked_weighted_sums(X, class_weights(y))))
 
 
 @register("random")

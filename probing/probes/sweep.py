@@ -6,7 +6,7 @@ from .backends import resolve_backend
 from .controls import dense_ks, random_rotation, rotate_activations
 from .metrics import bootstrap_weights
 from .ranking import CHECKS_FINITE
-from .tasks import FeatureTask, sweep_tasks
+from .tasks import FeatureTask, Rows, sweep_tasks
 from .validation import check_k, check_X, check_X_y, check_y
 
 SMALL_KS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16)
@@ -74,6 +74,7 @@ def sweep_k(
         if len(test_groups) != len(y_test):
             raise ValueError(f"test_groups has {len(test_groups)} entries, y_test {len(y_test)}")
         weights = bootstrap_weights(test_groups, n_boot, seed)
-    task = FeatureTask(X_train, y_train, X_test, y_test, X_val, y_val, weights)
+    val = Rows(X_val) if X_val is not None else None
+    task = FeatureTask(Rows(X_train), y_train, Rows(X_test), y_test, val, y_val, weights)
     (rows,) = sweep_tasks([task], ks, method, name, float(C), seed, rotate)
     return rows

@@ -18,15 +18,17 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .backends import BATCHED
-from .fit import PER_K_METHODS, PrefixFits, fit_method, fit_stacked, standardize_top
+from .fit import PER_K_METHODS, PrefixFits, fit_method, fit_stacked, standardize_columns
 from .metrics import classification_metrics, f1, f1_intervals
-from .ranking import checked_mean_differences, order_by_score, rank_neurons
-from .validation import check_X_y
+from .ranking import checked_weighted_sums, class_weights, order_by_score, rank_neurons
 
 # Training activations (float32, the top max(ks) neurons of each feature) stacked into one solve,
 # a copy held while it runs: a whole token-level collection on a SmolLM2 layer is ~70 MB, a
 # single feature at N=20000, d=8192 ~500 MB (then solved alone).
 STACK_BYTES = 256 * 2**20
+# Tasks ranked by one product (their weights are a float64 [tasks, n] matrix: 40 MB at
+# n = 20000 examples).
+RANK_BLOCK = 256
 
 
 def single_threaded_blas():
@@ -49,17 +51,58 @@ def single_threaded_blas():
 _blas: tuple[int, ThreadpoolController] | None = None
 
 
+class Rows:
+    """Rows `index` of a layer's activations (None: all of `source`), copied only as far as a
+    sweep reads them. The mean_diff ranking reads the whole layer once for all the tasks on it
+    (rows outside a task's training split weigh nothing), the fits and scores read max(ks)
+    columns: copying each feature's training rows (a whole [n_train, d] matrix) cost more than
+    the rest of its sweep (N=4000, d=4096: 11 ms of 51; measured)."""
+
+    def __init__(self, source: np.ndarray, index: np.ndarray | None = None):
+        self.source = source
+        self.index = None if index is None else np.asarray(index, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self.source.shape[0] if self.index is None else len(self.index)
+
+    def array(self) -> np.ndarray:
+        """The rows as a matrix [len, d] (a copy when they are not the whole source)."""
+        return self.source if self.index is None else np.take(self.source, self.index, axis=0)
+
+    def columns(self, cols: np.ndarray) -> np.ndarray:
+        """The rows' values at neurons `cols`, in that order: [len, len(cols)]."""
+        if self.index is None:
+            return np.take(self.source, cols, axis=1)
+        return self.source[np.ix_(self.index, np.asarray(cols))]
+
+
 @dataclass
 class FeatureTask:
-    """One feature's k sweep: validated activations [n, d] and 0/1 labels of its splits."""
+    """One feature's k sweep: validated activations [n, d] (Rows of a layer, or Rows(matrix))
+    and 0/1 labels of its splits."""
 
-    X_train: np.ndarray
+    X_train: Rows
     y_train: np.ndarray
-    X_test: np.ndarray
+    X_test: Rows
     y_test: np.ndarray
-    X_val: np.ndarray | None = None
+    X_val: Rows | None = None
     y_val: np.ndarray | None = None
     weights: tuple[np.ndarray, np.ndarray] | None = None  # bootstrap_weights of test documents
+
+    def top_columns(self, top: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(train, test, val) at neurons `top`: where the splits are rows of one layer, one
+        gather of those columns from it (a column gather reads each row once), then its rows."""
+        splits = [self.X_train, self.X_test, self.X_val]
+        used = [s for s in splits if s is not None]
+        out: list[np.ndarray | None]
+        if len({id(s.source) for s in used}) == 1 and all(s.index is not None for s in used):
+            cols = Rows(np.take(used[0].source, top, axis=1))
+            out = [None if s is None else Rows(cols.source, s.index).array() for s in splits]
+        else:
+            out = [None if s is None else s.columns(top) for s in splits]
+        train, test, val = out
+        assert train is not None and test is not None
+        return train, test, val
 
 
 def sweep_tasks(
@@ -75,54 +118,85 @@ def sweep_tasks(
     `backend` resolved. Tasks are read lazily, so a caller may slice them from a layer on demand."""
     if method in PER_K_METHODS or backend not in BATCHED:
         for task in tasks:
-            groups = fit_method(task.X_train, task.y_train, method, ks, backend, C, seed)
+            groups = fit_method(task.X_train.array(), task.y_train, method, ks, backend, C, seed)
             with single_threaded_blas():
                 yield task_rows(task, groups, method, backend, rotated)
         return
     for chunk in _chunks(tasks, max(ks)):
         with single_threaded_blas():
             orders, rank_seconds = rank_tasks(chunk, method, seed)
-            ranked = [
-                standardize_top(task.X_train, order, max(ks))
-                for task, order in zip(chunk, orders, strict=True)
-            ]
+            ranked, held_out = [], []
+            for task, order in zip(chunk, orders, strict=True):
+                top = np.asarray(order[: max(ks)])
+                train, test, val = task.top_columns(top)
+                ranked.append(standardize_columns(top, train))
+                held_out.append((test, val))
             groups = fit_stacked(ranked, [t.y_train for t in chunk], ks, backend, C)
             del ranked
             rows: list[list[dict]] = []
-            for task, group, seconds in zip(chunk, groups, rank_seconds, strict=True):
+            for task, group, seconds, (test, val) in zip(
+                chunk, groups, rank_seconds, held_out, strict=True
+            ):
                 for fit in group.fits:
                     fit.extra = {"rank_seconds": seconds}
-                rows.append(task_rows(task, [group], method, backend, rotated))
+                rows.append(task_rows(task, [group], method, backend, rotated, (test, val)))
         yield from rows
 
 
 def rank_tasks(chunk: list[FeatureTask], method: str, seed: int) -> tuple[list, list[float]]:
-    """rank_neurons of every task, and the seconds each took. Tasks that share one X_train (the
-    permutation null's refits of a feature) are ranked by mean difference in one product of
-    their label vectors with X_train, instead of one pass over X_train each."""
+    """rank_neurons of every task, and the seconds each took. The mean_diff rankings of tasks
+    on one layer (a collection's features, the permutation null's refits) are one product of
+    their class weights, zero outside each task's training rows, with the layer: one pass
+    over it, no copy of any split."""
     orders: list = [None] * len(chunk)
     seconds = [0.0] * len(chunk)
     if method == "mean_diff":
         sharing: dict[int, list[int]] = {}
         for i, task in enumerate(chunk):
-            sharing.setdefault(id(task.X_train), []).append(i)
-        for members in (m for m in sharing.values() if len(m) > 1):
-            start = time.perf_counter()
-            Y = np.stack([chunk[i].y_train for i in members]).astype(np.float64)
-            positives = Y.sum(axis=1, keepdims=True)
-            if ((positives == 0) | (positives == Y.shape[1])).any():
-                continue  # a one-class task: rank_neurons below says so
-            X = check_X_y(chunk[members[0]].X_train, chunk[members[0]].y_train, finite=False)[0]
-            scores = np.abs(checked_mean_differences(X, Y))
-            each = (time.perf_counter() - start) / len(members)
-            for row, i in enumerate(members):
-                orders[i], seconds[i] = order_by_score(scores[row]), each
+            sharing.setdefault(id(task.X_train.source), []).append(i)
+        for members in sharing.values():
+            for start_at in range(0, len(members), RANK_BLOCK):
+                _rank_by_one_product(
+                    chunk, members[start_at : start_at + RANK_BLOCK], orders, seconds
+                )
     for i, task in enumerate(chunk):
         if orders[i] is None:
             start = time.perf_counter()
-            orders[i] = rank_neurons(task.X_train, task.y_train, method, seed)
+            orders[i] = rank_neurons(task.X_train.array(), task.y_train, method, seed)
             seconds[i] = time.perf_counter() - start
     return orders, seconds
+
+
+def _rank_by_one_product(
+    chunk: list[FeatureTask], members: list[int], orders: list, seconds: list[float]
+) -> None:
+    """The mean_diff orders of chunk[members] (tasks on one source) from one product; a
+    one-class task is left to rank_neurons, which says so."""
+    start = time.perf_counter()
+    source = chunk[members[0]].X_train.source
+    weights, ranked = [], []
+    for i in members:
+        rows, y = chunk[i].X_train, chunk[i].y_train
+        if 0 < y.sum() < len(y):
+            weights.append(_class_weights_at(rows, y))
+            ranked.append(i)
+    if not ranked:
+        return
+    scores = np.abs(checked_weighted_sums(source, np.stack(weights)))
+    each = (time.perf_counter() - start) / len(ranked)
+    for row, i in enumerate(ranked):
+        orders[i], seconds[i] = order_by_score(scores[row]), each
+
+
+def _class_weights_at(rows: Rows, y: np.ndarray) -> np.ndarray:
+    """class_weights of `y` placed at its rows of the source (zero elsewhere): their product
+    with the source is the mean difference of those rows."""
+    w = class_weights(y)
+    if rows.index is None:
+        return w
+    out = np.zeros(rows.source.shape[0])
+    np.add.at(out, rows.index, w)  # add: a row listed twice counts twice, as in X[index]
+    return out
 
 
 def _chunks(tasks: Iterable[FeatureTask], width: int) -> Iterator[list[FeatureTask]]:
@@ -141,14 +215,25 @@ def _chunks(tasks: Iterable[FeatureTask], width: int) -> Iterator[list[FeatureTa
 
 
 def task_rows(
-    task: FeatureTask, groups: list[PrefixFits], method: str, backend: str, rotated: bool
+    task: FeatureTask,
+    groups: list[PrefixFits],
+    method: str,
+    backend: str,
+    rotated: bool,
+    held_out: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> list[dict]:
     """One row per fitted probe: support, raw-unit coefficients, test metrics, train and val F1,
-    the bootstrap interval of test F1 (every k's at once), timing."""
+    the bootstrap interval of test F1 (every k's at once), timing. `held_out`: the test and val
+    activations at the one group's top neurons, when already gathered."""
     rows = []
     for group in groups:
-        test_logits, train_logits = group.decisions(task.X_test), group.train_logits
-        val_logits = group.decisions(task.X_val) if task.X_val is not None else None
+        if held_out is None:
+            test = task.X_test.columns(group.top)
+            val = task.X_val.columns(group.top) if task.X_val is not None else None
+        else:
+            test, val = held_out
+        test_logits, train_logits = group.decisions_at_top(test), group.train_logits
+        val_logits = group.decisions_at_top(val) if val is not None else None
         test_preds = (test_logits > 0).astype(np.int64)
         if task.weights is not None:
             lows, highs = f1_intervals(task.y_test, test_preds, task.weights)

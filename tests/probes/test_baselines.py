@@ -227,17 +227,25 @@ def test_p_values_are_uniform_without_signal_on_token_level_labels():
 
 
 def test_refits_sharing_activations_rank_as_rank_neurons_does():
-    """The null's refits of a feature share X_train and are ranked in one product: the same
-    order as one rank_neurons call each (continuous data: no ties)."""
+    """The null's refits of a feature share X_train and are ranked in one product, and so are
+    tasks on rows of one layer (other splits, other features): the same order as one
+    rank_neurons call on each task's copied training rows (continuous data: no ties)."""
     from probing.probes.ranking import rank_neurons
-    from probing.probes.tasks import FeatureTask, rank_tasks
+    from probing.probes.tasks import FeatureTask, Rows, rank_tasks
 
     rng = np.random.default_rng(5)
     X = rng.lognormal(size=(300, 50)).astype(np.float32)
     labels = [rng.permutation(np.repeat([0, 1], [200, 100])) for _ in range(12)]
-    chunk = [FeatureTask(X, y, X[:10], y[:10]) for y in labels]
-    chunk.append(FeatureTask(X.copy(), labels[0], X[:10], labels[0][:10]))  # alone: the loop
+    shared, held_out = Rows(X), Rows(X[:10])
+    chunk = [FeatureTask(shared, y, held_out, y[:10]) for y in labels]
+    chunk.append(FeatureTask(Rows(X.copy()), labels[0], held_out, labels[0][:10]))  # alone
+    layer = rng.lognormal(size=(500, 50)).astype(np.float32)
+    for _ in range(3):
+        train = rng.choice(500, 300, replace=False)
+        test = np.setdiff1d(np.arange(500), train)[:20]
+        y = rng.permutation(np.repeat([0, 1], [250, 50]))
+        chunk.append(FeatureTask(Rows(layer, train), y, Rows(layer, test), np.zeros(20, int)))
     orders, seconds = rank_tasks(chunk, "mean_diff", 0)
     for task, order in zip(chunk, orders, strict=True):
-        assert np.array_equal(order, rank_neurons(task.X_train, task.y_train, "mean_diff"))
-    assert len(seconds) == 13 and min(seconds) >= 0
+        assert np.array_equal(order, rank_neurons(task.X_train.array(), task.y_train))
+    assert len(seconds) == 16 and min(seconds) >= 0

@@ -46,7 +46,7 @@ def test_unknown_method_names_the_choices(planted):
 
 
 def test_mean_differences_equal_float64_class_means_and_see_every_non_finite_value():
-    from probing.probes.ranking import checked_mean_differences, mean_differences
+    from probing.probes.ranking import checked_weighted_sums, class_weights, mean_differences
 
     rng = np.random.default_rng(0)
     X = (rng.lognormal(size=(2500, 40)) * rng.uniform(0.1, 10, 40)).astype(np.float32)
@@ -59,4 +59,9 @@ def test_mean_differences_equal_float64_class_means_and_see_every_non_finite_val
         Xb = X.copy()
         Xb[rng.integers(2500), rng.integers(40)] = bad
         with pytest.raises(ValueError, match="NaN or inf"):
-            checked_mean_differences(Xb, y)
+            checked_weighted_sums(Xb, class_weights(y))
+        # a row outside the training split (weight 0) is seen too: 0 * inf is NaN
+        w = np.where(np.arange(2500) % 2 == 0, class_weights(y), 0.0)
+        Xb[1] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            checked_weighted_sums(Xb, w)
