@@ -77,8 +77,9 @@ def weighted_sums(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     NaN), so a finite result proves X finite: mean_diff needs no separate pass to check it."""
     W = np.asarray(W).astype(X.dtype)
     out = np.zeros((*W.shape[:-1], X.shape[1]), dtype=np.float64)
-    for start in range(0, X.shape[0], ROW_BLOCK):
-        out += W[..., start : start + ROW_BLOCK] @ X[start : start + ROW_BLOCK]
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite results are the signal
+        for start in range(0, X.shape[0], ROW_BLOCK):
+            out += W[..., start : start + ROW_BLOCK] @ X[start : start + ROW_BLOCK]
     return out
 
 
