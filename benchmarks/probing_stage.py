@@ -5,11 +5,10 @@ Each layer is probed the way experiment.py probes it: splits by document per fea
 (test 0.2, val 0.2, seed 0), the paper's ks for d, mean-difference ranking, the auto backend,
 X_val / y_val, and a 1000-resample document bootstrap of every row's test F1. "Old" is the
 probing package of a git revision (default: the last commit before layer batching), imported
-under another name, run as its experiment.py ran it; "new" is this checkout. Both are warmed on
-the first layer (untimed), then alternate layer by layer, the first side switching each layer,
-so both see the same load on a shared machine. Prints wall and CPU time per
-layer, their ratio, an estimate for all of the model's layers, and the largest |F1 difference|
-per row. --reference also fits every row to a tight tolerance in float64 (same ranking) and
+under another name, run as its experiment.py ran it; "new" is this checkout. Each side probes
+all the layers; benchmarks.harness warms both, alternates them and keeps each one's fastest of
+--repeats. Prints each side's time, their ratio, an estimate for all of the model's layers and
+the largest |F1 difference| per row, and writes a record. --reference also fits every row to a tight tolerance in float64 (same ranking) and
 prints each side's largest |F1 - converged F1| and how many rows are off by more than 0.001 (a
 test example within ~1e-4 of the decision boundary can flip under any finite tolerance).
 
@@ -26,17 +25,18 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
+import shlex
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.harness import Session, compare, slug
 from probing.probes import paper_k_list, probe_layer
 from probing.splits import split_by_document
 
@@ -139,13 +139,6 @@ def converged_f1(X, labels, splits, ks) -> dict[str, list[float]]:
     return out
 
 
-def timed(fn, *args, **kwargs):
-    """(fn's result, wall seconds, CPU seconds of the whole process)."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - wall, time.process_time() - cpu
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=sorted(SHAPES), default="compound_words")
@@ -155,9 +148,12 @@ def main() -> None:
     parser.add_argument("--model-layers", type=int, help="layers to scale to (default: shape's)")
     parser.add_argument("--baseline", default=BASELINE, help=f"old side's git rev ({BASELINE})")
     parser.add_argument("--old-threads", type=int, help="torch threads of the old side")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--reference", action="store_true", help="also the converged F1 per row")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # the old side warns where it stops at max_iter
+    session = Session("probing_stage")
     if args.store:
         data, groups = from_store(args.store, args.features, args.layers)
     else:
@@ -168,71 +164,73 @@ def main() -> None:
     first_X, first_labels = next(iter(data.values()))
     n, d = first_X.shape
     ks = paper_k_list(d)
+    source = f"store {Path(args.store).name}" if args.store else f"synthetic {args.shape}"
     print(
-        f"{'store ' + args.store if args.store else 'synthetic ' + args.shape}: N={n}, d={d}, "
-        f"{len(first_labels)} features, {len(ks)} ks, layers {args.layers}; torch threads "
-        f"{threads} (old side {args.old_threads or threads}); baseline {args.baseline}"
+        f"{source}: N={n}, d={d}, {len(first_labels)} features, {len(ks)} ks, layers "
+        f"{args.layers}; torch threads {threads} (old side {args.old_threads or threads}); "
+        f"baseline {args.baseline}"
     )
-    # warm both sides on the first layer, untimed: a first call pays one-time set-up
-    warm_X, warm_labels = first_X, first_labels
-    warm_splits = {f: split_by_document(y, groups, 0.2, 0.2, 0) for f, y in warm_labels.items()}
-    torch.set_num_threads(args.old_threads or threads)
-    old_layer(old, warm_X, warm_labels, warm_splits, groups, ks)
-    torch.set_num_threads(threads)
-    probe_layer(warm_X, warm_labels, warm_splits, ks, groups=groups)
-    print(f"\n{'layer':>5} {'old s':>7} {'new s':>7} {'ratio':>6} {'old cpu':>8} {'new cpu':>8}")
-    totals = np.zeros(4)
-    diff, err_old, err_new, off_old, off_new, n_rows = 0.0, 0.0, 0.0, 0, 0, 0
-    for i, (layer, (X, labels)) in enumerate(data.items()):
-        splits = {f: split_by_document(y, groups, 0.2, 0.2, 0) for f, y in labels.items()}
+    splits = {
+        layer: {f: split_by_document(y, groups, 0.2, 0.2, 0) for f, y in labels.items()}
+        for layer, (_, labels) in data.items()
+    }
 
-        def run_old(X=X, labels=labels, splits=splits):
-            torch.set_num_threads(args.old_threads or threads)
-            try:
-                return timed(old_layer, old, X, labels, splits, groups, ks)
-            finally:
-                torch.set_num_threads(threads)
+    def run_old():
+        torch.set_num_threads(args.old_threads or threads)
+        try:
+            return {
+                la: old_layer(old, X, lab, splits[la], groups, ks) for la, (X, lab) in data.items()
+            }
+        finally:
+            torch.set_num_threads(threads)
 
-        def run_new(X=X, labels=labels, splits=splits):
-            return timed(probe_layer, X, labels, splits, ks, groups=groups)
+    def run_new():
+        return {
+            la: probe_layer(X, lab, splits[la], ks, groups=groups) for la, (X, lab) in data.items()
+        }
 
-        if i % 2 == 0:  # alternate which side runs first, as benchmarks.harness does
-            (rows_old, old_s, old_cpu), (rows_new, new_s, new_cpu) = run_old(), run_new()
-        else:
-            (rows_new, new_s, new_cpu), (rows_old, old_s, old_cpu) = run_new(), run_old()
-        totals += [old_s, new_s, old_cpu, new_cpu]
-        print(
-            f"{layer:>5} {old_s:7.2f} {new_s:7.2f} {old_s / new_s:6.2f} {old_cpu:8.2f} {new_cpu:8.2f}",
-            flush=True,
-        )
-        for f in splits:
-            for a, b in zip(rows_old[f], rows_new[f], strict=True):
-                diff = max(diff, abs(a["f1"] - b["f1"]))
-        if args.reference:
-            ref = converged_f1(X, labels, splits, ks)
-            for f in splits:
-                for r_old, r_new, c in zip(rows_old[f], rows_new[f], ref[f], strict=True):
+    timings = compare({"old": run_old, "new": run_new}, repeats=args.repeats)
+    rows_old, rows_new = timings["old"].result, timings["new"].result
+    diff = max(
+        abs(a["f1"] - b["f1"])
+        for la in data
+        for f in splits[la]
+        for a, b in zip(rows_old[la][f], rows_new[la][f], strict=True)
+    )
+    facts = {"n": n, "d": d, "features": len(first_labels), "ks": len(ks), "layers": args.layers,
+             "baseline": args.baseline, "max_f1_difference": diff,
+             "backend": rows_new[args.layers[0]][next(iter(splits[args.layers[0]]))][0]["backend"]}  # fmt: skip
+    if args.reference:
+        err_old = err_new = 0.0
+        off_old = off_new = n_rows = 0
+        for la, (X, labels) in data.items():
+            ref = converged_f1(X, labels, splits[la], ks)
+            for f in splits[la]:
+                for r_old, r_new, c in zip(rows_old[la][f], rows_new[la][f], ref[f], strict=True):
                     err_old = max(err_old, abs(r_old["f1"] - c))
                     err_new = max(err_new, abs(r_new["f1"] - c))
                     off_old += abs(r_old["f1"] - c) > 1e-3
                     off_new += abs(r_new["f1"] - c) > 1e-3
                     n_rows += 1
-    scale = model_layers / len(data)
-    print(
-        f"\nprobing stage: old {totals[0]:.1f} s, new {totals[1]:.1f} s for {len(data)} layers "
-        f"(wall; CPU {totals[2]:.1f} s vs {totals[3]:.1f} s): {totals[0] / totals[1]:.2f}x"
-    )
-    print(
-        f"scaled to {model_layers} layers: old {totals[0] * scale:.0f} s, "
-        f"new {totals[1] * scale:.0f} s"
-    )
-    print(f"backend (new rows): {rows_new[next(iter(rows_new))][0]['backend']}")
-    print(f"max |F1 old - F1 new| over rows: {diff:.4f}")
-    if args.reference:
-        print(
-            f"max |F1 - converged F1|: old {err_old:.4f}, new {err_new:.4f}; rows off by more "
-            f"than 0.001: old {off_old}, new {off_new} of {n_rows}"
-        )
+        print(f"max |F1 - converged F1|: old {err_old:.4f}, new {err_new:.4f}; rows off by more "
+              f"than 0.001: old {off_old}, new {off_new} of {n_rows}")  # fmt: skip
+        facts |= {"converged_f1_error": {"old": err_old, "new": err_new}}
+    ratio = timings["old"].best / timings["new"].best
+    per_layer = timings["new"].best / len(data)
+    session.record(
+        key=f"probing_stage-{slug(source)}",
+        title=(f"a job's probing stage, every feature x k of a layer, {source} (N={n}, d={d}, "
+               f"{len(first_labels)} features, {len(ks)} ks, bootstrap CIs) vs one sweep_k per "
+               f"feature as of {args.baseline}"),
+        command="python -m benchmarks.probing_stage " + shlex.join(sys.argv[1:]),
+        headline=(f"{ratio:.1f}x: {per_layer:.2f} s vs {timings['old'].best / len(data):.2f} s a "
+                  f"layer ({model_layers} layers: {per_layer * model_layers:.0f} s); max |F1 "
+                  f"difference| {diff:.4f}"),
+        timings=timings,
+        ratios={"old/new": ratio},
+        facts=facts,
+        save=not args.no_record,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

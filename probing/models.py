@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from probing.allocator import keep_freed_memory
 from probing.byte_tokenizer import byte_level_tokenizer  # noqa: F401  (its old home)
 from probing.errors import UserError
 from probing.hub import hub_host, hub_reachable
@@ -118,6 +119,8 @@ def load_model(
     """Load `name` from `source`; extra keys of the model config (batch_size...) are ignored."""
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
+    if dev.type == "cpu":
+        keep_freed_memory()  # a CPU forward pass re-faults its temporaries otherwise
     if source == "hub":
         hf_model, tokenizer, revision = _load_from_hub(hf_id or name, revision, dt)
     elif source == "gguf_package":

@@ -295,36 +295,51 @@ def _extract(
                 model, dataset, pending, chunk_start, chunk_stop, batch_size, bar, store, sae
             )
             ex_start, _ = dataset.examples_of(chunk_start, chunk_stop)
-            writer.submit(HostCopy(parts), ex_start, chunk_start, chunk_stop)
+            writer.submit(HostCopy(parts, store.dtype), ex_start, chunk_start, chunk_stop)
     bar.close()
     for layer in pending:
-        store.mark_complete(layer)
+        if not store.is_complete(layer):  # the last write completes a layer
+            store.mark_complete(layer)
 
 
 class HostCopy:
-    """A chunk's {layer: [n, width]} device tensors on their way to the host: on CUDA into
-    pinned memory without blocking (the next chunk's forward pass is queued behind the copy,
-    not behind a wait), on the CPU a view. `arrays()` waits for the copy, in the writer."""
+    """A chunk's {layer: [n, width]} float32 device tensors on their way to the host, cast to
+    the store's dtype with each layer's largest |value| (NaN if any is NaN) beside it, so that
+    the writer can refuse what the dtype cannot hold. Every torch op is here, on the calling
+    thread: a torch op on the writer thread starts a second OpenMP team that competes with the
+    forward pass's (SmolLM2 on 2 cores: the chunk computed during a write took 4.7 s instead of
+    3.5; measured). On CUDA the copy goes into pinned memory without blocking (the next chunk's
+    forward pass is queued behind it, not behind a wait); on the CPU it is a view. `arrays()`
+    waits for the copy, in the writer."""
 
-    def __init__(self, parts: dict[int, torch.Tensor]):
+    def __init__(self, parts: dict[int, torch.Tensor], dtype: np.dtype):
+        if dtype.kind != "f":  # an integer store would truncate every activation to 0 or +-1
+            raise TypeError(f"store dtype {dtype} cannot hold activations: use float16 or float32")
         self._event = None
-        first = next(iter(parts.values()), None)
+        self.layers = list(parts)
+        cast = [t.to(getattr(torch, dtype.name)) for t in parts.values()]
+        peaks = torch.stack(
+            [t.abs().amax() if t.numel() else t.new_zeros(()) for t in parts.values()]
+        )
+        first = cast[0] if cast else None
         if first is not None and first.device.type == "cuda":
-            self.parts = {
-                layer: torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(
-                    t, non_blocking=True
-                )
-                for layer, t in parts.items()
-            }
+            pinned = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in [*cast, peaks]]
+            for host, t in zip(pinned, [*cast, peaks], strict=True):
+                host.copy_(t, non_blocking=True)
+            *cast, peaks = pinned
             self._event = torch.cuda.Event()
             self._event.record()
-        else:
-            self.parts = {layer: t.cpu() for layer, t in parts.items()}
+        self.cast, self.peaks = [t.cpu() for t in cast], peaks.cpu()
 
-    def tensors(self) -> dict[int, torch.Tensor]:
+    def arrays(self) -> tuple[dict[int, np.ndarray], dict[int, float]]:
+        """{layer: values in the store's dtype}, {layer: largest |value| before the cast}."""
         if self._event is not None:
             self._event.synchronize()
-        return self.parts
+        peaks = self.peaks.numpy().tolist()
+        return (
+            {layer: t.numpy() for layer, t in zip(self.layers, self.cast, strict=True)},
+            dict(zip(self.layers, peaks, strict=True)),
+        )
 
 
 class ChunkWriter:
@@ -345,7 +360,9 @@ class ChunkWriter:
         self._pending = self._pool.submit(self._write, copy, ex_start, seq_start, seq_stop)
 
     def _write(self, copy: HostCopy, ex_start: int, seq_start: int, seq_stop: int) -> None:
-        values = {layer: _cast(t, self.store, layer) for layer, t in copy.tensors().items()}
+        values, peaks = copy.arrays()
+        for layer, peak in peaks.items():
+            _check_range(peak, self.store, layer)
         self.store.write_layers(values, ex_start, n_seq_done=seq_stop, seq_start=seq_start)
 
     def _wait(self) -> None:
@@ -384,7 +401,7 @@ def _forward_chunk(
     waits for the host during the forward pass (a `.cpu()` per layer and batch stalled a GPU
     every layer). On the CPU, allocating once also keeps small per-batch arrays from pinning the
     allocator's heap between the forward pass's large temporaries (the process then held 4-6 GB
-    for a 1 GB model). NaN marks a row no hook filled, which _cast refuses.
+    for a 1 GB model). NaN marks a row no hook filled, which the writer refuses.
     """
     chunk_ex_start, chunk_ex_stop = dataset.examples_of(chunk_start, chunk_stop)
     width = int(store.metadata["d_mlp"])
@@ -439,19 +456,13 @@ def _run_layers(model: LoadedModel, tokens: torch.Tensor, hook: str, layers: lis
     )
 
 
-def _cast(values: torch.Tensor, store: ActivationStore, layer: int) -> np.ndarray:
-    """Cast a float32 CPU tensor to the store's dtype, refusing values it cannot hold: nothing
-    is silently lost. Checked and cast by torch: its max propagates NaN, and numpy's float32 ->
-    float16 took 0.35 ms a SmolLM2 layer-chunk, torch's 0.05 with the check (measured)."""
-    dtype = store.dtype
-    if dtype.kind != "f":  # an integer store would truncate every activation to 0 or +-1
-        raise TypeError(f"store dtype {dtype} cannot hold activations: use float16 or float32")
-    peak = float(values.abs().amax()) if values.numel() else 0.0
+def _check_range(peak: float, store: ActivationStore, layer: int) -> None:
+    """Refuse a layer whose largest |value| (`peak`, from before the cast) the store's dtype
+    cannot hold, or that is not finite: nothing is silently lost or clipped."""
     if not math.isfinite(peak):
         raise FloatingPointError(f"non-finite activations at layer {layer} for {store.path}")
-    if peak > float(np.finfo(dtype).max):
+    if peak > float(np.finfo(store.dtype).max):
         raise ActivationRangeError(
-            f"layer {layer} has activations up to {peak:.3g}, beyond {dtype} range: "
+            f"layer {layer} has activations up to {peak:.3g}, beyond {store.dtype} range: "
             "set store.dtype=float32"
         )
-    return values.to(getattr(torch, dtype.name)).numpy()

@@ -326,7 +326,10 @@ class ActivationStore:
                     block_checksum(values[layer]),
                 ]
             )
-            records[layer] = {"n_seq_done": int(n_seq_done), "blocks": blocks, "complete": False}
+            # the block that ends the layer completes it, in the same metadata write
+            covered = sum(b[3] - b[2] for b in blocks)
+            complete = covered == self.n_examples and n_seq_done == self.metadata["n_sequences"]
+            records[layer] = {"n_seq_done": int(n_seq_done), "blocks": blocks, "complete": complete}
 
         async def write_data() -> None:
             await asyncio.gather(

@@ -46,15 +46,17 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
         ActivationStore(tmp_path / "s.zarr", META)
 
 
-def test_layers_are_complete_only_when_marked(tmp_path):
+def test_layers_are_complete_only_when_every_row_is_written(tmp_path):
     store = ActivationStore(tmp_path / "s.zarr", META, chunk_examples=3)
     store.write(2, 0, np.ones((6, 4), np.float16), n_seq_done=6)
+    assert not store.is_complete(2)
     with pytest.raises(RuntimeError, match="not fully written"):
         store.mark_complete(2)
     with pytest.raises(RuntimeError, match="not complete"):
         store.read(2)
-    store.write(2, 6, 2 * np.ones((4, 4), np.float16), n_seq_done=10)
-    store.mark_complete(2)
+    store.write(2, 6, 2 * np.ones((4, 4), np.float16), n_seq_done=10)  # the last block
+    assert store.is_complete(2)
+    store.mark_complete(2)  # says so again
     reopened = ActivationStore(tmp_path / "s.zarr", META)
     assert reopened.is_complete(2) and not reopened.is_complete(0)
     assert reopened.missing_layers([0, 2]) == [0]
