@@ -38,10 +38,15 @@ FORWARD_FLOPS_PER_S = 312e12 * 0.25
 # Loading: reading bf16 weights at 0.5 GB/s from a shared file system, plus interpreter start.
 LOAD_BYTES_PER_S = 0.5e9
 STARTUP_S = 60.0
-# Probing one (layer, feature) over the paper's k list, mean_diff, torch backend: measured on
-# 2 CPU cores at 4.5e-7 s per (example x neuron) for 1800 examples x 2048 neurons (18 values of k).
-# Used as-is for GPU nodes (8 cores, or the GPU backend): an upper bound rather than a guess.
-PROBE_S_PER_EXAMPLE_NEURON = 4.5e-7
+# Probing one (layer, feature) over the paper's k list, mean_diff, torch backend, document
+# bootstrap: 2.3e-8 s per (example x neuron) on 2 CPU cores (1800 examples x 2048 neurons, 18 ks,
+# 4 features a layer; `python -m launch.probe_costs`), 4.5e-7 before the batched solver. Kept at
+# 5e-8, and used as-is for GPU nodes (8 cores, or the GPU backend): an upper bound, not a guess.
+PROBE_S_PER_EXAMPLE_NEURON = 5e-8
+# The permutation null and random-support refits (`baselines`), per (example x neuron) and per
+# refit at one k: 1.6e-10 on the same machine and data (200 permutations + 20 random supports at
+# k=1 added 3.5e-8, 1.5x the probing itself); kept at 4e-10.
+BASELINE_S_PER_EXAMPLE_NEURON_REFIT = 4e-10
 
 
 @dataclass
@@ -52,7 +57,7 @@ class Job:
     d_mlp: int
     n_examples: int
     forward_hours: float  # loading and the forward pass, on the GPU
-    probe_hours: float  # probing, an upper bound (see PROBE_S_PER_EXAMPLE_NEURON)
+    probe_hours: float  # probing and its baselines, an upper bound (PROBE_S_PER_EXAMPLE_NEURON)
     store_bytes: float  # the activation store this job fills (shared with same-dataset jobs)
     store_key: tuple[str, str]
     timeout_min: (
@@ -142,7 +147,11 @@ def estimate_job(job: Config | DictConfig, base: DictConfig | None = None) -> Jo
     forward_s = 2 * n_params * n_seq * seq_len / FORWARD_FLOPS_PER_S
     load_s = STARTUP_S + 2 * n_params / LOAD_BYTES_PER_S
     n_features = _n_features(cfg)
-    probe_s = PROBE_S_PER_EXAMPLE_NEURON * n_examples * d_mlp * n_layers * n_features
+    refits = (cfg.baselines.permutations + cfg.baselines.random_supports) * len(
+        set(cfg.baselines.ks) & set(cfg.probe.ks or cfg.baselines.ks)
+    )
+    per_example_neuron = PROBE_S_PER_EXAMPLE_NEURON + BASELINE_S_PER_EXAMPLE_NEURON_REFIT * refits
+    probe_s = per_example_neuron * n_examples * d_mlp * n_layers * n_features
     gpus = int(OmegaConf.select(base, "hydra.launcher.gpus_per_node", default=1) or 1)
     itemsize = np.dtype(cfg.store.dtype).itemsize
     # a job's own model's slurm block, else the launcher's value: what SizedSlurmLauncher asks
@@ -251,7 +260,8 @@ def report(jobs: list[Job]) -> str:
         )
     lines.append(
         "Assumed: the forward pass at 25% of an A100's bf16 peak, weights read at 0.5 GB/s; "
-        "probing at a rate measured on 2 CPU cores (an upper bound); dataset sizes upper bounds."
+        "probing and its baselines at rates measured on 2 CPU cores (upper bounds; "
+        "`python -m launch.probe_costs` measures them here); dataset sizes upper bounds."
     )
     return "\n".join(lines)
 

@@ -145,6 +145,28 @@ def test_estimate_counts_disk_from_examples_neurons_layers(compose_cfg):
     assert "pythia-70m" in text and "GPU-hours" in text
 
 
+def test_estimate_prices_the_baselines_refits(compose_cfg):
+    """The permutation null and random supports cost per refit: none without them, and in
+    proportion to their count."""
+    from launch.estimate import BASELINE_S_PER_EXAMPLE_NEURON_REFIT, PROBE_S_PER_EXAMPLE_NEURON
+
+    base = ["model=pythia-70m", "feature=token_position", "layer=all"]
+    none, default, double = (
+        estimate_job(compose_cfg(base + extra))
+        for extra in (
+            ["baselines.permutations=0", "baselines.random_supports=0"],
+            [],
+            ["baselines.permutations=420", "baselines.random_supports=20"],
+        )
+    )
+    per_refit = BASELINE_S_PER_EXAMPLE_NEURON_REFIT / PROBE_S_PER_EXAMPLE_NEURON
+    assert default.probe_hours == pytest.approx(none.probe_hours * (1 + 220 * per_refit))
+    assert double.probe_hours - none.probe_hours == pytest.approx(
+        2 * (default.probe_hours - none.probe_hours)
+    )
+    assert none.forward_hours == default.forward_hours
+
+
 def test_estimate_prices_an_sae_job_as_one_layer_of_neurons_and_latents(compose_cfg, tmp_path):
     import torch
 
