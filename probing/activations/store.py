@@ -233,7 +233,7 @@ class ActivationStore:
         if (folder / "zarr.json").exists():
             try:
                 arr = zarr.open_array(folder, mode="r+")
-                if tuple(arr.shape) == (self.n_examples, self.d_mlp) and arr.dtype == self.dtype:
+                if self._fits(arr):
                     return arr
                 problem = f"shape {tuple(arr.shape)} / dtype {arr.dtype}"
             except Exception as err:
@@ -249,6 +249,10 @@ class ActivationStore:
             attributes={"layer": layer, "n_seq_done": 0, "complete": False, "blocks": []},
             overwrite=True,
         )
+
+    def _fits(self, arr: zarr.Array | AsyncArray) -> bool:
+        """Whether a layer's array has the shape and dtype this store's metadata says."""
+        return tuple(arr.shape) == (self.n_examples, self.d_mlp) and arr.dtype == self.dtype
 
     def is_complete(self, layer: int) -> bool:
         return self._attrs(layer).get("complete") is True
@@ -366,8 +370,7 @@ class ActivationStore:
                     )
                 except Exception:
                     return None  # _array names the problem and recreates it
-                fits = tuple(arr.shape) == (self.n_examples, self.d_mlp) and arr.dtype == self.dtype
-                return arr if fits else None
+                return arr if self._fits(arr) else None
 
             return await asyncio.gather(*(open_one(layer) for layer in layers))
 

@@ -96,8 +96,8 @@ class FeatureTask:
         used = [s for s in splits if s is not None]
         out: list[np.ndarray | None]
         if len({id(s.source) for s in used}) == 1 and all(s.index is not None for s in used):
-            cols = Rows(np.take(used[0].source, top, axis=1))
-            out = [None if s is None else Rows(cols.source, s.index).array() for s in splits]
+            cols = np.take(used[0].source, top, axis=1)
+            out = [None if s is None else Rows(cols, s.index).array() for s in splits]
         else:
             out = [None if s is None else s.columns(top) for s in splits]
         train, test, val = out

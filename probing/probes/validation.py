@@ -50,7 +50,7 @@ def check_probe_X_y(probe: BaseEstimator, X, y) -> tuple[np.ndarray, np.ndarray,
 def check_X(X, n_features: int | None = None, finite: bool = True) -> np.ndarray:
     """Return X as a finite 2-D float array; `n_features` checks it against the fitted width.
     finite=False leaves the NaN / inf check to a caller whose own pass over X proves it (the
-    mean_diff ranking: see ranking.mean_differences)."""
+    mean_diff ranking: see ranking.weighted_sums)."""
     _check_2d_real(X)
     X = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite=False)
     if finite:
