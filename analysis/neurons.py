@@ -80,10 +80,12 @@ def find_store(
     n_examples: int | None = None,
     dataset_hash: str | None = None,
     hook: str | None = None,
+    sae: str | None = None,
 ) -> Path | None:
     """The newest complete store for this model, revision, collection and layer; with
     `dataset_hash` / `hook` (every row records them) only the store of exactly that dataset
-    content and probed site, so two datasets of the same size never swap pages."""
+    content and probed site, so two datasets of the same size never swap pages; `sae` (the
+    digest hook=sae rows record) picks that SAE's latents, and only an SAE's rows read them."""
     found = []
     for path in (cache / "activations" / model).glob(f"{collection}-*.zarr"):
         attrs = _json_attrs(path / "zarr.json")
@@ -94,7 +96,10 @@ def find_store(
             and str(attrs.get("revision", "")) == revision
             and (n_examples is None or attrs.get("n_examples") == n_examples)
             and (dataset_hash is None or attrs.get("dataset_hash") == dataset_hash)
-            and (hook is None or attrs.get("hook", HOOKS["mlp_post"]) == HOOKS.get(hook, hook))
+            and attrs.get("sae") == sae
+            and (
+                sae or hook is None or attrs.get("hook", HOOKS["mlp_post"]) == HOOKS.get(hook, hook)
+            )
             and layer_attrs.get("complete")
         ):
             found.append(path)
@@ -180,6 +185,7 @@ def neuron_page(cache: Path, row: dict, n_contexts: int = 8) -> NeuronPage:
         n_examples,
         _str_or_none(row.get("dataset_hash")),
         _str_or_none(row.get("hook")),
+        _str_or_none(row.get("sae_digest")),
     )
     if store_path is None:
         page.problem = (

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 
 import numpy as np
 import pytest
 
 from analysis.neurons import decode_pieces, find_store, load_tokenizer, neuron_page
+from probing.activations import ActivationStore, store_path
 from tests.analysis.conftest import row
 
 
@@ -71,6 +73,26 @@ def test_find_store_wants_the_layer_complete(token_cache):
     assert find_store(cache, "tiny-pythia", "main", "programming_language", 1, None) is not None
     assert find_store(cache, "tiny-pythia", "main", "programming_language", 0, 12) is None
     assert find_store(cache, "tiny-pythia", "main", "surface_text", 1, 12) is None
+
+
+def test_an_sae_latent_page_reads_the_store_of_its_own_sae(token_cache):
+    """hook=sae rows name their SAE (sae_digest): the page reads that SAE's latents, never the
+    neurons' store or another SAE's (both would give other numbers under the same name)."""
+    cache, dataset, acts, _ = token_cache
+    neurons = find_store(cache, "tiny-pythia", "main", "programming_language", 1, 12)
+    attrs = json.loads((neurons / "zarr.json").read_text())["attributes"]
+    for digest, scale in (("aaaaaaaaaaaa", 10.0), ("bbbbbbbbbbbb", 20.0)):
+        metadata = {**attrs, "hook": "sae:blocks.1.mlp.hook_post", "sae": digest}
+        store = ActivationStore(store_path(cache / "activations", metadata), metadata)
+        store.write(1, 0, acts * scale, n_seq_done=attrs["n_sequences"])
+        store.mark_complete(1)
+    sae = dict(hook="sae", sae_digest="bbbbbbbbbbbb", sae_hook_name="blocks.1.mlp.hook_post")
+    page = neuron_page(cache, k1_row(**sae), n_contexts=1)
+    assert page.problem == ""
+    np.testing.assert_allclose(page.activations, acts[:, 2] * 20.0)
+    np.testing.assert_allclose(neuron_page(cache, k1_row(), n_contexts=1).activations, acts[:, 2])
+    other = neuron_page(cache, k1_row(**{**sae, "sae_digest": "cccccccccccc"}), n_contexts=1)
+    assert "no complete activation store" in other.problem
 
 
 def test_tokenizers_load_offline_or_not_at_all():
