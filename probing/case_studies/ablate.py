@@ -61,6 +61,14 @@ def best_k1(
     return best.head(top) if top else best
 
 
+def model_units(results: pd.DataFrame, cfg: Config) -> tuple[pd.DataFrame, str]:
+    """The rows whose supports are units of the model, and the hook they sit on: a hook=sae
+    run's latents are not, so the neurons probed beside them (mlp_post, same layer) are."""
+    if cfg.hook != "sae":
+        return results, cfg.hook
+    return results[results["hook"] == "mlp_post"], "mlp_post"
+
+
 def run_config(run_dir: Path) -> Config:
     """The typed Config a run saved (`.hydra/config.yaml`), its values checked against the
     schema; what the run's machine had (files, devices) is not checked again here."""
@@ -106,14 +114,15 @@ def ablate_run(
     results = read_results(run_dir)
     if results.empty:
         raise FeatureDataError(f"{run_dir} has no results rows")
-    targets = best_k1(results, features, top, min_val_f1)
+    units, hook = model_units(results, cfg)
+    targets = best_k1(units, features, top, min_val_f1)
     model = load_model(**asdict(cfg.model), seed=cfg.seed)
     dataset = load_dataset(cfg, model.tokenizer, results)
     rows = []
     for target in targets.to_dict("records"):
         feature, layer, neuron = target["feature"], int(target["layer"]), int(target["support"][0])
         seqs = balanced_sequences(dataset, feature, max_sequences, seed)
-        ablator = Ablator(model, dataset, layer, seqs, cfg.model.batch_size, cfg.hook)
+        ablator = Ablator(model, dataset, layer, seqs, cfg.model.batch_size, hook)
         for value in values:
             row = ablate_neuron(ablator, feature, neuron, value, n_random, seed)
             val_f1 = float(target.get("val_f1", float("nan")))

@@ -121,7 +121,7 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
     results (neuron_contexts.json) for the report's neuron pages."""
     from dataclasses import asdict
 
-    from probing.case_studies.ablate import best_k1, run_config
+    from probing.case_studies.ablate import best_k1, model_units, run_config
     from probing.features import FeatureDataError
     from probing.models import load_model
     from probing.results import read_results
@@ -131,11 +131,12 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
     results = read_results(run_dir)
     if results.empty:
         raise FeatureDataError(f"{run_dir} has no valid results rows")
-    targets = best_k1(results, None, top_neurons)
+    units, hook = model_units(results, cfg)
+    targets = best_k1(units, None, top_neurons)
     model = load_model(**asdict(cfg.model), seed=cfg.seed)
     corpus = broad_corpus(model.tokenizer, Path(cfg.paths.features))
     keys = sorted({(int(t["layer"]), int(t["support"][0])) for t in targets.to_dict("records")})
-    hits = top_activations(model, corpus, keys, top, cfg.model.batch_size, cfg.hook)
+    hits = top_activations(model, corpus, keys, top, cfg.model.batch_size, hook)
     out = {neuron_id(layer, neuron): describe(model.tokenizer, corpus, hits[(layer, neuron)])
            for layer, neuron in keys}  # fmt: skip
     path = run_dir / CONTEXTS_FILE

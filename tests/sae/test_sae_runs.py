@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from probing.config import validate_config
 from probing.errors import ConfigError
@@ -156,3 +157,27 @@ def test_cli_refuses_bad_saes_in_one_line(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "neurons and SAE latents, layer 1" in proc.stdout
     assert (tmp_path / "run" / "sae_cosines.jsonl").is_file()
+
+
+def test_the_case_studies_of_an_sae_run_read_its_neurons(tmp_path, monkeypatch, capsys):
+    """ablate and polysemantic on a hook=sae run: the SAE's latents are not units of the model,
+    so the neurons probed beside them (hook mlp_post, the same layer) are what they read."""
+    from probing.case_studies.ablate import main as ablate
+    from probing.case_studies.polysemantic import main as polysemantic
+
+    sae = mlp_post_sae(tmp_path / "sae")
+    run = tmp_path / "run"
+    cfg = compose_cfg(tmp_path, [*RUN, "hook=sae", f"sae.path={sae}"])
+    run_experiment(cfg, run)
+    (run / ".hydra").mkdir()  # as Hydra saves it: what the case studies read
+    (run / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    monkeypatch.setenv("PROBING_CACHE", str(tmp_path / "cache"))
+    argv = [str(run), "--random", "2", "--max-sequences", "8", "--min-val-f1", "0"]
+    assert ablate([*argv, "--values", "zero"]) == 0, capsys.readouterr().err
+    rows = read_results(run)
+    neurons = rows[(rows["hook"] == "mlp_post") & (rows["k"] == 1)]
+    for r in map(json.loads, (run / "ablation.jsonl").read_text().splitlines()):
+        supports = neurons[neurons["feature"] == r["feature"]]["support"].tolist()
+        assert [r["neuron"]] in supports  # a neuron of the run, never a latent's index
+    assert polysemantic([str(run), "--neurons", "2", "--top", "5"]) == 0
+    assert json.loads((run / "neuron_contexts.json").read_text())["model"] == "tiny-pythia"
