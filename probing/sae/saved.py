@@ -22,6 +22,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import torch
 
@@ -110,7 +111,12 @@ def read_config(folder: str | Path) -> SAEConfig:
         raise SAEError(f"{folder / CFG_FILE} is not a JSON object")
     meta: dict = raw["metadata"] if isinstance(raw.get("metadata"), dict) else {}
     hook_name = meta.get("hook_name") or raw.get("hook_name") or raw.get("hook_point")
+    model_name = meta.get("model_name") or raw.get("model_name")
+    if model_name is not None and not isinstance(model_name, str):
+        raise SAEError(f"{folder / CFG_FILE}: model_name must be a string, got {model_name!r}")
     kwargs = raw.get("activation_fn_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise SAEError(f"{folder / CFG_FILE}: activation_fn_kwargs must be an object")
     architecture = raw.get("architecture") or "standard"
     if architecture == "standard" and raw.get("activation_fn") == "topk" and kwargs.get("k"):
         architecture = "topk"  # a pre-6 SAELens top-k
@@ -128,17 +134,20 @@ def read_config(folder: str | Path) -> SAEConfig:
     if raw.get("reshape_activations", "none") not in ("none", None):
         raise SAEError(f"{folder}: reshaped (hook_z) SAEs are not supported")
     for key in ("d_in", "d_sae"):
-        if not isinstance(raw.get(key), int) or raw[key] < 1:
+        if not _integer(raw.get(key)) or raw[key] < 1:
             raise SAEError(f"{folder / CFG_FILE}: {key} must be a positive integer")
     k = raw.get("k", kwargs.get("k")) if architecture == "topk" else None
-    if architecture == "topk" and not (isinstance(k, int) and 1 <= k <= raw["d_sae"]):
+    if architecture == "topk" and not (_integer(k) and 1 <= k <= raw["d_sae"]):
         raise SAEError(f"{folder / CFG_FILE}: a topk SAE needs k in 1..d_sae, got {k!r}")
+    for key in ("apply_b_dec_to_input", "rescale_acts_by_decoder_norm"):
+        if not isinstance(raw.get(key, False), bool | None):  # "false" would read as true
+            raise SAEError(f"{folder / CFG_FILE}: {key} must be true or false, got {raw[key]!r}")
     cfg = SAEConfig(
         architecture=architecture,
         d_in=raw["d_in"],
         d_sae=raw["d_sae"],
         hook_name=str(hook_name or ""),
-        model_name=meta.get("model_name") or raw.get("model_name"),
+        model_name=model_name,
         apply_b_dec_to_input=bool(raw.get("apply_b_dec_to_input", True)),
         normalize_activations=normalize,
         k=k,
@@ -146,6 +155,10 @@ def read_config(folder: str | Path) -> SAEConfig:
     )
     cfg.site  # noqa: B018  (an unreadable hook_name fails here, with the folder's other checks)
     return cfg
+
+
+def _integer(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no width
 
 
 class SparseAutoencoder:
@@ -173,6 +186,8 @@ class SparseAutoencoder:
                 raise SAEError(
                     f"{source}: {name} has shape {tuple(tensor.shape)}, cfg.json says {shape}"
                 )
+            if not torch.isfinite(tensor).all():  # NaN latents would stop extraction midway
+                raise SAEError(f"{source}: {name} has non-finite values (NaN or inf)")
         self.weights = {name: weights[name].float() for name in expect}
 
     @property

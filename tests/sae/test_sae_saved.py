@@ -126,6 +126,13 @@ def test_sites():
         (lambda f: _edit(f, normalize_activations="expected_average_only_in"), "not supported"),
         (lambda f: _edit_meta(f, hook_name="blocks.1.attn.hook_z"), "not a site probing reads"),
         (lambda f: (f / "sae_weights.safetensors").write_bytes(b"garbage"), "not a readable"),
+        (lambda f: _edit(f, d_sae=True), "d_sae must be a positive integer"),
+        (lambda f: _edit(f, architecture="topk", k=True), "needs k in 1..d_sae"),
+        (lambda f: _edit(f, apply_b_dec_to_input="false"), "apply_b_dec_to_input must be true or"),
+        (lambda f: _edit_meta(f, model_name=["pythia-70m"]), "model_name must be a string"),
+        (lambda f: _edit(f, activation_fn="topk", activation_fn_kwargs=[4]), "must be an object"),
+        (lambda f: _damage_weight(f, "W_enc", float("nan")), "W_enc has non-finite values"),
+        (lambda f: _damage_weight(f, "b_dec", float("inf")), "b_dec has non-finite values"),
     ],
 )
 def test_unusable_folders_say_why(tmp_path, damage, message):
@@ -181,6 +188,14 @@ def _edit_meta(folder, **changes):
     cfg = json.loads((folder / "cfg.json").read_text())
     cfg["metadata"].update(changes)
     (folder / "cfg.json").write_text(json.dumps(cfg))
+
+
+def _damage_weight(folder, name, value):
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(folder / "sae_weights.safetensors")
+    weights[name].view(-1)[0] = value
+    save_file(weights, folder / "sae_weights.safetensors")
 
 
 REFERENCE = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "sae_reference"
