@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
 DEFAULT_COLLECTIONS = ["programming_language", "natural_language", "text_source"]
+MIN_TOKENS = 100  # a tenth is held out to measure the fit: fewer leaves too few to measure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,9 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         site_of(args.site)
         if not 1 <= args.k <= args.d_sae:
             raise SAEError(f"--k {args.k} must be in 1..--d-sae ({args.d_sae})")
+        least_of = {"tokens": MIN_TOKENS, "batch_size": 1, "epochs": 0}
+        for name, least in least_of.items():
+            if (value := getattr(args, name)) < least:
+                raise SAEError(f"--{name.replace('_', '-')} {value} must be at least {least}")
+        if not (math.isfinite(args.lr) and args.lr > 0):
+            raise SAEError(f"--lr {args.lr} must be a positive number")
         out = Path(args.out)
-        if out.exists() and any(out.iterdir()):
-            raise SAEError(f"{out} exists and is not empty: choose another --out")
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise SAEError(f"{out} is a file or not empty: choose another --out")
         report = _train(args, out)
     except user_errors() as err:
         print(f"error: {err}", file=sys.stderr)

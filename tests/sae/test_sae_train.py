@@ -60,6 +60,32 @@ def test_cli_trains_and_saves_an_sae_probing_reads(tmp_path, monkeypatch, capsys
     assert "not a site probing reads" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "odd, message",
+    [
+        (["--tokens", "0"], "--tokens 0 must be at least 100"),
+        (["--tokens", "1"], "--tokens 1 must be at least 100"),  # trained an SAE of NaN b_dec
+        (["--batch-size", "0"], "--batch-size 0 must be at least 1"),
+        (["--epochs", "-1"], "--epochs -1 must be at least 0"),
+        (["--lr", "nan"], "--lr nan must be a positive number"),
+        (["--lr", "-0.1"], "--lr -0.1 must be a positive number"),
+        (["--out", "a_file"], "a_file is a file or not empty"),
+    ],
+)
+def test_cli_refuses_odd_arguments_in_one_line_before_the_model_loads(
+    odd, message, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("not an SAE folder")
+    monkeypatch.setattr("probing.sae.__main__._train", lambda *a: pytest.fail("it trained"))
+    args = ["train", "model=tiny-pythia", "--site", "blocks.1.hook_mlp_out", "--d-sae", "16",
+            "--k", "4", "--out", str(tmp_path / "sae"), *odd]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert (tmp_path / "a_file").read_text() == "not an SAE folder"
+
+
 @pytest.mark.slow
 def test_smollm2_latents_beside_neurons(tmp_path, monkeypatch, capsys):
     """SmolLM2: a small SAE trained here, then its latents probed beside layer 4's neurons."""
