@@ -25,7 +25,7 @@ from analysis.dynamics import RULE, scale_dynamics
 from analysis.models import order_models
 from analysis.neurons import NeuronPage, default_cache, neuron_page
 from analysis.tables import best_neurons, sparsity, top_neurons
-from probing.case_study_outputs import find_ablations, find_neuron_contexts
+from probing.case_study_outputs import find_ablations, find_neuron_contexts, json_lines
 from probing.sae.compare import COSINE_FILE, SAE_HOOK, side_by_side
 
 log = logging.getLogger(__name__)
@@ -400,8 +400,7 @@ def main(argv: list[str] | None = None) -> int:
 def _load_sae_cosines(run_dirs: list[str]) -> pd.DataFrame:
     """The decoder cosines (probing.sae.compare) every hook=sae run under the directories wrote."""
     found = sorted({p for d in run_dirs if Path(d).is_dir() for p in Path(d).rglob(COSINE_FILE)})
-    frames = [pd.read_json(path, lines=True) for path in found if path.stat().st_size]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.DataFrame([row for path in found for row in json_lines(path)])
 
 
 def _load(run_dirs: list[str], project: str | None) -> pd.DataFrame:

@@ -8,13 +8,35 @@ case studies.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
 
+log = logging.getLogger(__name__)
+
 ABLATION_FILE = "ablation.jsonl"  # probing.case_studies.ablate: one row per neuron x value
 CONTEXTS_FILE = "neuron_contexts.json"  # probing.case_studies.polysemantic: broad-corpus hits
 WEIGHTS_FILE = "weights_by_layer.csv"  # probing.case_studies.weights: one row per model x layer
+
+
+def json_lines(path: str | Path) -> list[dict]:
+    """The JSON objects of a .jsonl file a case study wrote; a bad line (a killed job's last
+    one, an edit) is skipped with a warning naming file:line, so it never costs the report."""
+    rows = []
+    with Path(path).open("rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as err:  # not JSON, or not UTF-8
+                row = err
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                log.warning("%s:%d: skipping a bad line (%s)", path, number, row)
+    return rows
 
 
 def read_ablations(run_dir: str | Path) -> pd.DataFrame:
@@ -22,7 +44,7 @@ def read_ablations(run_dir: str | Path) -> pd.DataFrame:
     path = Path(run_dir) / ABLATION_FILE
     if not path.is_file():
         return pd.DataFrame()
-    return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line])
+    return pd.DataFrame(json_lines(path))
 
 
 def find_ablations(run_dirs: list[str]) -> pd.DataFrame:
@@ -37,6 +59,14 @@ def find_neuron_contexts(run_dirs: list[str]) -> dict:
     out: dict = {}
     for d in run_dirs:
         for path in sorted(Path(d).rglob(CONTEXTS_FILE)) if Path(d).is_dir() else []:
-            data = json.loads(path.read_text())
+            try:
+                data = json.loads(path.read_bytes())
+            except ValueError as err:  # not JSON, or not UTF-8
+                log.warning("%s: skipping it (%s)", path, err)
+                continue
+            if not (isinstance(data, dict) and isinstance(data.get("model"), str)
+                    and isinstance(data.get("neurons"), dict)):  # fmt: skip
+                log.warning("%s: skipping it: not the model and neurons polysemantic writes", path)
+                continue
             out.setdefault(data["model"], {}).update(data["neurons"])
     return out
