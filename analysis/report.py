@@ -374,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.run_dirs and not args.wandb:
         parser.error("give at least one RUN_DIR or --wandb ENTITY/PROJECT")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    problem = _argument_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         results = _load(args.run_dirs, args.wandb)
         ablations = find_ablations(args.run_dirs)
@@ -390,11 +394,22 @@ def main(argv: list[str] | None = None) -> int:
             broad=broad,
             sae_cosines=cosines,
         )
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
+    except (OSError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"report: {out}  ({len(results)} rows; figures in {out.with_name(out.stem + '_files')})")
     return 0
+
+
+def _argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the numbers or the output asked for, before any work (None: nothing)."""
+    if not 0 < args.fraction <= 1:  # NaN too: no k would reach it, every k90 the largest k
+        return f"--fraction {args.fraction} must be in (0, 1]"
+    if args.neuron_pages < 0:
+        return f"--neuron-pages {args.neuron_pages} must be 0 or more"
+    if Path(args.output).is_dir():
+        return f"-o {args.output} is a folder: name the report's file (in it, or beside it)"
+    return None
 
 
 def _load_sae_cosines(run_dirs: list[str]) -> pd.DataFrame:

@@ -205,7 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-test-positives", type=int, default=0, metavar="N",
                         help="only features with at least N positive test examples")  # fmt: skip
     args = parser.parse_args(argv)
-    results = load_results(*args.run_dirs)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"error: -o {out} is a file: name a folder for the CSVs and plots", file=sys.stderr)
+        return 2
+    try:
+        results = load_results(*args.run_dirs)
+    except FileNotFoundError as err:  # a run directory that is not there
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if results.empty:
         print("error: no result rows under the given directories", file=sys.stderr)
         return 2
@@ -216,7 +224,6 @@ def main(argv: list[str] | None = None) -> int:
         if results.empty:
             print("error: no feature has that many test positives", file=sys.stderr)
             return 2
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sparsity = probing_sparsity(results)
     layers = by_layer(sparsity)

@@ -32,3 +32,38 @@ def test_a_run_whose_only_row_is_edited_is_one_line(command, tmp_path, capsys):
     assert command([str(run)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "odd, message",
+    [
+        (["--fraction", "0"], "--fraction 0.0 must be in (0, 1]"),
+        (["--fraction", "1.5"], "--fraction 1.5 must be in (0, 1]"),  # no k reaches it
+        (["--fraction", "nan"], "--fraction nan must be in (0, 1]"),
+        (["--neuron-pages", "-1"], "--neuron-pages -1 must be 0 or more"),  # head(-1): all but one
+        (["-o", "{tmp}"], "is a folder: name the report's file"),
+        (["-o", "{tmp}/a_file/report.html"], "a_file"),
+    ],
+)
+def test_report_refuses_odd_arguments_in_one_line(odd, message, tmp_path, capsys):
+    write_results(tmp_path / "run", [row(layer=la, f1=0.5, support=[la]) for la in (0, 1)])
+    (tmp_path / "a_file").write_text("")
+    odd = [a.format(tmp=tmp_path) for a in odd]
+    assert report.main([str(tmp_path / "run"), "-o", str(tmp_path / "r.html"), *odd]) == 2
+    assert message in one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "run"]  # nothing written
+
+
+def test_superposition_refuses_a_missing_folder_or_an_out_that_is_a_file(tmp_path, capsys):
+    write_results(tmp_path / "run", [row(layer=la, f1=0.5, support=[la]) for la in (0, 1)])
+    (tmp_path / "a_file").write_text("")
+    assert superposition.main([str(tmp_path / "missing"), "-o", str(tmp_path / "out")]) == 2
+    assert "missing: no such run directory" in one_line_error(capsys)
+    assert superposition.main([str(tmp_path / "run"), "-o", str(tmp_path / "a_file")]) == 2
+    assert "a_file" in one_line_error(capsys)
