@@ -289,10 +289,13 @@ def _broad_html(info: dict) -> str:
         f"{escape(r['context'])}<b>{escape(r['token'])}</b></code></td></tr>"
         for r in info["top"][:10]
     )
+    # the counts too: neuron_contexts.json travels with a run folder, and is shown, never run
+    tokens_n = escape(str(info["distinct_tokens"]))
+    sources_n = escape(str(info["distinct_sources"]))
     return (
         f"<p>Over a broad corpus (every pinned source, probing.case_studies.polysemantic): its top "
-        f"{len(info['top'])} activations fall on {info['distinct_tokens']} distinct tokens (the "
-        f"commonest {info['top_token_share']:.0%}) from {info['distinct_sources']} sources. "
+        f"{len(info['top'])} activations fall on {tokens_n} distinct tokens (the "
+        f"commonest {info['top_token_share']:.0%}) from {sources_n} sources. "
         f"Tokens: {tokens}. Sources: {sources}.</p><table><tr><th>activation</th><th>source</th>"
         f"<th>context, <b>token</b></th></tr>{rows}</table>"
     )

@@ -117,3 +117,23 @@ def test_a_damaged_case_study_file_costs_its_rows_not_the_report(report_run, tmp
         assert damaged in caplog.text
     assert str(run_dir / "1_other" / "neuron_contexts.json") in caplog.text
     assert "Ablation of the best single neurons" not in out.read_text()
+
+
+def test_what_a_case_study_file_says_is_escaped_in_the_html(report_run, tmp_path):
+    """neuron_contexts.json travels with a run folder: whatever it holds (an edited or foreign
+    file) is shown as text, never run as HTML or script."""
+    run_dir, cache = report_run
+    evil = "<script>alert(1)</script>"
+    info = {
+        "top": [{"activation": 1.5, "source": evil, "context": evil, "token": evil}],
+        "by_token": [[evil, 3]],
+        "by_source": [[evil, 1]],
+        "distinct_tokens": evil,
+        "top_token_share": 0.5,
+        "distinct_sources": '"><img src=x onerror=alert(2)>',
+    }
+    broad = {"tiny-pythia": {"L1N2": info}}
+    out = build_report(load_results(run_dir), tmp_path / "r.html", cache=cache, broad=broad)
+    text = out.read_text()
+    assert "Over a broad corpus" in text
+    assert text.count("<script>") == 1 and "<img src=x" not in text  # the page's own script
