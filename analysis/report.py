@@ -26,6 +26,7 @@ from analysis.models import order_models
 from analysis.neurons import NeuronPage, default_cache, neuron_page
 from analysis.tables import best_neurons, sparsity, top_neurons
 from probing.case_study_outputs import find_ablations, find_neuron_contexts, json_lines
+from probing.errors import below_least
 from probing.sae.compare import COSINE_FILE, SAE_HOOK, side_by_side
 
 log = logging.getLogger(__name__)
@@ -408,11 +409,9 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the numbers or the output asked for, before any work (None: nothing)."""
     if not 0 < args.fraction <= 1:  # NaN too: no k would reach it, every k90 the largest k
         return f"--fraction {args.fraction} must be in (0, 1]"
-    if args.neuron_pages < 0:
-        return f"--neuron-pages {args.neuron_pages} must be 0 or more"
     if Path(args.output).is_dir():
         return f"-o {args.output} is a folder: name the report's file (in it, or beside it)"
-    return None
+    return below_least(args, {"neuron_pages": 0})
 
 
 def _load_sae_cosines(run_dirs: list[str]) -> pd.DataFrame:

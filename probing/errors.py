@@ -11,6 +11,7 @@ these; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 
 class UserError(Exception):
@@ -51,4 +52,13 @@ def user_message(err: BaseException) -> str | None:
             "PROBING_CACHE (caches) / hydra.run.dir (results) at a writable directory, then rerun "
             "(finished work is kept)"
         )
+    return None
+
+
+def below_least(args: Any, least: dict[str, int]) -> str | None:
+    """The first command-line number under its smallest value (`least`, by argparse dest), as
+    the one line to show ("--tokens 0 must be at least 100"), or None."""
+    for name, smallest in least.items():
+        if (value := getattr(args, name)) < smallest:
+            return f"--{name.replace('_', '-')} {value} must be at least {smallest}"
     return None

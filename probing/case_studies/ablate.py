@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from probing.case_studies.ablation import VALUES, Ablator, ablate_neuron, balanced_sequences
 from probing.case_study_outputs import ABLATION_FILE
 from probing.config import Config, parse_config
-from probing.errors import ConfigError, user_errors
+from probing.errors import ConfigError, below_least, user_errors
 from probing.features import FeatureDataError, build_feature_dataset
 from probing.models import load_model
 from probing.results import read_results
@@ -177,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-sequences", type=int, default=128, help="texts measured per feature")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    odd = below_least(args, {"top": 0, "random": 0, "max_sequences": 2})  # 2: with and without
+    if not odd and not 0 <= args.min_val_f1 <= 1:
+        odd = f"--min-val-f1 {args.min_val_f1} must be in [0, 1]"
+    if odd:
+        print(f"error: {odd}", file=sys.stderr)
+        return 2
     try:
         rows = ablate_run(
             args.run_dir, args.features, args.top, tuple(args.values), args.random,

@@ -154,8 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neurons", type=int, default=10, help="the N best k=1 neurons")
     parser.add_argument("--top", type=int, default=40, help="top activations per neuron")
     args = parser.parse_args(argv)
-    from probing.errors import user_errors
+    from probing.errors import below_least, user_errors
 
+    odd = below_least(args, {"neurons": 0, "top": 1})
+    if odd:
+        print(f"error: {odd}", file=sys.stderr)
+        return 2
     try:
         path = neuron_contexts(args.run_dir, args.neurons, args.top)
     except user_errors() as err:  # a user's mistake is one line, as in probing.ablate

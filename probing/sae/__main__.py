@@ -45,17 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--out", required=True, help="the SAE folder to write")
     args = parser.parse_args(argv)
 
-    from probing.errors import user_errors
+    from probing.errors import below_least, user_errors
     from probing.sae.saved import SAEError, site_of
 
     try:
         site_of(args.site)
         if not 1 <= args.k <= args.d_sae:
             raise SAEError(f"--k {args.k} must be in 1..--d-sae ({args.d_sae})")
-        least_of = {"tokens": MIN_TOKENS, "batch_size": 1, "epochs": 0}
-        for name, least in least_of.items():
-            if (value := getattr(args, name)) < least:
-                raise SAEError(f"--{name.replace('_', '-')} {value} must be at least {least}")
+        odd = below_least(args, {"tokens": MIN_TOKENS, "batch_size": 1, "epochs": 0})
+        if odd:
+            raise SAEError(odd)
         if not (math.isfinite(args.lr) and args.lr > 0):
             raise SAEError(f"--lr {args.lr} must be a positive number")
         out = Path(args.out)

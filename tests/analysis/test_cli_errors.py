@@ -46,7 +46,7 @@ def one_line_error(capsys) -> str:
         (["--fraction", "0"], "--fraction 0.0 must be in (0, 1]"),
         (["--fraction", "1.5"], "--fraction 1.5 must be in (0, 1]"),  # no k reaches it
         (["--fraction", "nan"], "--fraction nan must be in (0, 1]"),
-        (["--neuron-pages", "-1"], "--neuron-pages -1 must be 0 or more"),  # head(-1): all but one
+        (["--neuron-pages", "-1"], "--neuron-pages -1 must be at least 0"),  # head(-1): all but one
         (["-o", "{tmp}"], "is a folder: name the report's file"),
         (["-o", "{tmp}/a_file/report.html"], "a_file"),
     ],
@@ -67,3 +67,23 @@ def test_superposition_refuses_a_missing_folder_or_an_out_that_is_a_file(tmp_pat
     assert "missing: no such run directory" in one_line_error(capsys)
     assert superposition.main([str(tmp_path / "run"), "-o", str(tmp_path / "a_file")]) == 2
     assert "a_file" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "command, odd, message",
+    [
+        (ablate.main, ["--top", "-1"], "--top -1 must be at least 0"),  # head(-1): all but one
+        (ablate.main, ["--random", "-1"], "--random -1 must be at least 0"),
+        (ablate.main, ["--max-sequences", "1"], "--max-sequences 1 must be at least 2"),  # NaN rows
+        (ablate.main, ["--min-val-f1", "nan"], "--min-val-f1 nan must be in [0, 1]"),
+        (polysemantic.main, ["--neurons", "-2"], "--neurons -2 must be at least 0"),
+        (polysemantic.main, ["--top", "0"], "--top 0 must be at least 1"),
+    ],
+)
+def test_case_studies_refuse_odd_numbers_before_reading_the_run(
+    command, odd, message, tmp_path, capsys
+):
+    (tmp_path / "ablation.jsonl").write_text('{"kept": true}\n')
+    assert command([str(tmp_path), *odd]) == 2
+    assert message in one_line_error(capsys)
+    assert (tmp_path / "ablation.jsonl").read_text() == '{"kept": true}\n'  # nothing overwritten
