@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the report reads these tables without importing torch
 SAE_HOOK = "sae"
 NEURON_HOOK = "mlp_post"
 COSINE_FILE = "sae_cosines.jsonl"
+KEYS = ["model", "feature", "layer"]
 COLUMNS = [
     "model",
     "feature",
@@ -40,16 +41,15 @@ COLUMNS = [
 ]
 
 
-def best_units(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per model x feature x layer: the best k=1 unit (validation), its test F1, interval,
-    p-value (BH-adjusted over the features) and the layer's k90."""
+def best_units(rows: pd.DataFrame, keys: list[str] = KEYS) -> pd.DataFrame:
+    """Per model x feature x layer (x sae, for latents): the best k=1 unit (validation), its
+    test F1, interval, p-value (BH-adjusted over the features) and the layer's k90."""
     k1 = rows[rows["k"] == 1]
     if k1.empty:
         return pd.DataFrame()
-    keys = ["model", "feature", "layer"]
     best = best_rows(k1, keys)
     best = best.assign(unit=best["support"].map(lambda s: int(s[0])), **chance_columns(best))
-    best = with_significance(best, ["model", "layer"])
+    best = with_significance(best, [key for key in keys if key != "feature"])
     k90 = {key: curve_k_at_fraction(curve) for key, curve in rows.groupby(keys, sort=False)}
     best["k90"] = [k90[tuple(key)] for key in best[keys].itertuples(index=False)]
     low = best["f1_ci_low"] if "f1_ci_low" in best else math.nan
@@ -62,25 +62,25 @@ def side_by_side(results: pd.DataFrame, cosines: pd.DataFrame | None = None) -> 
     hooks = results["hook"].fillna(NEURON_HOOK) if "hook" in results else None
     if hooks is None or not (hooks == SAE_HOOK).any():
         return pd.DataFrame(columns=COLUMNS)
-    latents = best_units(results[hooks == SAE_HOOK])
+    by_sae = ["sae"] if "sae" in results else []  # two SAEs of a layer: a row each
+    latents = best_units(results[hooks == SAE_HOOK], KEYS + by_sae)
     neurons = best_units(results[hooks == NEURON_HOOK])
-    keys = ["model", "feature", "layer"]
     pick = ["unit", "f1", "f1_low", "f1_high", "p_value", "k90"]
     names = ["", "_f1", "_f1_low", "_f1_high", "_p", "_k90"]
-    out = latents[keys + pick + (["sae"] if "sae" in latents else [])].rename(
+    out = latents[KEYS + pick + by_sae].rename(
         columns={p: f"latent{n}" for p, n in zip(pick, names, strict=True)}
     )
     if not neurons.empty:
         out = out.merge(
-            neurons[keys + pick].rename(
+            neurons[KEYS + pick].rename(
                 columns={p: f"neuron{n}" for p, n in zip(pick, names, strict=True)}
             ),
-            on=keys,
+            on=KEYS,
             how="left",
         )
     out["decoder_cosine"] = math.nan
     if cosines is not None and len(cosines):
-        on = keys + ["latent", "neuron"]
+        on = KEYS + ["latent", "neuron"] + [c for c in by_sae if c in cosines]
         found = out.drop(columns="decoder_cosine").merge(
             cosines[on + ["decoder_cosine"]].drop_duplicates(on), on=on, how="left"
         )
@@ -88,7 +88,7 @@ def side_by_side(results: pd.DataFrame, cosines: pd.DataFrame | None = None) -> 
     for column in COLUMNS:
         if column not in out:
             out[column] = math.nan
-    return out[COLUMNS].sort_values(["model", "layer", "feature"]).reset_index(drop=True)
+    return out[COLUMNS].sort_values(["model", "layer", "feature", "sae"]).reset_index(drop=True)
 
 
 def output_directions(

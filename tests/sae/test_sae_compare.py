@@ -1,0 +1,47 @@
+"""Neurons beside latents (probing.sae.compare): one row per SAE, never one pooled over SAEs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from probing.sae.compare import side_by_side
+from tests.analysis.conftest import row
+
+
+def rows_of(hook: str, unit: int, f1: float, val_f1: float, sae: str | None = None) -> list[dict]:
+    """Layer 1's python curve (k = 1, 2) of one hook; the k=1 support is `unit`."""
+    extra = {"hook": hook, **({"sae": sae} if sae else {})}
+    return [
+        row("tiny-pythia", "python", 1, k, f1 if k == 1 else 1.0, [unit] if k == 1 else [0, 1],
+            val_f1=val_f1, **extra)
+        for k in (1, 2)
+    ]  # fmt: skip
+
+
+def test_two_saes_of_one_layer_get_a_row_each_with_their_own_cosine():
+    results = pd.DataFrame(
+        rows_of("mlp_post", 5, 0.6, 0.6)
+        + rows_of("sae", 3, 0.9, 0.9, sae="wide")
+        + rows_of("sae", 3, 0.4, 0.5, sae="narrow")
+    )
+    cosines = pd.DataFrame(
+        [
+            {
+                "model": "tiny-pythia",
+                "feature": "python",
+                "layer": 1,
+                "latent": 3,
+                "neuron": 5,
+                "decoder_cosine": cosine,
+                "sae": sae,
+            }
+            for sae, cosine in (("narrow", -0.2), ("wide", 0.8))
+        ]  # fmt: skip
+    )
+    table = side_by_side(results, cosines).set_index("sae")
+    assert sorted(table.index) == ["narrow", "wide"]  # the narrow SAE is not dropped
+    assert table.loc["wide", "latent_f1"] == pytest.approx(0.9)
+    assert table.loc["narrow", "latent_f1"] == pytest.approx(0.4)
+    assert table.loc["narrow", "decoder_cosine"] == pytest.approx(-0.2)  # its own, not wide's
+    assert (table["neuron"] == 5).all() and (table["neuron_f1"] == 0.6).all()
