@@ -201,7 +201,9 @@ def _sae_section(results: pd.DataFrame, cosines: pd.DataFrame | None) -> str:
     """Neurons and SAE latents of the same layer and feature, side by side (hook=sae runs)."""
     if "hook" not in results or not (results["hook"] == SAE_HOOK).any():
         return ""
-    plain = results.assign(model=results.get("model_name", results["model"]))
+    # the latents' label less its "#sae" part meets their neurons'; "@revision" stays, so two
+    # checkpoints are never paired across (model_name would pool them)
+    plain = results.assign(model=results["model"].str.split("#").str[0])
     table = side_by_side(plain, cosines)
     return (
         "<h2>Neurons and SAE latents</h2><p>Per model, feature and SAE layer: the best single "

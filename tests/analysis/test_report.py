@@ -137,3 +137,22 @@ def test_what_a_case_study_file_says_is_escaped_in_the_html(report_run, tmp_path
     text = out.read_text()
     assert "Over a broad corpus" in text
     assert text.count("<script>") == 1 and "<img src=x" not in text  # the page's own script
+
+
+def test_neurons_beside_latents_keep_two_revisions_apart(tmp_path):
+    """hook=sae runs of two checkpoints: each row pairs a revision's latent with that same
+    revision's neuron, never the other checkpoint's (the report labels them name@revision)."""
+    rows = []
+    for revision, neuron, latent, f1 in (("step1", 5, 3, 0.9), ("step2", 6, 4, 0.3)):
+        for hook, unit in (("mlp_post", neuron), ("sae", latent)):
+            extra = {"hook": hook, "revision": revision, "val_f1": f1}
+            if hook == "sae":
+                extra["sae"] = f"standard-64@blocks.1.mlp.hook_post-{revision}"
+            rows += [row("pythia-70m", "python", 1, k, f1, [unit] if k == 1 else [0, 1], **extra)
+                     for k in (1, 2)]  # fmt: skip
+    write_results(tmp_path / "run", rows)
+    text = build_report(load_results(tmp_path / "run"), tmp_path / "r.html", neuron_pages=0)
+    section = text.read_text().split('id="sae-latents"')[1].split("</table>")[0]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", section)
+    pairs = {(cells[i], cells[i + 3], cells[i + 9]) for i in range(0, len(cells), 17)}
+    assert pairs == {("pythia-70m@step1", "5", "3"), ("pythia-70m@step2", "6", "4")}
