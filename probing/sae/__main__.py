@@ -74,8 +74,11 @@ def _train(args, out: Path) -> dict:
 
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
 
+    from probing.cli_checks import hydra_error_line
     from probing.config import validate_config
+    from probing.errors import ConfigError
     from probing.features import build_feature_dataset
     from probing.models import load_model
     from probing.sae.saved import SAEError, site_of
@@ -83,9 +86,13 @@ def _train(args, out: Path) -> dict:
 
     conf = Path(__file__).resolve().parents[2] / "conf"
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose("config", overrides=["logger=none", *args.overrides])
-    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            cfg = compose("config", overrides=["logger=none", *args.overrides])
+    except HydraException as err:  # a typo'd key, an unknown group member
+        raise ConfigError(f"invalid config: {hydra_error_line(err)}") from None
+    finally:
+        GlobalHydra.instance().clear()
     config = validate_config(cfg)
     model = load_model(**asdict(config.model), seed=config.seed)
     if site_of(args.site).layer >= model.n_layers:

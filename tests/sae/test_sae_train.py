@@ -86,6 +86,18 @@ def test_cli_refuses_odd_arguments_in_one_line_before_the_model_loads(
     assert (tmp_path / "a_file").read_text() == "not an SAE folder"
 
 
+@pytest.mark.parametrize(
+    "override, message", [("model=nope", "model"), ("probe.kss=1", "probe.kss")]
+)
+def test_cli_refuses_a_bad_override_in_one_line(override, message, tmp_path, capsys):
+    args = ["train", override, "--site", "blocks.1.hook_mlp_out", "--d-sae", "16", "--k", "4",
+            "--out", str(tmp_path / "sae")]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: invalid config: ") and message in err and "\n" not in err
+    assert not (tmp_path / "sae").exists()
+
+
 @pytest.mark.slow
 def test_smollm2_latents_beside_neurons(tmp_path, monkeypatch, capsys):
     """SmolLM2: a small SAE trained here, then its latents probed beside layer 4's neurons."""
