@@ -63,10 +63,11 @@ def model_weights_table(models: list[str], seed: int = 0) -> pd.DataFrame:
 
     frames = []
     for name in models:
-        conf = CONF_MODELS / f"{name.split('@', 1)[0]}.yaml"
+        base, _, revision = name.partition("@")  # "name@revision": a checkpoint, as labelled
+        conf = CONF_MODELS / f"{base}.yaml"
         # to_container is typed for any node; a model's YAML is a mapping
         cfg = cast(dict[str, Any], OmegaConf.to_container(OmegaConf.load(conf), resolve=True))
-        model = load_model(**cfg, seed=seed)
+        model = load_model(**{**cfg, **({"revision": revision} if revision else {})}, seed=seed)
         frames.append(model_weight_stats(model.bridge, name, seed))
         del model
     return pd.concat(frames, ignore_index=True)

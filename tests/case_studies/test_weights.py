@@ -40,3 +40,21 @@ def test_the_command_refuses_a_model_without_a_config_in_one_line(tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "no-such-model" in err and "\n" not in err
     assert not (tmp_path / "w.csv").exists()
+
+
+def test_a_checkpoint_label_loads_that_revision(monkeypatch):
+    """ "name@revision" (how the report and superposition label a checkpoint) loads that
+    revision's weights, not the config's default revision under the checkpoint's name."""
+    import probing.models
+
+    load = probing.models.load_model
+    asked = []
+
+    def recording_load(**cfg):
+        asked.append(cfg["revision"])
+        return load(**{**cfg, "revision": None})  # tiny-pythia has no checkpoints to load
+
+    monkeypatch.setattr(probing.models, "load_model", recording_load)
+    table = sp.model_weights_table(["tiny-pythia@step1", "tiny-pythia"])
+    assert asked == ["step1", None]
+    assert set(table["model"]) == {"tiny-pythia@step1", "tiny-pythia"}
