@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     per_collection = first_quarter(sparsity, columns, ("model", "collection"))
     per_collection.to_csv(out / "first_quarter_by_collection.csv", index=False)
     if args.weights:
-        weights = model_weights(sorted(results["model"].unique()), out / WEIGHTS_FILE)
+        models = sorted({label.split("#")[0] for label in results["model"]})  # less "#sae"
+        weights = model_weights(models, out / WEIGHTS_FILE)
         if weights is None:
             return 2
         stats = ["out_interference", "in_out_cosine", "out_effective_dims"]

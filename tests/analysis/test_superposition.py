@@ -141,3 +141,23 @@ def test_features_with_too_few_test_positives_can_be_left_out():
     assert set(kept["feature"]) == {"a"} and dropped == 2 and len(kept) == len(rows) // 3
     none, dropped = sp.enough_test_positives(rows.drop(columns="n_test_positive"), 200)
     assert none.empty and dropped == 3  # rows that do not say are not counted as enough
+
+
+def test_weights_are_asked_for_the_models_not_their_hook_labels(tmp_path, monkeypatch):
+    """--weights over a hook=sae run: the latents' label (model#sae) is no model to load; the
+    weights are the model's own, asked for once."""
+    from analysis import superposition
+    from tests.analysis.conftest import row, write_results
+
+    rows = [row("tiny-pythia", "python", la, k, 0.5, list(range(k)), **extra)
+            for la in (0, 1) for k in (1, 16) for extra in ({}, {"hook": "sae", "sae": "s"})]  # fmt: skip
+    write_results(tmp_path / "run", rows)
+    asked = []
+
+    def weights(models, path):
+        asked.append(models)
+        return None  # as when the command fails: main stops there
+
+    monkeypatch.setattr(superposition, "model_weights", weights)
+    superposition.main([str(tmp_path / "run"), "--weights", "-o", str(tmp_path / "out")])
+    assert asked == [["tiny-pythia"]]
