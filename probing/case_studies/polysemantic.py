@@ -140,7 +140,9 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
     out = {neuron_id(layer, neuron): describe(model.tokenizer, corpus, hits[(layer, neuron)])
            for layer, neuron in keys}  # fmt: skip
     path = run_dir / CONTEXTS_FILE
-    path.write_text(json.dumps({"model": model.name, "neurons": out}, default=float))
+    # filed under the label the report gives the run's rows: "model#resid_post" for another hook
+    label = model.name if hook == "mlp_post" else f"{model.name}#{hook}"
+    path.write_text(json.dumps({"model": label, "neurons": out}, default=float))
     return path
 
 

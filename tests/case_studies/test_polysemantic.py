@@ -3,6 +3,8 @@ random ones across sources; the corpus draws on every pinned source."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,24 @@ def test_broad_corpus_mixes_every_pinned_source(model, tmp_path):
     assert np.all(corpus.lengths > 0)
     languages = {s.split("/")[1] for s in corpus.sources if s.startswith("natural_language")}
     assert len(languages) == 20
+
+
+def test_contexts_of_another_hook_are_labelled_as_the_report_labels_its_rows(tmp_path):
+    """A hook=resid_post run's "neurons" are residual dimensions: their contexts are filed under
+    tiny-pythia#resid_post (its rows' label in the report), never on the pages of tiny-pythia's
+    MLP neurons of the same index."""
+    from omegaconf import OmegaConf
+
+    from probing.case_studies.polysemantic import neuron_contexts
+    from probing.experiment import run_experiment
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(tmp_path, ["model=tiny-pythia", "feature=programming_language",
+                                 "feature.params.n_per_class=24", "feature.params.seq_len=32",
+                                 "feature.only=[python]", "probe.ks=[1]", "logger=none",
+                                 "hook=resid_post", "layer=list", "layer.layers=[1]"])  # fmt: skip
+    run_experiment(cfg, tmp_path / "run")
+    (tmp_path / "run" / ".hydra").mkdir()
+    (tmp_path / "run" / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    path = neuron_contexts(tmp_path / "run", top_neurons=1, top=3)
+    assert json.loads(path.read_text())["model"] == "tiny-pythia#resid_post"
