@@ -30,6 +30,20 @@ def compose_cfg(tmp_path, overrides):
     return cfg
 
 
+def run_as_hydra_would(tmp_path, overrides, run_dir: Path) -> Path:
+    """run_experiment into `run_dir` with its config saved where Hydra saves it
+    (.hydra/config.yaml), which the case studies read back."""
+    from omegaconf import OmegaConf
+
+    from probing.experiment import run_experiment
+
+    cfg = compose_cfg(tmp_path, overrides)
+    run_experiment(cfg, run_dir)
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    return run_dir
+
+
 @pytest.fixture(scope="session")
 def tiny_model():
     from probing.models import load_model

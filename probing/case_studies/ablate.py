@@ -69,6 +69,12 @@ def model_units(results: pd.DataFrame, cfg: Config) -> tuple[pd.DataFrame, str]:
     return results[results["hook"] == "mlp_post"], "mlp_post"
 
 
+def unit_label(model_name: str, hook: str) -> str:
+    """How the report labels rows of `hook`: the model's name, "model#hook" for a hook other
+    than the neurons' (analysis.aggregate), so case-study rows meet their own run's."""
+    return model_name if hook == "mlp_post" else f"{model_name}#{hook}"
+
+
 def run_config(run_dir: Path) -> Config:
     """The typed Config a run saved (`.hydra/config.yaml`), its values checked against the
     schema; what the run's machine had (files, devices) is not checked again here."""
@@ -118,6 +124,7 @@ def ablate_run(
     targets = best_k1(units, features, top, min_val_f1)
     model = load_model(**asdict(cfg.model), seed=cfg.seed)
     dataset = load_dataset(cfg, model.tokenizer, results)
+    label = unit_label(model.name, hook)
     rows = []
     for target in targets.to_dict("records"):
         feature, layer, neuron = target["feature"], int(target["layer"]), int(target["support"][0])
@@ -126,9 +133,7 @@ def ablate_run(
         for value in values:
             row = ablate_neuron(ablator, feature, neuron, value, n_random, seed)
             val_f1 = float(target.get("val_f1", float("nan")))
-            rows.append(
-                {"model": model.name, "f1_k1": float(target["f1"]), "val_f1": val_f1, **row}
-            )
+            rows.append({"model": label, "f1_k1": float(target["f1"]), "val_f1": val_f1, **row})
             print(format_row(rows[-1]), flush=True)
     out = with_adjusted_p(pd.DataFrame(rows))
     rows = out.to_dict("records")

@@ -121,7 +121,7 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
     results (neuron_contexts.json) for the report's neuron pages."""
     from dataclasses import asdict
 
-    from probing.case_studies.ablate import best_k1, model_units, run_config
+    from probing.case_studies.ablate import best_k1, model_units, run_config, unit_label
     from probing.features import FeatureDataError
     from probing.models import load_model
     from probing.results import read_results
@@ -140,8 +140,7 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
     out = {neuron_id(layer, neuron): describe(model.tokenizer, corpus, hits[(layer, neuron)])
            for layer, neuron in keys}  # fmt: skip
     path = run_dir / CONTEXTS_FILE
-    # filed under the label the report gives the run's rows: "model#resid_post" for another hook
-    label = model.name if hook == "mlp_post" else f"{model.name}#{hook}"
+    label = unit_label(model.name, hook)  # as the report labels the run's rows
     path.write_text(json.dumps({"model": label, "neurons": out}, default=float))
     return path
 

@@ -168,3 +168,18 @@ def test_cli_ablates_a_runs_best_neurons(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert ablate([str(tmp_path)]) == 2
     assert "not a probing run directory" in capsys.readouterr().err
+
+
+def test_ablation_rows_of_another_hook_carry_its_label(tmp_path, monkeypatch):
+    """Ablating residual-stream dimensions (a hook=resid_post run): the rows say so, as the
+    report labels the run's rows (model#resid_post), so no table shows them as MLP neurons."""
+    from probing.case_studies.ablate import main as ablate
+    from tests.case_studies.test_polysemantic import RESID_POST_RUN
+    from tests.conftest import run_as_hydra_would
+
+    run = run_as_hydra_would(tmp_path, RESID_POST_RUN, tmp_path / "run")
+    monkeypatch.setenv("PROBING_CACHE", str(tmp_path / "cache"))
+    argv = [str(run), "--random", "2", "--max-sequences", "8", "--min-val-f1", "0"]
+    assert ablate([*argv, "--values", "zero"]) == 0
+    rows = [json.loads(line) for line in (run / "ablation.jsonl").read_text().splitlines()]
+    assert rows and {r["model"] for r in rows} == {"tiny-pythia#resid_post"}

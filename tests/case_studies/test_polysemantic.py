@@ -11,6 +11,12 @@ import pytest
 from probing.case_studies.polysemantic import Corpus, broad_corpus, describe, top_activations
 from tests.planted import MARK, marked_dataset, plant_mark_neuron, tiny_pythia
 
+# a quick run of residual-stream dimensions (the case studies on a hook other than mlp_post)
+RESID_POST_RUN = ["model=tiny-pythia", "feature=programming_language",
+                  "feature.params.n_per_class=24", "feature.params.seq_len=32",
+                  "feature.only=[python]", "probe.ks=[1]", "logger=none", "hook=resid_post",
+                  "layer=list", "layer.layers=[1]"]  # fmt: skip
+
 
 @pytest.fixture(scope="module")
 def model():
@@ -67,18 +73,9 @@ def test_contexts_of_another_hook_are_labelled_as_the_report_labels_its_rows(tmp
     """A hook=resid_post run's "neurons" are residual dimensions: their contexts are filed under
     tiny-pythia#resid_post (its rows' label in the report), never on the pages of tiny-pythia's
     MLP neurons of the same index."""
-    from omegaconf import OmegaConf
-
     from probing.case_studies.polysemantic import neuron_contexts
-    from probing.experiment import run_experiment
-    from tests.conftest import compose_cfg
+    from tests.conftest import run_as_hydra_would
 
-    cfg = compose_cfg(tmp_path, ["model=tiny-pythia", "feature=programming_language",
-                                 "feature.params.n_per_class=24", "feature.params.seq_len=32",
-                                 "feature.only=[python]", "probe.ks=[1]", "logger=none",
-                                 "hook=resid_post", "layer=list", "layer.layers=[1]"])  # fmt: skip
-    run_experiment(cfg, tmp_path / "run")
-    (tmp_path / "run" / ".hydra").mkdir()
-    (tmp_path / "run" / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    path = neuron_contexts(tmp_path / "run", top_neurons=1, top=3)
+    run = run_as_hydra_would(tmp_path, RESID_POST_RUN, tmp_path / "run")
+    path = neuron_contexts(run, top_neurons=1, top=3)
     assert json.loads(path.read_text())["model"] == "tiny-pythia#resid_post"

@@ -10,14 +10,13 @@ import sys
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from probing.config import validate_config
 from probing.errors import ConfigError
 from probing.experiment import run_experiment
 from probing.results import read_results
 from probing.sae.saved import SAEConfig, SAEError, save_sae
-from tests.conftest import ROOT, compose_cfg
+from tests.conftest import ROOT, compose_cfg, run_as_hydra_would
 
 D_MLP, D_SAE, PLANTED = 256, 64, 7
 RUN = [
@@ -166,11 +165,7 @@ def test_the_case_studies_of_an_sae_run_read_its_neurons(tmp_path, monkeypatch, 
     from probing.case_studies.polysemantic import main as polysemantic
 
     sae = mlp_post_sae(tmp_path / "sae")
-    run = tmp_path / "run"
-    cfg = compose_cfg(tmp_path, [*RUN, "hook=sae", f"sae.path={sae}"])
-    run_experiment(cfg, run)
-    (run / ".hydra").mkdir()  # as Hydra saves it: what the case studies read
-    (run / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    run = run_as_hydra_would(tmp_path, [*RUN, "hook=sae", f"sae.path={sae}"], tmp_path / "run")
     monkeypatch.setenv("PROBING_CACHE", str(tmp_path / "cache"))
     argv = [str(run), "--random", "2", "--max-sequences", "8", "--min-val-f1", "0"]
     assert ablate([*argv, "--values", "zero"]) == 0, capsys.readouterr().err
