@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--out", required=True, help="the SAE folder to write")
     args = parser.parse_args(argv)
 
-    from probing.errors import below_least, user_errors
+    from probing.errors import below_least, user_message
     from probing.sae.saved import SAEError, site_of
 
     try:
@@ -60,9 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise SAEError(f"{out} is a file or not empty: choose another --out")
+        above = next(p for p in out.absolute().parents if p.exists())
+        if not out.exists() and not above.is_dir():  # else found when saving, after training
+            raise SAEError(f"--out {out}: a part of the path is a file ({above})")
         report = _train(args, out)
-    except user_errors() as err:
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:
+        message = user_message(err)  # a user's error or the disk's, else a bug: its traceback
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2))
     print(f"SAE written to {out}; probe it with: python -m probing.run hook=sae sae.path={out}")

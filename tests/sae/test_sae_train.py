@@ -70,6 +70,7 @@ def test_cli_trains_and_saves_an_sae_probing_reads(tmp_path, monkeypatch, capsys
         (["--lr", "nan"], "--lr nan must be a positive number"),
         (["--lr", "-0.1"], "--lr -0.1 must be a positive number"),
         (["--out", "a_file"], "a_file is a file or not empty"),
+        (["--out", "a_file/sae"], "a part of the path is a file"),  # found after training
     ],
 )
 def test_cli_refuses_odd_arguments_in_one_line_before_the_model_loads(
