@@ -18,11 +18,15 @@ log = logging.getLogger(__name__)
 ABLATION_FILE = "ablation.jsonl"  # probing.case_studies.ablate: one row per neuron x value
 CONTEXTS_FILE = "neuron_contexts.json"  # probing.case_studies.polysemantic: broad-corpus hits
 WEIGHTS_FILE = "weights_by_layer.csv"  # probing.case_studies.weights: one row per model x layer
+# what every ablation row holds that the report reads (probing.case_studies.ablation)
+ABLATION_KEYS = ("model", "feature", "layer", "neuron", "value", "delta_pos", "delta_neg",
+                 "random_delta_pos_median")  # fmt: skip
 
 
-def json_lines(path: str | Path) -> list[dict]:
-    """The JSON objects of a .jsonl file a case study wrote; a bad line (a killed job's last
-    one, an edit) is skipped with a warning naming file:line, so it never costs the report."""
+def json_lines(path: str | Path, keys: tuple[str, ...] = ()) -> list[dict]:
+    """The JSON objects (with every one of `keys`) of a .jsonl file a case study wrote; a bad
+    line (a killed job's last one, an edit) is skipped with a warning naming file:line, so it
+    never costs the report."""
     rows = []
     with Path(path).open("rb") as f:
         for number, line in enumerate(f, 1):
@@ -30,12 +34,15 @@ def json_lines(path: str | Path) -> list[dict]:
                 continue
             try:
                 row = json.loads(line)
+                why = "" if isinstance(row, dict) else "not a JSON object"
             except ValueError as err:  # not JSON, or not UTF-8
-                row = err
-            if isinstance(row, dict):
-                rows.append(row)
+                why = str(err)
+            if not why and (missing := [key for key in keys if key not in row]):
+                why = f"it lacks {missing}"
+            if why:
+                log.warning("%s:%d: skipping a bad line (%s)", path, number, why)
             else:
-                log.warning("%s:%d: skipping a bad line (%s)", path, number, row)
+                rows.append(row)
     return rows
 
 
@@ -44,7 +51,7 @@ def read_ablations(run_dir: str | Path) -> pd.DataFrame:
     path = Path(run_dir) / ABLATION_FILE
     if not path.is_file():
         return pd.DataFrame()
-    return pd.DataFrame(json_lines(path))
+    return pd.DataFrame(json_lines(path, ABLATION_KEYS))
 
 
 def find_ablations(run_dirs: list[str]) -> pd.DataFrame:

@@ -106,14 +106,17 @@ def test_a_damaged_case_study_file_costs_its_rows_not_the_report(report_run, tmp
     that is not what polysemantic writes: each is skipped with a warning naming it, and the
     report is written from everything else."""
     run_dir, cache = report_run
-    (run_dir / "ablation.jsonl").write_text('{"model": "tiny-pythia", "feature": "py')
+    (run_dir / "ablation.jsonl").write_text(
+        '{"model": "x"}\n{"model": "tiny-pythia", "feature": "py'
+    )
     (run_dir / "sae_cosines.jsonl").write_text('{"model": "tiny-pythia"}\n{"feat')
     (run_dir / "neuron_contexts.json").write_text('{"neurons": {}}')
     (run_dir / "1_other").mkdir()
     (run_dir / "1_other" / "neuron_contexts.json").write_text('{"model": "tiny-py')
     out = tmp_path / "r.html"
     assert main([str(run_dir), "-o", str(out), "--cache", str(cache), "--neuron-pages", "1"]) == 0
-    for damaged in ("ablation.jsonl:1", "sae_cosines.jsonl:2", "neuron_contexts.json"):
+    for damaged in ("ablation.jsonl:1", "ablation.jsonl:2", "sae_cosines.jsonl:2",
+                    "neuron_contexts.json"):  # fmt: skip
         assert damaged in caplog.text
     assert str(run_dir / "1_other" / "neuron_contexts.json") in caplog.text
     assert "Ablation of the best single neurons" not in out.read_text()
