@@ -21,6 +21,9 @@ WEIGHTS_FILE = "weights_by_layer.csv"  # probing.case_studies.weights: one row p
 # what every ablation row holds that the report reads (probing.case_studies.ablation)
 ABLATION_KEYS = ("model", "feature", "layer", "neuron", "value", "delta_pos", "delta_neg",
                  "random_delta_pos_median")  # fmt: skip
+# what every neuron of a neuron_contexts.json holds that the report reads
+CONTEXT_KEYS = ("top", "by_token", "by_source", "distinct_tokens", "top_token_share",
+                "distinct_sources")  # fmt: skip
 
 
 def json_lines(path: str | Path, keys: tuple[str, ...] = ()) -> list[dict]:
@@ -75,5 +78,9 @@ def find_neuron_contexts(run_dirs: list[str]) -> dict:
                     and isinstance(data.get("neurons"), dict)):  # fmt: skip
                 log.warning("%s: skipping it: not the model and neurons polysemantic writes", path)
                 continue
-            out.setdefault(data["model"], {}).update(data["neurons"])
+            for name, info in data["neurons"].items():
+                if not (isinstance(info, dict) and set(CONTEXT_KEYS) <= info.keys()):
+                    log.warning("%s: skipping %s: it lacks some of %s", path, name, CONTEXT_KEYS)
+                    continue
+                out.setdefault(data["model"], {})[name] = info
     return out

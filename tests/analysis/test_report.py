@@ -113,12 +113,16 @@ def test_a_damaged_case_study_file_costs_its_rows_not_the_report(report_run, tmp
     (run_dir / "neuron_contexts.json").write_text('{"neurons": {}}')
     (run_dir / "1_other").mkdir()
     (run_dir / "1_other" / "neuron_contexts.json").write_text('{"model": "tiny-py')
+    (run_dir / "2_other").mkdir()  # the page of L1N2 is drawn: an entry without its fields
+    partial = '{"model": "tiny-pythia", "neurons": {"L1N2": {"top": []}}}'
+    (run_dir / "2_other" / "neuron_contexts.json").write_text(partial)
     out = tmp_path / "r.html"
-    assert main([str(run_dir), "-o", str(out), "--cache", str(cache), "--neuron-pages", "1"]) == 0
+    assert main([str(run_dir), "-o", str(out), "--cache", str(cache), "--neuron-pages", "2"]) == 0
     for damaged in ("ablation.jsonl:1", "ablation.jsonl:2", "sae_cosines.jsonl:2",
                     "neuron_contexts.json"):  # fmt: skip
         assert damaged in caplog.text
     assert str(run_dir / "1_other" / "neuron_contexts.json") in caplog.text
+    assert "skipping L1N2: it lacks some of" in caplog.text
     assert "Ablation of the best single neurons" not in out.read_text()
 
 
