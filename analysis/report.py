@@ -413,6 +413,8 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
         return f"--fraction {args.fraction} must be in (0, 1]"
     if Path(args.output).is_dir():
         return f"-o {args.output} is a folder: name the report's file (in it, or beside it)"
+    if Path(args.output).suffix.lower() not in (".html", ".htm"):  # -o RUN/results.jsonl: lost
+        return f"-o {args.output} must name an .html file (the report replaces what is there)"
     return below_least(args, {"neuron_pages": 0})
 
 

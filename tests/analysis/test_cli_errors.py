@@ -49,6 +49,7 @@ def one_line_error(capsys) -> str:
         (["--neuron-pages", "-1"], "--neuron-pages -1 must be at least 0"),  # head(-1): all but one
         (["-o", "{tmp}"], "is a folder: name the report's file"),
         (["-o", "{tmp}/a_file/report.html"], "a_file"),
+        (["-o", "{tmp}/run/results.jsonl"], "must name an .html file"),  # was overwritten
     ],
 )
 def test_report_refuses_odd_arguments_in_one_line(odd, message, tmp_path, capsys):
