@@ -25,8 +25,9 @@ from analysis.dynamics import RULE, scale_dynamics
 from analysis.models import order_models
 from analysis.neurons import NeuronPage, default_cache, neuron_page
 from analysis.tables import best_neurons, sparsity, top_neurons
-from probing.case_study_outputs import find_ablations, find_neuron_contexts, json_lines
+from probing.case_study_outputs import find_ablations, find_neuron_contexts
 from probing.errors import below_least
+from probing.jsonl import good_objects
 from probing.sae.compare import COSINE_FILE, SAE_HOOK, side_by_side
 
 log = logging.getLogger(__name__)
@@ -421,7 +422,7 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
 def _load_sae_cosines(run_dirs: list[str]) -> pd.DataFrame:
     """The decoder cosines (probing.sae.compare) every hook=sae run under the directories wrote."""
     found = sorted({p for d in run_dirs if Path(d).is_dir() for p in Path(d).rglob(COSINE_FILE)})
-    return pd.DataFrame([row for path in found for row in json_lines(path)])
+    return pd.DataFrame([row for path in found for row in good_objects(path, what="cosine line")])
 
 
 def _load(run_dirs: list[str], project: str | None) -> pd.DataFrame:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from probing.jsonl import good_objects, lacking
+
 log = logging.getLogger(__name__)
 
 ABLATION_FILE = "ablation.jsonl"  # probing.case_studies.ablate: one row per neuron x value
@@ -26,35 +28,12 @@ CONTEXT_KEYS = ("top", "by_token", "by_source", "distinct_tokens", "top_token_sh
                 "distinct_sources")  # fmt: skip
 
 
-def json_lines(path: str | Path, keys: tuple[str, ...] = ()) -> list[dict]:
-    """The JSON objects (with every one of `keys`) of a .jsonl file a case study wrote; a bad
-    line (a killed job's last one, an edit) is skipped with a warning naming file:line, so it
-    never costs the report."""
-    rows = []
-    with Path(path).open("rb") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                why = "" if isinstance(row, dict) else "not a JSON object"
-            except ValueError as err:  # not JSON, or not UTF-8
-                why = str(err)
-            if not why and (missing := [key for key in keys if key not in row]):
-                why = f"it lacks {missing}"
-            if why:
-                log.warning("%s:%d: skipping a bad line (%s)", path, number, why)
-            else:
-                rows.append(row)
-    return rows
-
-
 def read_ablations(run_dir: str | Path) -> pd.DataFrame:
     """The rows `ablate_run` wrote for a run (empty when it was not ablated)."""
     path = Path(run_dir) / ABLATION_FILE
     if not path.is_file():
         return pd.DataFrame()
-    return pd.DataFrame(json_lines(path, ABLATION_KEYS))
+    return pd.DataFrame(good_objects(path, lacking(ABLATION_KEYS), "ablation line"))
 
 
 def find_ablations(run_dirs: list[str]) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from probing import locks
 from probing.errors import UserError
+from probing.jsonl import good_objects
 from probing.probes.metrics import METRIC_NAMES
 from probing.row_schema import REQUIRED_COLUMNS, row_problem
 
@@ -177,21 +178,7 @@ def _jsonable(row: dict) -> dict:
 def iter_rows(path: Path, skipped: list | None = None) -> Iterator[dict]:
     """The good rows of one results file; a bad line (not JSON, or not a valid row: see
     probing.row_schema) is skipped with a warning naming file:line, and appended to `skipped`."""
-    with Path(path).open("rb") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                problem = row_problem(row)
-                if problem:
-                    raise ValueError(problem)
-            except (ValueError, UnicodeDecodeError) as err:
-                log.warning("%s:%d: skipping a bad results line (%s)", path, number, err)
-                if skipped is not None:
-                    skipped.append(f"{path}:{number}")
-                continue
-            yield row
+    return good_objects(path, row_problem, "results line", skipped)
 
 
 def read_results(*paths: str | Path) -> pd.DataFrame:
