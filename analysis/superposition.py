@@ -181,6 +181,21 @@ def enough_test_positives(results: pd.DataFrame, minimum: int) -> tuple[pd.DataF
     return results[mask], int(len(counts) - len(keep))
 
 
+def checkpoints(results: pd.DataFrame) -> dict[str, str]:
+    """{model label (less "#hook"): the checkpoint to load, "name@revision"}: a label carries
+    its revision only when the report holds several, but the weights must be those of the
+    revision that was probed, not the config's default."""
+    out = {}
+    revisions = results.get("revision", pd.Series("", index=results.index)).fillna("")
+    for label, revision in zip(results["model"], revisions, strict=True):
+        label = str(label).split("#")[0]
+        if "@" in label or not revision:
+            out[label] = label
+        else:
+            out[label] = f"{label}@{revision}"
+    return out
+
+
 def model_weights(models: list[str], path: Path) -> pd.DataFrame | None:
     """The weight statistics of `models`, from the case study that loads them (run as a command,
     so analysis never loads a model); None, with its one-line error shown, when it fails."""
@@ -234,10 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     per_collection = first_quarter(sparsity, columns, ("model", "collection"))
     per_collection.to_csv(out / "first_quarter_by_collection.csv", index=False)
     if args.weights:
-        models = sorted({label.split("#")[0] for label in results["model"]})  # less "#sae"
-        weights = model_weights(models, out / WEIGHTS_FILE)
+        to_load = checkpoints(results)
+        weights = model_weights(sorted(set(to_load.values())), out / WEIGHTS_FILE)
         if weights is None:
             return 2
+        labels = {name: label for label, name in to_load.items()}
+        weights["model"] = weights["model"].astype(str).map(lambda name: labels.get(name, name))
         stats = ["out_interference", "in_out_cosine", "out_effective_dims"]
         plots.depth_profile(weights, stats, out / "weights_by_depth.png")
         summary.append(first_quarter(weights, stats))

@@ -160,4 +160,27 @@ def test_weights_are_asked_for_the_models_not_their_hook_labels(tmp_path, monkey
 
     monkeypatch.setattr(superposition, "model_weights", weights)
     superposition.main([str(tmp_path / "run"), "--weights", "-o", str(tmp_path / "out")])
-    assert asked == [["tiny-pythia"]]
+    assert asked == [["tiny-pythia@main"]]  # the revision the rows were probed at
+
+
+def test_weights_are_those_of_the_revision_probed(tmp_path, monkeypatch):
+    """One revision in the report labels its rows by the plain name; the weights loaded must
+    still be that revision's, labelled as the rows are."""
+    from tests.analysis.conftest import row, write_results
+
+    rows = [row("tiny-pythia", "python", la, k, 0.5, list(range(k)), revision="step1")
+            for la in (0, 1) for k in (1, 16)]  # fmt: skip
+    write_results(tmp_path / "run", rows)
+    asked = []
+
+    def weights(models, path):
+        asked.append(models)
+        return pd.DataFrame({"model": models * 2, "layer": [0, 1], "rel_depth": [0.0, 1.0],
+                             "out_interference": [1.0, 2.0],
+                             "in_out_cosine": [0.1, 0.2], "out_effective_dims": [3.0, 4.0]})  # fmt: skip
+
+    monkeypatch.setattr(sp, "model_weights", weights)
+    assert sp.main([str(tmp_path / "run"), "--weights", "-o", str(tmp_path / "out")]) == 0
+    assert asked == [["tiny-pythia@step1"]]
+    quarter = pd.read_csv(tmp_path / "out" / "first_quarter.csv")
+    assert set(quarter["model"]) == {"tiny-pythia"}
