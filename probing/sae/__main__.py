@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SAEError(odd)
         if not (math.isfinite(args.lr) and args.lr > 0):
             raise SAEError(f"--lr {args.lr} must be a positive number")
+        _check_collections(args.collections)
         out = Path(args.out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise SAEError(f"{out} is a file or not empty: choose another --out")
@@ -73,6 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report, indent=2))
     print(f"SAE written to {out}; probe it with: python -m probing.run hook=sae sae.path={out}")
     return 0
+
+
+def _check_collections(names: list[str]) -> None:
+    """Refuse an unknown collection before the model loads (an override written after
+    --collections lands there too)."""
+    from probing.features import COLLECTIONS
+    from probing.sae.saved import SAEError
+
+    for name in names:
+        if "=" in name:
+            raise SAEError(f"--collections {name}: overrides go before the options (model=...)")
+        if name not in COLLECTIONS:
+            raise SAEError(
+                f"--collections {name}: no such collection (built in: {', '.join(sorted(COLLECTIONS))})"
+            )
 
 
 def _train(args, out: Path) -> dict:

@@ -71,6 +71,9 @@ def test_cli_trains_and_saves_an_sae_probing_reads(tmp_path, monkeypatch, capsys
         (["--lr", "-0.1"], "--lr -0.1 must be a positive number"),
         (["--out", "a_file"], "a_file is a file or not empty"),
         (["--out", "a_file/sae"], "a part of the path is a file"),  # found after training
+        (["--collections", "no_such"], "--collections no_such: no such collection"),
+        # an override after --collections is read as a collection name
+        (["--collections", "text_source", "model.dtype=float32"], "overrides go before"),
     ],
 )
 def test_cli_refuses_odd_arguments_in_one_line_before_the_model_loads(
