@@ -141,7 +141,7 @@ def check_ks(ks: Sequence[int] | None, d_mlp: int) -> list[int]:
     if too_big:
         raise ConfigError(
             f"probe.ks has {too_big} > {d_mlp}, the width of what is probed (d_mlp for "
-            "hook=mlp_post, d_model for the other hooks)"
+            "hook=mlp_post, d_sae for hook=sae, d_model for the other hooks)"
         )
     return sorted(set(ks))
 
