@@ -11,6 +11,7 @@ these; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import errno
+import sys
 from typing import Any
 
 
@@ -62,3 +63,13 @@ def below_least(args: Any, least: dict[str, int]) -> str | None:
         if (value := getattr(args, name)) < smallest:
             return f"--{name.replace('_', '-')} {value} must be at least {smallest}"
     return None
+
+
+def one_line_exit(err: BaseException) -> int:
+    """A command's `except Exception`: user_message(err) printed as one line, exit status 2;
+    an error with no message (a bug) is raised again, its traceback kept."""
+    message = user_message(err)
+    if message is None:
+        raise err
+    print(f"error: {message}", file=sys.stderr)
+    return 2

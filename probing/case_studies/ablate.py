@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from probing.case_studies.ablation import VALUES, Ablator, ablate_neuron, balanced_sequences
 from probing.case_study_outputs import ABLATION_FILE
 from probing.config import Config, parse_config
-from probing.errors import ConfigError, below_least, user_errors
+from probing.errors import ConfigError, below_least, one_line_exit
 from probing.features import FeatureDataError, build_feature_dataset
 from probing.models import load_model
 from probing.results import read_results
@@ -193,9 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             args.run_dir, args.features, args.top, tuple(args.values), args.random,
             args.max_sequences, args.seed, args.min_val_f1,
         )  # fmt: skip
-    except user_errors() as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:  # a user's error or the disk's is one line, a bug its traceback
+        return one_line_exit(err)
     print(f"ablation: {Path(args.run_dir) / ABLATION_FILE} ({len(rows)} rows)")
     return 0 if np.isfinite(rows["delta_pos"]).all() else 1
 

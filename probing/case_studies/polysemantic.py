@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neurons", type=int, default=10, help="the N best k=1 neurons")
     parser.add_argument("--top", type=int, default=40, help="top activations per neuron")
     args = parser.parse_args(argv)
-    from probing.errors import below_least, user_errors
+    from probing.errors import below_least, one_line_exit
 
     odd = below_least(args, {"neurons": 0, "top": 1})
     if odd:
@@ -163,9 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         path = neuron_contexts(args.run_dir, args.neurons, args.top)
-    except user_errors() as err:  # a user's mistake is one line, as in probing.ablate
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:  # a user's error or the disk's is one line, a bug its traceback
+        return one_line_exit(err)
     for name, info in json.loads(path.read_text())["neurons"].items():
         tokens = ", ".join(f"{t!r} x{n}" for t, n in info["by_token"][:5])
         print(f"{name}: {info['distinct_tokens']} distinct tokens in its top {len(info['top'])} "

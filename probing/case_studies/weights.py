@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from probing.case_study_outputs import WEIGHTS_FILE
-    from probing.errors import user_errors
+    from probing.errors import one_line_exit
 
     parser = argparse.ArgumentParser(
         prog="python -m probing.case_studies.weights", description=__doc__.split("\n")[0]
@@ -93,11 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         table = model_weights_table(args.models, args.seed)
-    except user_errors() as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+    except Exception as err:  # a user's error or the disk's is one line, a bug its traceback
+        return one_line_exit(err)
     print(f"written: {args.out} ({len(table)} layers)")
     return 0
 

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--out", required=True, help="the SAE folder to write")
     args = parser.parse_args(argv)
 
-    from probing.errors import below_least, user_message
+    from probing.errors import below_least, one_line_exit
     from probing.sae.saved import SAEError, site_of
 
     try:
@@ -65,12 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         if not out.exists() and not above.is_dir():  # else found when saving, after training
             raise SAEError(f"--out {out}: a part of the path is a file ({above})")
         report = _train(args, out)
-    except Exception as err:
-        message = user_message(err)  # a user's error or the disk's, else a bug: its traceback
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    except Exception as err:  # a user's error or the disk's is one line, a bug its traceback
+        return one_line_exit(err)
     print(json.dumps(report, indent=2))
     print(f"SAE written to {out}; probe it with: python -m probing.run hook=sae sae.path={out}")
     return 0

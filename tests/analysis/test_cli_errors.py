@@ -88,3 +88,35 @@ def test_case_studies_refuse_odd_numbers_before_reading_the_run(
     assert command([str(tmp_path), *odd]) == 2
     assert message in one_line_error(capsys)
     assert (tmp_path / "ablation.jsonl").read_text() == '{"kept": true}\n'  # nothing overwritten
+
+
+@pytest.mark.parametrize(
+    "module, work, argv",
+    [
+        ("probing.case_studies.ablate", "ablate_run", ["RUN"]),
+        ("probing.case_studies.polysemantic", "neuron_contexts", ["RUN"]),
+        ("probing.case_studies.weights", "model_weights_table", ["tiny-pythia", "-o", "RUN/w.csv"]),
+    ],
+)
+def test_a_full_disk_is_one_line(module, work, argv, tmp_path, monkeypatch, capsys):
+    """A write the disk refuses (full, read-only) ends the case study in one line, as it ends
+    probing.run; a bug keeps its traceback."""
+    import errno
+    import importlib
+
+    command = importlib.import_module(module)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out"))
+
+    monkeypatch.setattr(command, work, full)
+    argv = [a.replace("RUN", str(tmp_path)) for a in argv]
+    assert command.main(argv) == 2
+    assert "the disk is full" in one_line_error(capsys)
+
+    def bug(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(command, work, bug)
+    with pytest.raises(KeyError):
+        command.main(argv)
