@@ -62,6 +62,8 @@ def _configured(name: str) -> dict[str, int]:
         config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     except Exception:  # no such config, or one that needs the full composition to resolve
         return {}
+    if not isinstance(config, dict):  # a config file that is no mapping states nothing
+        return {}
     return {k: v for k in ("n_layers", "d_mlp", "n_params") if isinstance(v := config.get(k), int)}
 
 

@@ -137,6 +137,10 @@ def load_tokenizer(model: str):
         return None
     try:
         spec = OmegaConf.to_container(OmegaConf.load(conf))
+        if not isinstance(
+            spec, dict
+        ):  # a model config is a mapping; anything else has no tokenizer
+            return None
         if spec.get("source") == "random_gpt_neox":
             from probing.byte_tokenizer import byte_level_tokenizer
 
@@ -147,7 +151,8 @@ def load_tokenizer(model: str):
             import importlib.util
 
             found = importlib.util.find_spec(spec["package"])
-            folder = Path(found.submodule_search_locations[0]) if found else None
+            locations = found.submodule_search_locations if found else None
+            folder = Path(locations[0]) if locations else None
             if folder is None or not (folder / spec["gguf_file"]).is_file():
                 return None
             return AutoTokenizer.from_pretrained(folder, gguf_file=spec["gguf_file"])

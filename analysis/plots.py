@@ -201,7 +201,8 @@ def layer_heatmap(results: pd.DataFrame, path: str | Path, method: str | None = 
         ax.set_title(model, fontsize=9)
         ax.set_xlabel("layer" if len(models) == 1 else "relative depth", fontsize=8)
     axes[0].set_yticks(range(len(features)), features, fontsize=7)
-    fig.colorbar(image, ax=list(axes), label="F1 of the best single neuron (k=1)", shrink=0.9)
+    if image is not None:  # a model at least (zip is strict over the axes)
+        fig.colorbar(image, ax=list(axes), label="F1 of the best single neuron (k=1)", shrink=0.9)
     return _save(fig, path)
 
 
@@ -251,7 +252,7 @@ def activation_histogram(
     labels = np.asarray(labels).astype(bool)
     fig = Figure(figsize=(4.6, 2.8))
     ax = fig.add_subplot()
-    bins = np.histogram_bin_edges(acts, bins=40)
+    bins = np.histogram_bin_edges(acts, bins=40).tolist()
     ax.hist(
         acts[~labels],
         bins=bins,

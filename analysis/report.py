@@ -127,7 +127,7 @@ def build_report(
     return out
 
 
-def _overview(results: pd.DataFrame, models: list[str], sources: list[str], cache: Path) -> str:
+def _overview(results: pd.DataFrame, models: list[str], sources: Sequence[str], cache: Path) -> str:
     facts = {
         "models (smallest first)": ", ".join(models),
         "features": f"{results['feature'].nunique()} in {results['collection'].nunique()} "
@@ -312,8 +312,9 @@ def _neuron_html(page: NeuronPage, figures: Path, broad: dict | None = None) -> 
         f'&mdash; {escape(page.feature)}</h3><p class="muted">collection '
         f"{escape(page.collection)}, k=1 F1 {page.f1:.3f}</p>"
     )
-    if page.problem:
-        return f'{head}<p class="problem">{escape(page.problem)}</p></div>'
+    if page.problem or page.activations is None or page.labels is None:
+        problem = page.problem or "no activations were read for this neuron"
+        return f'{head}<p class="problem">{escape(problem)}</p></div>'
     hist = plots.activation_histogram(
         page.activations,
         page.labels,
