@@ -285,9 +285,9 @@ def _neuron_pages(
 def _broad_html(info: dict) -> str:
     """A neuron's top activations over the broad corpus, grouped: dedicated or polysemantic."""
     tokens = ", ".join(
-        f"<code>{escape(repr(t))}</code> &times;{n}" for t, n in info["by_token"][:8]
+        f"<code>{escape(repr(t))}</code> &times;{escape(str(n))}" for t, n in info["by_token"][:8]
     )
-    sources = ", ".join(f"{escape(s)} &times;{n}" for s, n in info["by_source"][:6])
+    sources = ", ".join(f"{escape(s)} &times;{escape(str(n))}" for s, n in info["by_source"][:6])
     rows = "".join(
         f"<tr><td>{r['activation']:.2f}</td><td>{escape(r['source'])}</td><td><code>"
         f"{escape(r['context'])}<b>{escape(r['token'])}</b></code></td></tr>"

@@ -61,5 +61,38 @@ def find_neuron_contexts(run_dirs: list[str]) -> dict:
                 if not (isinstance(info, dict) and set(CONTEXT_KEYS) <= info.keys()):
                     log.warning("%s: skipping %s: it lacks some of %s", path, name, CONTEXT_KEYS)
                     continue
+                problem = _context_problem(info)
+                if problem:
+                    log.warning("%s: skipping %s: %s", path, name, problem)
+                    continue
                 out.setdefault(data["model"], {})[name] = info
     return out
+
+
+def _context_problem(info: dict) -> str | None:
+    """What in a neuron's entry is not of the types polysemantic writes (the report formats
+    them as numbers and counts), or None."""
+
+    def number(value) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    def counts(value) -> bool:  # [[name, count], ...]
+        return isinstance(value, list) and all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[1], int) for p in value
+        )
+
+    top = info["top"]
+    if not (isinstance(top, list) and all(isinstance(r, dict) for r in top)):
+        return "top is not a list of activations"
+    for r in top:
+        if not number(r.get("activation")) or not all(
+            isinstance(r.get(key), str) for key in ("source", "context", "token")
+        ):
+            return "an entry of top lacks a numeric activation or its source, context and token"
+    if not (counts(info["by_token"]) and counts(info["by_source"])):
+        return "by_token and by_source must be [name, count] pairs"
+    if not (isinstance(info["distinct_tokens"], int) and isinstance(info["distinct_sources"], int)):
+        return "distinct_tokens and distinct_sources must be counts"
+    if not number(info["top_token_share"]):
+        return "top_token_share must be a number"
+    return None

@@ -133,8 +133,8 @@ def test_what_a_case_study_file_says_is_escaped_in_the_html(report_run, tmp_path
     evil = "<script>alert(1)</script>"
     info = {
         "top": [{"activation": 1.5, "source": evil, "context": evil, "token": evil}],
-        "by_token": [[evil, 3]],
-        "by_source": [[evil, 1]],
+        "by_token": [[evil, evil]],
+        "by_source": [[evil, evil]],
         "distinct_tokens": evil,
         "top_token_share": 0.5,
         "distinct_sources": '"><img src=x onerror=alert(2)>',
@@ -163,3 +163,26 @@ def test_neurons_beside_latents_keep_two_revisions_apart(tmp_path):
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", section)
     pairs = {(cells[i], cells[i + 3], cells[i + 9]) for i in range(0, len(cells), 17)}
     assert pairs == {("pythia-70m@step1", "5", "3"), ("pythia-70m@step2", "6", "4")}
+
+
+def test_a_neuron_context_of_the_wrong_types_is_skipped_not_drawn(tmp_path, caplog):
+    """An edited neuron_contexts.json whose values are not what polysemantic writes ("top": 5, a
+    count that is text) loses that neuron, with a warning; before, the report's formatting
+    raised once its page was drawn."""
+    import json
+
+    from probing.case_study_outputs import find_neuron_contexts
+
+    good = {"top": [{"activation": 1.5, "source": "django", "context": "def", "token": " f"}],
+            "by_token": [[" f", 1]], "by_source": [["django", 1]], "distinct_tokens": 1,
+            "top_token_share": 1.0, "distinct_sources": 1}  # fmt: skip
+    neurons = {"L0N1": good, "L0N2": {**good, "top": 5},
+               "L0N3": {**good, "top": [{**good["top"][0], "activation": "high"}]},
+               "L0N4": {**good, "by_token": [[" f", "<b>1</b>"]]},
+               "L0N5": {**good, "top_token_share": "all"}}  # fmt: skip
+    path = tmp_path / "neuron_contexts.json"
+    path.write_text(json.dumps({"model": "tiny-pythia", "neurons": neurons}))
+    found = find_neuron_contexts([str(tmp_path)])
+    assert list(found["tiny-pythia"]) == ["L0N1"]
+    for name in ("L0N2", "L0N3", "L0N4", "L0N5"):
+        assert f"skipping {name}: " in caplog.text
