@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from probing.config import Config, validate_config
 from probing.errors import ConfigError
-from probing.multirun import job_overrides
+from probing.multirun import job_overrides, no_jobs_problem
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -196,11 +196,11 @@ def expand(overrides: list[str]) -> tuple[DictConfig, list[DictConfig]]:
             o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()
         ]
         base = compose("config", overrides=fixed, return_hydra_config=True)
-        params = OmegaConf.select(base, "hydra.sweeper.params") or {}
-        jobs = [
-            compose("config", overrides=fixed + job)
-            for job in job_overrides(parser, dict(params), overrides)
-        ]
+        params = dict(OmegaConf.select(base, "hydra.sweeper.params") or {})
+        sweep = job_overrides(parser, params, overrides)
+        if not sweep:
+            raise ValueError(no_jobs_problem(parser, params, overrides))
+        jobs = [compose("config", overrides=fixed + job) for job in sweep]
     GlobalHydra.instance().clear()
     return base, jobs
 

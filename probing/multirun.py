@@ -41,6 +41,14 @@ def job_overrides(parser: OverridesParser, sweep_params: dict, overrides: Sequen
     return [list(job) for job in batches[0]]
 
 
+def no_jobs_problem(parser: OverridesParser, sweep_params: dict, overrides: Sequence[str]) -> str:
+    """Why a sweep expands to no jobs, in one line: the sweeps that select no value (a
+    `glob(...)` matching no group member, `range(0,0)`)."""
+    lines = [f"{k}={v}" for k, v in (sweep_params or {}).items()] + list(overrides)
+    empty = [line for line in lines if not job_overrides(parser, {}, [line])]
+    return f"{', '.join(empty) or 'the sweep'} selects no value: the sweep has no jobs"
+
+
 def record_failure(run_dir: str | Path, err: BaseException, message: str | None) -> Path:
     """Write why a job failed into its run directory (the sweep's summary reads it)."""
     path = Path(run_dir) / FAILURE_FILE
@@ -74,9 +82,18 @@ def sweep_failures(sweep_dir: str | Path) -> list[tuple[Path, dict]]:
 class SweepReport(Callback):
     """Validates every job before a multirun starts, and reports failed jobs when it ends."""
 
+    def __init__(self) -> None:
+        # the failure records in the sweep directory before this sweep, by their _stamp
+        self._earlier: dict[Path, tuple[int, int] | None] = {}
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from hydra.core.global_hydra import GlobalHydra
 
+        # Another sweep into the same sweep directory may have left failures of its own jobs:
+        # the summary reports only the records this sweep's jobs write (a rerun job clears its
+        # old one, and a new record is a new file).
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        self._earlier = {p: _stamp(p) for p in sweep_dir.glob(f"*/{FAILURE_FILE}")}
         sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_", default=""))
         if not sweeper.endswith("BasicSweeper"):
             return  # another sweeper chooses its jobs as it goes: each job validates itself
@@ -87,7 +104,11 @@ class SweepReport(Callback):
         )
         params = OmegaConf.select(config, "hydra.sweeper.params")
         params = cast(dict, OmegaConf.to_container(params, resolve=False)) if params else {}
-        jobs = job_overrides(OverridesParser.create(config_loader=loader), params, overrides)
+        parser = OverridesParser.create(config_loader=loader)
+        jobs = job_overrides(parser, params, overrides)
+        if not jobs:  # Hydra would launch nothing and exit 0
+            print(f"error: {no_jobs_problem(parser, params, overrides)}", file=sys.stderr)
+            sys.exit(2)
         problems = []
         for job in jobs:
             message = _job_problem(loader, config, job)
@@ -106,7 +127,11 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        failures = sweep_failures(sweep_dir)
+        failures = [
+            (run_dir, rec)
+            for run_dir, rec in sweep_failures(sweep_dir)
+            if _stamp(run_dir / FAILURE_FILE) != self._earlier.get(run_dir / FAILURE_FILE)
+        ]
         if not failures:
             return
         lines = [f"{len(failures)} job(s) of the sweep in {sweep_dir} failed:"]
@@ -114,6 +139,16 @@ class SweepReport(Callback):
         lines.append(f"(tracebacks in each job's {FAILURE_FILE}; rerun to resume the others' work)")
         print("\n".join(lines), file=sys.stderr)
         sys.exit(1)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(inode, modification time) of a file, None if it is not there: a rewritten or new failure
+    record has another stamp than the one seen before the sweep."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
 
 
 def _job_problem(loader, config: DictConfig, job: list[str]) -> str | None:

@@ -162,6 +162,7 @@ HYDRA_ERRORS = [
     (["feature=token_position", "feature.params.n_sequences=0"], "must be >= 1"),
     (["feature=token_position", "feature.params.lt=[a]"], "must be an int"),
 ]
+NO_JOBS = ["feature=glob(nomatch*)", "seed=range(0,0)"]  # sweeps that select no value
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +174,8 @@ def one_line_runs(tmp_path_factory):
         cases[("bad", override)] = ["model=tiny-pythia", "logger=none", override]
     for args, _ in HYDRA_ERRORS:
         cases[("hydra", " ".join(args))] = ["logger=none", *args]
+    for sweep in NO_JOBS:
+        cases[("nojobs", sweep)] = ["-m", "model=tiny-pythia", "logger=none", sweep]
     cases[("cache",)] = ["model=tiny-pythia", "feature=token_position", "logger=none"]
     dirs = {key: tmp_path_factory.mktemp("cli") for key in cases}
     cache = {key: d / "cache" for key, d in dirs.items()}
@@ -346,6 +349,18 @@ def _run(cfg, run_dir):
 # -- multiruns ----------------------------------------------------------------------------------
 
 
+# one layer of token_position at k=1: a job of a few seconds
+SMALL_JOB = [
+    "feature=token_position",
+    "feature.params.n_sequences=60",
+    "logger=none",
+    "layer=list",
+    "layer.layers=[0]",
+    "probe.ks=[1]",
+    "progress=false",
+]
+
+
 def test_a_multirun_with_a_bad_job_launches_nothing(tmp_path):
     proc = run_cli(
         ["-m", "model=tiny-pythia", "logger=none", "probe.C=1,-1", f"hydra.sweep.dir={tmp_path}/s"],
@@ -365,13 +380,7 @@ def test_one_failed_job_does_not_stop_the_sweep(tmp_path, monkeypatch):
         [
             "-m",
             "model=pythia-70m,tiny-pythia",
-            "feature=token_position",
-            "feature.params.n_sequences=60",
-            "logger=none",
-            "layer=list",
-            "layer.layers=[0]",
-            "probe.ks=[1]",
-            "progress=false",
+            *SMALL_JOB,
             f"hydra.sweep.dir={tmp_path}/s",
         ],
         tmp_path,
@@ -385,10 +394,31 @@ def test_one_failed_job_does_not_stop_the_sweep(tmp_path, monkeypatch):
     assert set(results["model"]) == {"tiny-pythia"} and len(results) == 3
 
 
+def test_an_earlier_sweeps_failure_in_the_same_sweep_dir_is_not_this_sweeps(tmp_path):
+    """A second sweep into a sweep directory where another sweep's job failed: its summary
+    lists only its own jobs, and it succeeded (exit 0)."""
+    stale = tmp_path / "s" / "0_pythia-70m_token_position"
+    stale.mkdir(parents=True)
+    (stale / "failure.json").write_text(json.dumps({"error": "X", "message": "an old failure"}))
+    sweep = ["-m", "model=tiny-pythia", *SMALL_JOB, f"hydra.sweep.dir={tmp_path}/s"]
+    proc = run_cli(sweep, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "an old failure" not in proc.stderr and "failed" not in proc.stderr
+    assert (stale / "failure.json").exists()  # the other sweep's record is left as it was
+
+
 @pytest.mark.parametrize("args,expected", HYDRA_ERRORS)
 def test_hydra_errors_and_bad_feature_params_are_one_line(one_line_runs, args, expected):
     proc, _ = one_line_runs[("hydra", " ".join(args))]
     assert expected in one_line_error(proc)
+
+
+@pytest.mark.parametrize("sweep", NO_JOBS)
+def test_a_sweep_of_no_jobs_is_one_line(one_line_runs, sweep):
+    """Hydra would launch nothing and exit 0: a glob(...) that matches no collection is a typo."""
+    proc, folder = one_line_runs[("nojobs", sweep)]
+    assert one_line_error(proc) == f"error: {sweep} selects no value: the sweep has no jobs"
+    assert not list(folder.glob("multirun/*/*/*"))
 
 
 def test_an_unwritable_run_directory_is_one_line(one_line_runs):

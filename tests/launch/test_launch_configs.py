@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from launch.estimate import dataset_size, estimate_job, expand, report
+from launch.estimate import dataset_size, estimate_job, expand, main, report
 from probing.features import CATEGORIES, COLLECTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +113,15 @@ def test_command_line_sweep_replaces_the_experiments():
         ("pythia-1b", "people"),
         ("pythia-70m", "people"),
     ]
+
+
+@pytest.mark.parametrize("sweep", ["feature=glob(nomatch*)", "seed=range(0,0)"])
+def test_a_sweep_of_no_jobs_is_one_line(sweep, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["model=tiny-pythia", sweep])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {sweep} selects no value: the sweep has no jobs"]
 
 
 @pytest.mark.parametrize(
