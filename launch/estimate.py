@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from probing.config import Config, validate_config
 from probing.errors import ConfigError
-from probing.multirun import job_overrides, no_jobs_problem
+from probing.multirun import job_overrides, launcher_problem, no_jobs_problem
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -290,6 +290,10 @@ def main(argv: list[str]) -> None:
     except Exception as err:  # Hydra's own: a typo'd key, an unknown group member
         print(f"error: {hydra_error_line(err)}", file=sys.stderr)
         raise SystemExit(2) from None
+    problem = launcher_problem(base)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(2)
     configs = validate_jobs(cfgs)
     launcher = OmegaConf.select(base, "hydra.launcher._target_", default="") or ""
     print(

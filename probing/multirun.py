@@ -49,6 +49,23 @@ def no_jobs_problem(parser: OverridesParser, sweep_params: dict, overrides: Sequ
     return f"{', '.join(empty) or 'the sweep'} selects no value: the sweep has no jobs"
 
 
+# The smallest value of each SLURM request (its type is the launcher's structured config's): sbatch
+# refuses less once the sweep has begun, and a negative GPU count prices negative GPU-hours.
+LAUNCHER_MINIMA = {"gpus_per_node": 0, "tasks_per_node": 1, "nodes": 1, "cpus_per_task": 1,
+                   "mem_gb": 1, "timeout_min": 1, "array_parallelism": 1}  # fmt: skip
+
+
+def launcher_problem(config: DictConfig) -> str | None:
+    """The multirun's launcher request sbatch would refuse, in one line, or None."""
+    launcher = OmegaConf.select(config, "hydra.launcher", default=None) or {}
+    for key, low in LAUNCHER_MINIMA.items():
+        value = launcher.get(key)
+        if value is not None and value < low:
+            bound = "> 0" if low else ">= 0"  # the counts are ints
+            return f"invalid config: hydra.launcher.{key}={value} must be {bound}"
+    return None
+
+
 def record_failure(run_dir: str | Path, err: BaseException, message: str | None) -> Path:
     """Write why a job failed into its run directory (the sweep's summary reads it)."""
     path = Path(run_dir) / FAILURE_FILE
@@ -94,6 +111,10 @@ class SweepReport(Callback):
         # old one, and a new record is a new file).
         sweep_dir = Path(str(config.hydra.sweep.dir))
         self._earlier = {p: _stamp(p) for p in sweep_dir.glob(f"*/{FAILURE_FILE}")}
+        problem = launcher_problem(config)
+        if problem:  # before a job is submitted
+            print(f"error: {problem}", file=sys.stderr)
+            sys.exit(2)
         sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_", default=""))
         if not sweeper.endswith("BasicSweeper"):
             return  # another sweeper chooses its jobs as it goes: each job validates itself

@@ -163,6 +163,11 @@ HYDRA_ERRORS = [
     (["feature=token_position", "feature.params.lt=[a]"], "must be an int"),
 ]
 NO_JOBS = ["feature=glob(nomatch*)", "seed=range(0,0)"]  # sweeps that select no value
+BAD_LAUNCHER = {  # what sbatch would refuse after the sweep began, or take (gpus=0 on a GPU job)
+    "hydra.launcher.timeout_min=0": "hydra.launcher.timeout_min=0 must be > 0",
+    "hydra.launcher.gpus_per_node=-1": "hydra.launcher.gpus_per_node=-1 must be >= 0",
+    "hydra.launcher.mem_gb=0": "hydra.launcher.mem_gb=0 must be > 0",
+}
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +181,8 @@ def one_line_runs(tmp_path_factory):
         cases[("hydra", " ".join(args))] = ["logger=none", *args]
     for sweep in NO_JOBS:
         cases[("nojobs", sweep)] = ["-m", "model=tiny-pythia", "logger=none", sweep]
+    for bad in BAD_LAUNCHER:
+        cases[("launcher", bad)] = ["-m", "hydra/launcher=slurm_cpu", "model=tiny-pythia", bad]
     cases[("cache",)] = ["model=tiny-pythia", "feature=token_position", "logger=none"]
     dirs = {key: tmp_path_factory.mktemp("cli") for key in cases}
     cache = {key: d / "cache" for key, d in dirs.items()}
@@ -419,6 +426,13 @@ def test_a_sweep_of_no_jobs_is_one_line(one_line_runs, sweep):
     proc, folder = one_line_runs[("nojobs", sweep)]
     assert one_line_error(proc) == f"error: {sweep} selects no value: the sweep has no jobs"
     assert not list(folder.glob("multirun/*/*/*"))
+
+
+@pytest.mark.parametrize("bad", BAD_LAUNCHER)
+def test_a_bad_launcher_value_is_one_line_and_submits_nothing(one_line_runs, bad):
+    proc, folder = one_line_runs[("launcher", bad)]
+    assert one_line_error(proc) == f"error: invalid config: {BAD_LAUNCHER[bad]}"
+    assert not list(folder.glob("multirun/*/.submitit"))
 
 
 def test_an_unwritable_run_directory_is_one_line(one_line_runs):

@@ -124,6 +124,14 @@ def test_a_sweep_of_no_jobs_is_one_line(sweep, capsys):
     assert err == [f"error: {sweep} selects no value: the sweep has no jobs"]
 
 
+def test_an_estimate_with_a_bad_launcher_value_is_one_line(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["hydra/launcher=slurm", "model=tiny-pythia", "hydra.launcher.gpus_per_node=-2"])
+    assert stop.value.code == 2  # it priced negative GPU-hours
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: invalid config: hydra.launcher.gpus_per_node=-2 must be >= 0"]
+
+
 @pytest.mark.parametrize(
     "name,params",
     [
