@@ -71,7 +71,10 @@ def read_offline_run(path: str | Path) -> OfflineRun:
 
     path = Path(path)
     if path.is_dir():
-        (path,) = sorted(path.glob("*.wandb"))
+        found = sorted(path.glob("*.wandb"))
+        if len(found) != 1:  # a run killed before W&B wrote it, or a folder that is not a run's
+            raise ValueError(f"{path} holds {len(found)} .wandb files, not one")
+        path = found[0]
     run = OfflineRun()
     for raw in records(path):
         # wandb_internal_pb2 star-imports the generated module of the installed protobuf's

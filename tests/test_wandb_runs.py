@@ -88,3 +88,13 @@ def test_a_job_that_fails_while_loading_has_a_run_marked_failed(tmp_path, monkey
         run_experiment(compose_cfg(tmp_path, SMALL), run_dir)
     (run,) = offline_runs(run_dir)
     assert run.exit_code == 1 and run.name.startswith("tiny-pythia/")
+
+
+@pytest.mark.parametrize("n_files", [0, 2])
+def test_an_offline_folder_without_exactly_one_run_file_is_named(tmp_path, n_files):
+    folder = tmp_path / "offline-run-x"
+    folder.mkdir()
+    for i in range(n_files):
+        (folder / f"run-{i}.wandb").write_bytes(b":W&B\x00\x00\x00")
+    with pytest.raises(ValueError, match=f"{folder} holds {n_files} .wandb files, not one"):
+        read_offline_run(folder)
