@@ -192,8 +192,10 @@ def expand(overrides: list[str]) -> tuple[DictConfig, list[DictConfig]]:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
-        fixed = [
-            o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()
+        fixed = [  # a parsed override always has its input line (Hydra types it optional)
+            o.input_line
+            for o in parser.parse_overrides(overrides)
+            if not o.is_sweep_override() and o.input_line is not None
         ]
         base = compose("config", overrides=fixed, return_hydra_config=True)
         params = dict(OmegaConf.select(base, "hydra.sweeper.params") or {})
