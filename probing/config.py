@@ -469,12 +469,20 @@ def _check_feature(feature: dict, problems: list[str], table=None) -> None:
             f"feature.params has no {unknown} for {collection.name} "
             f"(it takes {sorted(collection.defaults)})"
         )
+    typed = len(problems)
     for key, value in feature["params"].items():
         default = collection.defaults.get(key)
         if default is not None and value is not None:
             why = _param_problem(key, default, value)
             if why:
                 problems.append(f"feature.params.{key}={value!r} {why}")
+    if collection.check is not None and len(problems) == typed and not unknown:
+        from probing.features import FeatureDataError
+
+        try:  # what the builder would refuse, before any job builds it
+            collection.check({**collection.defaults, **feature["params"]})
+        except FeatureDataError as err:
+            problems.append(str(err))
     if collection.name == "custom":
         _check_custom(feature, collection.defaults, problems, table)
         return

@@ -1,5 +1,6 @@
 """Every member of every config group composes, so a broken yaml fails here, not on a cluster."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,27 @@ def test_a_typed_config_keys_results_and_wandb_runs_as_the_composed_one_did(comp
         "permutations": spec["permutations"],
         "random_supports": spec["random_supports"],
     }
+
+
+@pytest.mark.parametrize(
+    "collection, value, message",
+    [
+        ("programming_language", "languages=[]", "needs 2+ languages"),
+        ("programming_language", "languages=[python,klingon]", "needs 2+ languages"),
+        ("text_source", "genres=[docstring]", "needs 2+ genres"),
+        ("natural_language", "languages=[de,de]", "needs 2+ distinct languages"),
+        ("natural_language", "languages=[en]", "needs 2+ distinct languages"),
+    ],
+)
+def test_a_class_list_the_builder_would_refuse_is_refused_by_the_config(
+    compose_cfg, collection, value, message
+):
+    """Refused at validation, so a sweep refuses it before launching anything; before, each job
+    launched and failed once it built the dataset (a single run: after the model loaded)."""
+    from probing.config import validate_config
+    from probing.errors import ConfigError
+
+    cfg = compose_cfg(["model=tiny-pythia", f"feature={collection}", f"feature.params.{value}"])
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(cfg)
+    validate_config(compose_cfg(["model=tiny-pythia", f"feature={collection}"]))  # defaults: fine

