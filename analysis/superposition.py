@@ -187,7 +187,8 @@ def checkpoints(results: pd.DataFrame) -> dict[str, str]:
     revision that was probed, not the config's default."""
     out = {}
     revisions = results.get("revision", pd.Series("", index=results.index)).fillna("")
-    for label, revision in zip(results["model"], revisions, strict=True):
+    pairs = pd.DataFrame({"model": results["model"], "revision": revisions}).drop_duplicates()
+    for label, revision in zip(pairs["model"], pairs["revision"], strict=True):
         label = str(label).split("#")[0]
         if "@" in label or not revision:
             out[label] = label
