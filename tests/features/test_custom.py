@@ -199,6 +199,11 @@ def bad_inputs(tmp_path):
             jsonl("nul.jsonl", [{"text": "a", "x\u0000y": 1}, {"text": "b", "x\u0000y": 0}]),
             "control characters",
         ),  # fmt: skip
+        # a column named "" (JSON and parquet allow it) is no feature name a row can carry
+        (
+            jsonl("noname.jsonl", [{"text": "a", "": 1}, {"text": "b", "": 0}]),
+            "feature names \\[''\\]",
+        ),
         (str(dup_header), "the header repeats \\['label'\\]"),
         (jsonl("oneclass.jsonl", [{"text": "a", "x": 1}, {"text": "b", "x": 1}]), "one class only"),
         (jsonl("nospan.jsonl", [{"text": "a b", "x": []}, {"text": "c", "x": []}]), "one class"),

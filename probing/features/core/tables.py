@@ -52,11 +52,11 @@ def check_table(table: pd.DataFrame, level: str, text_column: str, group_column:
         raise FeatureDataError(
             f"the custom dataset has no feature column besides {text_column!r}/{group_column!r}"
         )
-    bad_names = [f for f in features if not isinstance(f, str) or _has_control(f)]
+    bad_names = [f for f in features if not isinstance(f, str) or not f or _has_control(f)]
     if bad_names:
         raise FeatureDataError(
-            f"feature names {[str(f) for f in bad_names[:5]]!r} hold control characters (or are "
-            "not text): rename those columns"
+            f"feature names {[str(f) for f in bad_names[:5]]!r} are empty, hold control "
+            "characters or are not text: rename those columns"
         )
     if level == "auto":
         is_spans = any(_is_list(v) for f in features for v in table[f])
