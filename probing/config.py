@@ -50,6 +50,15 @@ class Range:
         return None
 
 
+@dataclass(frozen=True)
+class FolderName:
+    """A name that is also one folder's name (the activation stores of model.name sit in it)."""
+
+    def problem(self, x: str) -> str | None:
+        bad = not x.strip() or x in (".", "..") or any(c in x for c in "/\\") or not x.isprintable()
+        return "must name one folder: not empty, no / or \\, not . or .." if bad else None
+
+
 T = TypeVar("T")
 
 Positive = Annotated[int, Range(1)]
@@ -81,7 +90,7 @@ class Slurm:
 
 @dataclass(frozen=True)
 class Model:
-    name: str
+    name: Annotated[str, FolderName()]
     source: Literal["hub", "gguf_package", "random_gpt_neox"]
     hf_id: str | None = None
     revision: str | None = None
@@ -302,7 +311,7 @@ def _type_error(tp: Any, value: Any, path: str, problems: list[str]) -> str | No
         error = _type_error(base, value, path, problems)
         if error is None:
             for m in meta:
-                if isinstance(m, Range) and (why := m.problem(value)):
+                if isinstance(m, Range | FolderName) and (why := m.problem(value)):
                     return why
         return error
     if origin in (typing.Union, types.UnionType):
