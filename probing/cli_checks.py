@@ -65,6 +65,12 @@ def precheck(argv: list[str]) -> str | None:
         return hydra_error_line(err)
     finally:
         GlobalHydra.instance().clear()
+    swept = OmegaConf.select(cfg, "hydra.sweeper.params")
+    if swept and not args.multirun:  # else Hydra runs one job of the defaults, and exits 0
+        return (
+            f"the config sweeps {', '.join(map(str, swept))} (hydra.sweeper.params, as an "
+            "experiment sets it): add -m to run one job per value"
+        )
     key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
     try:
         run_dir = Path(str(OmegaConf.select(cfg, key)))

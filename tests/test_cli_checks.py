@@ -46,3 +46,11 @@ def test_a_run_directory_without_rows_may_be_reused(tmp_path):
     saved_run(tmp_path, RUN)
     (tmp_path / "results.jsonl").write_text("")  # the earlier try failed before any row
     assert precheck([*RUN, "hook=mlp_out", f"hydra.run.dir={tmp_path}"]) is None
+
+
+def test_an_experiment_that_sweeps_needs_multirun():
+    # without -m Hydra ignores hydra.sweeper.params: one job of the default model and feature
+    # ran, and exited 0, instead of the sweep
+    problem = precheck(["experiment=offline_sweep"])
+    assert problem is not None and "add -m" in problem and "model" in problem
+    assert precheck(["-m", "experiment=offline_sweep"]) is None
