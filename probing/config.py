@@ -44,9 +44,9 @@ class Range:
         if isinstance(x, float) and not math.isfinite(x):
             return "must be finite"
         if self.lo is not None and (x <= self.lo if self.open_ else x < self.lo):
-            return f"must be {'>' if self.open_ else '>='} {self.lo:g}"
+            return f"must be {'>' if self.open_ else '>='} {_bound(self.lo)}"
         if self.hi is not None and (x >= self.hi if self.open_ else x > self.hi):
-            return f"must be {'<' if self.open_ else '<='} {self.hi:g}"
+            return f"must be {'<' if self.open_ else '<='} {_bound(self.hi)}"
         return None
 
 
@@ -59,10 +59,16 @@ class FolderName:
         return "must name one folder: not empty, no / or \\, not . or .." if bad else None
 
 
+def _bound(x: float) -> str:
+    """A bound as written: 4294967295, not 4.29497e+09."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 T = TypeVar("T")
 
 Positive = Annotated[int, Range(1)]
 NonNegative = Annotated[int, Range(0)]
+Seed = Annotated[int, Range(0, 2**32 - 1)]  # what numpy's RandomState takes
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,7 @@ class Probe:
     method: str
     backend: str = "auto"
     C: Annotated[float, Range(0, open_=True)] = 1.0
-    seed: NonNegative = 0
+    seed: Seed = 0
     ks: list[Positive] | None = None
     test_fraction: Annotated[float, Range(0, 1, open_=True)] = 0.2
     val_fraction: Annotated[float, Range(0, 1)] = 0.2
@@ -172,7 +178,7 @@ class Config:
     baselines: Baselines = field(default_factory=Baselines)
     duplicates: Duplicates = field(default_factory=Duplicates)
     logger: dict | None = None
-    seed: NonNegative = 0
+    seed: Seed = 0
     progress: bool = True
     # what is probed: mlp_post (the MLP's neurons), a residual-stream-wide vector, or an SAE's
     # latents (sae) beside the neurons of the SAE's layer

@@ -172,3 +172,14 @@ def test_a_model_name_that_is_not_one_folder_name_is_refused(compose_cfg, name):
 
     with pytest.raises(ConfigError, match="model.name="):
         validate_config(compose_cfg(["model=tiny-pythia", f"model.name={name}"]))
+
+
+@pytest.mark.parametrize("key", ["seed", "probe.seed"])
+def test_a_seed_numpy_cannot_take_is_refused(compose_cfg, key):
+    """A seed of 2**32 or more passed validation and ended the run in numpy's traceback."""
+    from probing.config import validate_config
+    from probing.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(f"{key}=4294967296 must be <= 4294967295")):
+        validate_config(compose_cfg(["model=tiny-pythia", f"{key}=4294967296"]))
+    validate_config(compose_cfg(["model=tiny-pythia", f"{key}=4294967295"]))
