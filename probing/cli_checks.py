@@ -65,12 +65,56 @@ def precheck(argv: list[str]) -> str | None:
         return hydra_error_line(err)
     finally:
         GlobalHydra.instance().clear()
+    swept = OmegaConf.select(cfg, "hydra.sweeper.params")
+    if swept and not args.multirun:  # else Hydra runs one job of the defaults, and exits 0
+        return (
+            f"the config sweeps {', '.join(map(str, swept))} (hydra.sweeper.params, as an "
+            "experiment sets it): add -m to run one job per value"
+        )
     key = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
     try:
         run_dir = Path(str(OmegaConf.select(cfg, key)))
     except Exception:  # resolves only inside a running job: Hydra will say
         return None
+    if not args.multirun:
+        problem = _another_run(run_dir, cfg)
+        if problem:
+            return problem
     return _unwritable(run_dir)
+
+
+def _another_run(run_dir: Path, cfg) -> str | None:
+    """Why `run_dir` holds another configuration's rows, or None. Hydra rewrites `.hydra/` before
+    the job could refuse the directory (probing.results), leaving the rows beside a config that
+    did not make them (the config ablation reads back)."""
+    saved, results = run_dir / ".hydra" / "config.yaml", run_dir / "results.jsonl"
+    if not saved.is_file() or not results.is_file() or not results.read_bytes().strip():
+        return None
+    try:
+        before = OmegaConf.to_container(OmegaConf.load(saved), resolve=False)
+    except Exception:  # not a config we can read: the job's own run_key check still refuses
+        return None
+    now = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(now, dict) and isinstance(before, dict)  # a config is a mapping
+    now.pop("hydra", None)
+    changed = _changed_keys(before, now)
+    if not changed:
+        return None
+    return (
+        f"{run_dir} holds results of another configuration (changed from its "
+        f".hydra/config.yaml: {', '.join(changed[:5])}): give this run its own hydra.run.dir"
+    )
+
+
+def _changed_keys(a: object, b: object, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two plain configs."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [] if a == b else [prefix or "the config"]
+    return [
+        changed
+        for key in sorted({*a, *b}, key=str)
+        for changed in _changed_keys(a.get(key), b.get(key), f"{prefix}.{key}".lstrip("."))
+    ]
 
 
 def _unwritable(path: Path) -> str | None:

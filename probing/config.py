@@ -44,16 +44,31 @@ class Range:
         if isinstance(x, float) and not math.isfinite(x):
             return "must be finite"
         if self.lo is not None and (x <= self.lo if self.open_ else x < self.lo):
-            return f"must be {'>' if self.open_ else '>='} {self.lo:g}"
+            return f"must be {'>' if self.open_ else '>='} {_bound(self.lo)}"
         if self.hi is not None and (x >= self.hi if self.open_ else x > self.hi):
-            return f"must be {'<' if self.open_ else '<='} {self.hi:g}"
+            return f"must be {'<' if self.open_ else '<='} {_bound(self.hi)}"
         return None
+
+
+@dataclass(frozen=True)
+class FolderName:
+    """A name that is also one folder's name (the activation stores of model.name sit in it)."""
+
+    def problem(self, x: str) -> str | None:
+        bad = not x.strip() or x in (".", "..") or any(c in x for c in "/\\") or not x.isprintable()
+        return "must name one folder: not empty, no / or \\, not . or .." if bad else None
+
+
+def _bound(x: float) -> str:
+    """A bound as written: 4294967295, not 4.29497e+09."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 T = TypeVar("T")
 
 Positive = Annotated[int, Range(1)]
 NonNegative = Annotated[int, Range(0)]
+Seed = Annotated[int, Range(0, 2**32 - 1)]  # what numpy's RandomState takes
 
 
 @dataclass(frozen=True)
@@ -81,7 +96,7 @@ class Slurm:
 
 @dataclass(frozen=True)
 class Model:
-    name: str
+    name: Annotated[str, FolderName()]
     source: Literal["hub", "gguf_package", "random_gpt_neox"]
     hf_id: str | None = None
     revision: str | None = None
@@ -118,7 +133,7 @@ class Probe:
     method: str
     backend: str = "auto"
     C: Annotated[float, Range(0, open_=True)] = 1.0
-    seed: NonNegative = 0
+    seed: Seed = 0
     ks: list[Positive] | None = None
     test_fraction: Annotated[float, Range(0, 1, open_=True)] = 0.2
     val_fraction: Annotated[float, Range(0, 1)] = 0.2
@@ -163,7 +178,7 @@ class Config:
     baselines: Baselines = field(default_factory=Baselines)
     duplicates: Duplicates = field(default_factory=Duplicates)
     logger: dict | None = None
-    seed: NonNegative = 0
+    seed: Seed = 0
     progress: bool = True
     # what is probed: mlp_post (the MLP's neurons), a residual-stream-wide vector, or an SAE's
     # latents (sae) beside the neurons of the SAE's layer
@@ -302,7 +317,7 @@ def _type_error(tp: Any, value: Any, path: str, problems: list[str]) -> str | No
         error = _type_error(base, value, path, problems)
         if error is None:
             for m in meta:
-                if isinstance(m, Range) and (why := m.problem(value)):
+                if isinstance(m, Range | FolderName) and (why := m.problem(value)):
                     return why
         return error
     if origin in (typing.Union, types.UnionType):

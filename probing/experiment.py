@@ -3,6 +3,7 @@ results -> loggers. A plain function of the config, usable without Hydra's comma
 
 from __future__ import annotations
 
+import errno
 import gc
 import hashlib
 import json
@@ -212,6 +213,8 @@ def _run(cfg: Config, run_dir: Path, logger, table: pd.DataFrame | None) -> pd.D
 
 def check_writable(folder: Path) -> None:
     """Create `folder` and write a file in it (OSError with the path if the disk says no)."""
+    if folder.exists() and not folder.is_dir():  # mkdir would raise EEXIST, no user error
+        raise NotADirectoryError(errno.ENOTDIR, "is a file, not a directory", str(folder))
     folder.mkdir(parents=True, exist_ok=True)
     probe = folder / f".write-test-{os.getpid()}"
     probe.write_bytes(b"")

@@ -62,7 +62,15 @@ def cli() -> None:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C: the stores and rows written so far are kept
+        print(
+            "error: interrupted; the same command resumes from the last finished chunk of "
+            "activations (and, with the same hydra.run.dir, the last finished rows)",
+            file=sys.stderr,
+        )
+        sys.exit(130)
 
 
 if __name__ == "__main__":

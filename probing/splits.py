@@ -34,6 +34,12 @@ def group_split(
                 f"all {counts[c]} examples labelled {c} come from {n_docs} document: a split "
                 "that holds out whole documents needs at least 2"
             )
+    n_groups = len(np.unique(groups))
+    if n_groups < n_splits:
+        raise SplitError(
+            f"{n_groups} documents cannot be split into {n_splits} folds by document "
+            f"(test_fraction {test_fraction}): add documents or raise test_fraction"
+        )
     # Never fall back to splitting documents: a test score on windows of training documents
     # would measure memorised text. With few documents per class some folds lack a class;
     # the first fold that has both classes on both sides is taken.

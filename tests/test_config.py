@@ -160,3 +160,26 @@ def test_a_class_list_the_builder_would_refuse_is_refused_by_the_config(
     with pytest.raises(ConfigError, match=re.escape(message)):
         validate_config(cfg)
     validate_config(compose_cfg(["model=tiny-pythia", f"feature={collection}"]))  # defaults: fine
+
+
+@pytest.mark.parametrize("name", ["''", "'  '", "..", "../../../elsewhere", "org/model"])
+def test_a_model_name_that_is_not_one_folder_name_is_refused(compose_cfg, name):
+    """model.name names the activation store's folder: empty, it put the store beside every
+    model's folders and the job ended in a traceback at its first row; with `..` it wrote the
+    store outside the cache."""
+    from probing.config import validate_config
+    from probing.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.name="):
+        validate_config(compose_cfg(["model=tiny-pythia", f"model.name={name}"]))
+
+
+@pytest.mark.parametrize("key", ["seed", "probe.seed"])
+def test_a_seed_numpy_cannot_take_is_refused(compose_cfg, key):
+    """A seed of 2**32 or more passed validation and ended the run in numpy's traceback."""
+    from probing.config import validate_config
+    from probing.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(f"{key}=4294967296 must be <= 4294967295")):
+        validate_config(compose_cfg(["model=tiny-pythia", f"{key}=4294967296"]))
+    validate_config(compose_cfg(["model=tiny-pythia", f"{key}=4294967295"]))

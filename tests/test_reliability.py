@@ -124,6 +124,17 @@ def test_full_disk_and_unwritable_paths_are_one_line():
     assert user_message(KeyError("a bug")) is None  # a bug keeps its traceback
 
 
+def test_a_cache_folder_that_is_a_file_is_one_line(tmp_path):
+    # paths.activations=FILE: mkdir's FileExistsError was no user error, so a traceback
+    from probing.experiment import check_writable
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError) as info:
+        check_writable(tmp_path / "file")
+    message = user_message(info.value)
+    assert message is not None and str(tmp_path / "file") in message and "is a file" in message
+
+
 # -- the command line ---------------------------------------------------------------------------
 
 

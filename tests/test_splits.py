@@ -58,3 +58,13 @@ def test_train_val_test_hold_out_documents_three_ways():
     assert len(no_val) == 0
     with pytest.raises(SplitError, match="val_fraction"):
         split_by_document(y, groups, 0.5, 0.6)
+
+
+@pytest.mark.parametrize("n_docs", [2, 4])
+def test_fewer_documents_than_folds_is_a_split_error_not_a_library_error(n_docs):
+    # every document holds both classes, so each class comes from n_docs >= 2 documents, but
+    # test_fraction 0.2 asks for 5 folds: one a document at least
+    y = np.tile([0, 1], 15 * n_docs)
+    groups = np.repeat(np.arange(n_docs), 30)
+    with pytest.raises(SplitError, match=f"{n_docs} documents"):
+        group_split(y, groups, test_fraction=0.2)

@@ -42,7 +42,7 @@ from probing.features.core.dataset import FeatureDataset, constructor
 from probing.features.core.errors import FeatureDataError
 from probing.features.core.export import is_export, load_export
 from probing.features.core.registry import Collection, register
-from probing.features.core.tables import dataset_from_table, table_fingerprint
+from probing.features.core.tables import LABEL_CELLS, dataset_from_table, table_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -134,17 +134,14 @@ def _refuse_duplicate_header(text: str, path: str) -> None:
         raise FeatureDataError(f"feature.path={path}: the header repeats {repeated}")
 
 
-_LABEL_CELLS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
-
-
 def _numeric_labels(table: pd.DataFrame) -> pd.DataFrame:
     """CSV cells are read as text, so a text of digits stays a text; a column whose every cell
     is a 0/1 label (0, 1, 0.0, 1.0, true, false) becomes 0/1 integers."""
     out = table.copy()
     for name in out.columns:
         cells = out[name].str.strip().str.lower()
-        if len(cells) and cells.isin(list(_LABEL_CELLS)).all():
-            out[name] = cells.map(_LABEL_CELLS).astype(int)
+        if len(cells) and cells.isin(list(LABEL_CELLS)).all():
+            out[name] = cells.map(LABEL_CELLS).astype(int)
     return out
 
 

@@ -177,6 +177,8 @@ def bad_inputs(tmp_path):
     dup_header = tmp_path / "dup.csv"
     dup_header.write_text("text,label,label\na,1,0\nb,0,1\n")
     (tmp_path / "t.xlsx").write_text("x")
+    blank_label = tmp_path / "blank_label.csv"
+    blank_label.write_text("text,x\na,1\nb,0\nc,\nd,1\n")
     return [
         (str(tmp_path / "missing.jsonl"), "no such file"),
         (str(tmp_path / "t.xlsx"), "unknown format .xlsx"),
@@ -187,6 +189,8 @@ def bad_inputs(tmp_path):
             jsonl("notbin.jsonl", [{"text": "a", "x": 2}, {"text": "b", "x": 0}]),
             "0/1 labels; rows \\[0\\]",
         ),
+        # a CSV label column with one blank cell stays text: the blank row is named, not all
+        (str(blank_label), "rows \\[2\\] hold ''$"),
         (jsonl("nofeat.jsonl", [{"text": "a"}]), "no feature column"),
         (jsonl("span.jsonl", [{"text": "short", "x": [[2, 50]]}]), "outside the text"),
         # offsets that int() would have truncated or coerced: float, bool, string (and NaN)
@@ -199,6 +203,11 @@ def bad_inputs(tmp_path):
             jsonl("nul.jsonl", [{"text": "a", "x\u0000y": 1}, {"text": "b", "x\u0000y": 0}]),
             "control characters",
         ),  # fmt: skip
+        # a column named "" (JSON and parquet allow it) is no feature name a row can carry
+        (
+            jsonl("noname.jsonl", [{"text": "a", "": 1}, {"text": "b", "": 0}]),
+            "feature names \\[''\\]",
+        ),
         (str(dup_header), "the header repeats \\['label'\\]"),
         (jsonl("oneclass.jsonl", [{"text": "a", "x": 1}, {"text": "b", "x": 1}]), "one class only"),
         (jsonl("nospan.jsonl", [{"text": "a b", "x": []}, {"text": "c", "x": []}]), "one class"),

@@ -52,11 +52,11 @@ def check_table(table: pd.DataFrame, level: str, text_column: str, group_column:
         raise FeatureDataError(
             f"the custom dataset has no feature column besides {text_column!r}/{group_column!r}"
         )
-    bad_names = [f for f in features if not isinstance(f, str) or _has_control(f)]
+    bad_names = [f for f in features if not isinstance(f, str) or not f or _has_control(f)]
     if bad_names:
         raise FeatureDataError(
-            f"feature names {[str(f) for f in bad_names[:5]]!r} hold control characters (or are "
-            "not text): rename those columns"
+            f"feature names {[str(f) for f in bad_names[:5]]!r} are empty, hold control "
+            "characters or are not text: rename those columns"
         )
     if level == "auto":
         is_spans = any(_is_list(v) for f in features for v in table[f])
@@ -115,13 +115,22 @@ def _is_list(v: Any) -> bool:
     return isinstance(v, list | tuple | np.ndarray)
 
 
+# CSV cells that read as a 0/1 label (probing.features.custom converts a column of only these)
+LABEL_CELLS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
+
+
 def _check_binary(column: pd.Series, name: str) -> None:
     def ok(v: Any) -> bool:
         return isinstance(v, bool | np.bool_) or (
             isinstance(v, int | float | np.integer | np.floating) and v in (0, 1)
         )
 
+    def label_cell(v: Any) -> bool:
+        return isinstance(v, str) and v.strip().lower() in LABEL_CELLS
+
     bad = [i for i, v in enumerate(column) if not ok(v)]
+    # a CSV column with one blank or mistyped cell stays text: name that cell, not every row
+    bad = [i for i in bad if not label_cell(column.iloc[i])] or bad
     if bad:
         shown = sorted({repr(column.iloc[i]) for i in bad[:20]})[:5]
         raise FeatureDataError(

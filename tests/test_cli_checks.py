@@ -1,0 +1,56 @@
+"""What `python -m probing.run` refuses before Hydra starts (probing.cli_checks)."""
+
+from __future__ import annotations
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf, open_dict
+
+from probing.cli_checks import CONF, precheck
+
+RUN = ["model=tiny-pythia", "logger=none", "feature=token_position"]
+
+
+def saved_run(run_dir, overrides: list[str]) -> None:
+    """A finished run as Hydra leaves it: the job's config (no `hydra` key) and a row."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+    with open_dict(cfg):
+        del cfg["hydra"]
+    (run_dir / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    (run_dir / "results.jsonl").write_text('{"run_key": "x"}\n')
+
+
+def test_a_run_directory_holding_another_configurations_results_is_refused_before_hydra_rewrites_it(
+    tmp_path,
+):
+    # Hydra rewrites .hydra/ before the job can refuse the directory: the finished run's
+    # saved config (what ablation reads back) would then describe the refused one
+    saved_run(tmp_path, RUN)
+    problem = precheck([*RUN, "hook=mlp_out", f"hydra.run.dir={tmp_path}"])
+    assert problem is not None and "another configuration" in problem
+    assert "hook" in problem and str(tmp_path) in problem
+
+
+def test_the_same_configuration_may_resume_in_its_run_directory(tmp_path):
+    saved_run(tmp_path, RUN)
+    assert precheck([*RUN, f"hydra.run.dir={tmp_path}"]) is None
+
+
+def test_a_run_directory_without_rows_may_be_reused(tmp_path):
+    saved_run(tmp_path, RUN)
+    (tmp_path / "results.jsonl").write_text("")  # the earlier try failed before any row
+    assert precheck([*RUN, "hook=mlp_out", f"hydra.run.dir={tmp_path}"]) is None
+
+
+def test_an_experiment_that_sweeps_needs_multirun():
+    # without -m Hydra ignores hydra.sweeper.params: one job of the default model and feature
+    # ran, and exited 0, instead of the sweep
+    problem = precheck(["experiment=offline_sweep"])
+    assert problem is not None and "add -m" in problem and "model" in problem
+    assert precheck(["-m", "experiment=offline_sweep"]) is None
