@@ -321,9 +321,16 @@ def test_the_run_cli_probes_an_exported_folder(tmp_path, table_file):
     assert export_cli("custom", out, tokenizer_dir, f"path={table_file}") == 0
     env = {**os.environ, "PROBING_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "offline"}
     args = ["model=tiny-pythia", "feature=custom/file", "logger=none", "progress=false"]
-    args += ["probe.ks=[1]", "layer=middle", f"hydra.run.dir={tmp_path / 'run'}"]
+    args += ["probe.ks=[1]", "layer=middle"]
     proc = subprocess.run(
-        [sys.executable, "-m", "probing.run", *args, f"feature.path={out}"],
+        [
+            sys.executable,
+            "-m",
+            "probing.run",
+            *args,
+            f"feature.path={out}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -339,7 +346,15 @@ def test_the_run_cli_probes_an_exported_folder(tmp_path, table_file):
     broken = copy_export(out, tmp_path / "broken")
     (broken / EXPORT_FILE).unlink()
     proc = subprocess.run(
-        [sys.executable, "-m", "probing.run", *args, f"feature.path={broken}"],
+        # its own run directory: the first run's rows are another configuration's
+        [
+            sys.executable,
+            "-m",
+            "probing.run",
+            *args,
+            f"feature.path={broken}",
+            f"hydra.run.dir={tmp_path / 'broken-run'}",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
