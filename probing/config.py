@@ -389,9 +389,11 @@ def _check_semantics(cfg: dict, ok: Callable[[str], bool], problems: list[str], 
     if ok("probe.test_fraction") and ok("probe.val_fraction") and probe:
         if probe["val_fraction"] + probe["test_fraction"] >= 1:
             problems.append("probe.val_fraction + probe.test_fraction must be < 1")
+    width = model["d_mlp"] if model and cfg.get("hook") == "mlp_post" else None  # else d_model
     if ok("probe.ks") and probe and probe["ks"]:
-        neurons = cfg["hook"] == "mlp_post"  # else the width is d_model
-        _check_ks(probe["ks"], model["d_mlp"] if neurons and model else None, problems)
+        _check_ks(probe["ks"], width, problems)
+    if ok("probe.ks") and ok("baselines") and probe:
+        _check_baseline_ks(cfg["baselines"], probe["ks"], width, problems)
     if ok("feature"):
         _check_feature(cfg["feature"], problems, table)
     if ok("layer"):
@@ -469,6 +471,28 @@ def _check_ks(ks: list[int], d_mlp: int | None, problems: list[str]) -> None:
         too_big = [k for k in ks if k > d_mlp]
         if too_big:
             problems.append(f"probe.ks has {too_big} > model.d_mlp={d_mlp} (k counts neurons)")
+
+
+def _check_baseline_ks(
+    baselines: dict, ks: list[int] | None, width: int | None, problems: list[str]
+) -> None:
+    """The null and random supports are refits of probed ks: at a k the run does not probe they
+    would be skipped, and the summary's null, p and random columns left empty without a word."""
+    if not (baselines["permutations"] or baselines["random_supports"]):
+        return
+    if ks is None:  # the paper's list of the layer's width
+        if width is None:
+            return
+        from probing.probes import paper_k_list
+
+        ks = paper_k_list(width)
+    unprobed = [k for k in baselines["ks"] if k not in ks]
+    if unprobed:
+        problems.append(
+            f"baselines.ks has {unprobed}, not in probe.ks={ks}: the permutation null and random "
+            f"supports refit probed ks only; add them to probe.ks, or set baselines.ks to probed "
+            f"ks (baselines.permutations=0 baselines.random_supports=0 for none)"
+        )
 
 
 def _check_feature(feature: dict, problems: list[str], table=None) -> None:

@@ -187,6 +187,8 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
 
 def format_summary(summary: pd.DataFrame) -> str:
     """The console table of `summarize`; a feature not significant after correction says so."""
+    if summary.empty:  # a header over nothing reads as "no neuron found"
+        return "no k=1 probe among the rows: this table of single neurons needs 1 in probe.ks"
     lines = [
         f"{'model':<16} {'feature':<28} {'layer':>5} {'neuron':>7} {'F1@k=1':>7} "
         f"{'95% CI':>13} {'best F1':>8} {'null':>6} {'p':>7} {'chance':>6} {'random':>6}"

@@ -183,3 +183,35 @@ def test_a_seed_numpy_cannot_take_is_refused(compose_cfg, key):
     with pytest.raises(ConfigError, match=re.escape(f"{key}=4294967296 must be <= 4294967295")):
         validate_config(compose_cfg(["model=tiny-pythia", f"{key}=4294967296"]))
     validate_config(compose_cfg(["model=tiny-pythia", f"{key}=4294967295"]))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["probe.ks=[2,4]"],  # the default baselines.ks=[1]
+        ["probe.ks=[1,2]", "baselines.ks=[1,8]"],
+        ["baselines.ks=[9]"],  # probe.ks null: the paper's list has no 9
+    ],
+)
+def test_baselines_at_ks_the_run_does_not_probe_are_refused(compose_cfg, overrides):
+    """They were skipped without a word: the summary's null, p and random columns came out
+    empty, as if the run had turned its baselines off."""
+    from probing.config import validate_config
+    from probing.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"baselines\.ks has \[(1|8|9)\], not in probe\.ks"):
+        validate_config(compose_cfg(["model=tiny-pythia", *overrides]))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["probe.ks=[2,4]", "baselines.ks=[2]"],
+        ["probe.ks=[2,4]", "baselines.permutations=0", "baselines.random_supports=0"],
+        ["baselines.ks=[1,8,32]"],
+    ],
+)
+def test_baselines_at_probed_ks_or_turned_off_pass(compose_cfg, overrides):
+    from probing.config import validate_config
+
+    validate_config(compose_cfg(["model=tiny-pythia", *overrides]))

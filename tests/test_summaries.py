@@ -139,3 +139,14 @@ def test_k90_is_measured_against_the_k_validation_chooses():
     )
     assert curve_k_at_fraction(curve, 0.9) == 4
     assert curve_k_at_fraction(curve.drop(columns="val_f1"), 0.9) == 8  # no validation
+
+
+def test_a_run_without_k1_says_why_its_single_neuron_table_is_empty():
+    """A header over no rows read as "no neuron found" when probe.ks simply had no 1."""
+    rows = pd.DataFrame(
+        [row("m", "f", layer, k, 0.8, support=list(range(k)), val_f1=0.7) for layer in (0, 1)
+         for k in (2, 4)]
+    )  # fmt: skip
+    summary = summarize(rows)
+    assert summary.empty
+    assert "needs 1 in probe.ks" in format_summary(summary)
