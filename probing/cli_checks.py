@@ -35,6 +35,20 @@ def hydra_error_line(err: BaseException) -> str:
     return head
 
 
+def _misplaced(argv: list[str], unknown: list[str]) -> str:
+    """Why argparse could not place `unknown`: an override after an option such as -m (the
+    overrides are one positional run: options go before all of them), or an unknown option."""
+    flags = [a for a in unknown if a.startswith("-")]
+    if flags:
+        return f"unknown option {flags[0]} (python -m probing.run --help lists them)"
+    options = [a for a in argv[: argv.index(unknown[0])] if a.startswith("-")]
+    split_by = options[-1] if options else "an option"
+    return (
+        f"{split_by} comes between overrides ({unknown[0]} is after it): write the options "
+        "before every override, e.g. python -m probing.run -m model=... feature=..."
+    )
+
+
 def precheck(argv: list[str]) -> str | None:
     """The one-line problem with the command line `argv`, or None (also when it is not ours to
     judge: --help, --cfg, another config directory)."""
@@ -43,7 +57,9 @@ def precheck(argv: list[str]) -> str | None:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    args, _ = get_args_parser().parse_known_args(argv)
+    args, unknown = get_args_parser().parse_known_args(argv)
+    if unknown:  # else argparse's usage block, a dozen lines, ending in "unrecognized arguments"
+        return _misplaced(argv, unknown)
     if any([args.help, args.hydra_help, args.cfg, args.info, args.shell_completion]) or any(
         [args.config_path, args.config_name, args.config_dir, args.experimental_rerun]
     ):

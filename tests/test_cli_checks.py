@@ -54,3 +54,13 @@ def test_an_experiment_that_sweeps_needs_multirun():
     problem = precheck(["experiment=offline_sweep"])
     assert problem is not None and "add -m" in problem and "model" in problem
     assert precheck(["-m", "experiment=offline_sweep"]) is None
+
+
+def test_an_option_between_overrides_is_one_line_naming_it():
+    # argparse printed Hydra's dozen-line usage block ending in "unrecognized arguments"
+    problem = precheck(["model=tiny-pythia", "-m", "feature=token_position,surface_text"])
+    assert problem is not None and problem.startswith("-m comes between overrides")
+    assert "feature=token_position,surface_text" in problem
+    problem = precheck(["--no-such-option", "model=tiny-pythia"])
+    assert problem is not None and "unknown option --no-such-option" in problem
+    assert precheck(["-m", "model=tiny-pythia", "feature=token_position,surface_text"]) is None
