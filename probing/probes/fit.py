@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends import BATCHED, fit_prefixes, fit_stack
+from .columns import take_columns
 from .optimal import optimal_support
 from .ranking import rank_neurons
 from .scaling import fit_standardize, standardize, to_raw_units
@@ -40,7 +41,7 @@ class PrefixFits:
 
     def decisions(self, X: np.ndarray) -> np.ndarray:
         """Logits [n, n_ks] of every probe on activations X [n, d]."""
-        return self.decisions_at_top(np.take(X, self.top, axis=1))
+        return self.decisions_at_top(take_columns(X, self.top))
 
     def decisions_at_top(self, X_top: np.ndarray) -> np.ndarray:
         """decisions, given the activations at the top neurons only ([n, len(top)])."""
@@ -73,8 +74,7 @@ class Ranked:
 def standardize_top(X: np.ndarray, order: np.ndarray, width: int) -> Ranked:
     """The first `width` neurons of `order`, standardised by their training statistics."""
     top = np.asarray(order[:width])
-    # np.take: several times faster than X[:, top] here
-    return standardize_columns(top, np.take(X, top, axis=1))
+    return standardize_columns(top, take_columns(X, top))
 
 
 def standardize_columns(top: np.ndarray, X_top: np.ndarray) -> Ranked:

@@ -18,6 +18,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .backends import BATCHED
+from .columns import take_columns
 from .fit import PER_K_METHODS, PrefixFits, fit_method, fit_stacked, standardize_columns
 from .metrics import classification_metrics, f1, f1_intervals
 from .ranking import checked_weighted_sums, class_weights, order_by_score, rank_neurons
@@ -32,11 +33,13 @@ RANK_BLOCK = 256
 
 
 def single_threaded_blas():
-    """numpy's BLAS on one thread, for everything of a sweep but a non-batched backend's fits:
-    its products (ranking statistics, logits of a few hundred test examples, bootstrap counts)
-    are far too small to split, and a split product waits for every thread, which on a busy
-    machine is many times slower (measured: 26 ms instead of 0.3 ms for one sweep's bootstrap
-    counts on two shared cores). The torch backend's threads are its own (see torch_backend).
+    """numpy's BLAS on one thread, for everything of a sweep but the ranking (a pass over the
+    whole layer, 2x faster on 2 threads: N=4000..20000, d=4096..8192, measured) and a
+    non-batched backend's fits: its products (standardisation, logits of a few hundred test
+    examples, bootstrap counts) are far too small to split, and a split product waits for every
+    thread, which on a busy machine is many times slower (measured: 26 ms instead of 0.3 ms for
+    one sweep's bootstrap counts on two shared cores). The torch backend's threads are its own
+    (see torch_backend).
 
     Finding the BLAS libraries costs ~1.5 ms (a scan of every loaded library), as much as the
     fits of a few small ks: the controller is kept until a module is imported (which may load
@@ -72,7 +75,7 @@ class Rows:
     def columns(self, cols: np.ndarray) -> np.ndarray:
         """The rows' values at neurons `cols`, in that order: [len, len(cols)]."""
         if self.index is None:
-            return np.take(self.source, cols, axis=1)
+            return take_columns(self.source, cols)
         return self.source[np.ix_(self.index, np.asarray(cols))]
 
 
@@ -96,7 +99,7 @@ class FeatureTask:
         used = [s for s in splits if s is not None]
         out: list[np.ndarray | None]
         if len({id(s.source) for s in used}) == 1 and all(s.index is not None for s in used):
-            cols = np.take(used[0].source, top, axis=1)
+            cols = take_columns(used[0].source, top)
             out = [None if s is None else Rows(cols, s.index).array() for s in splits]
         else:
             out = [None if s is None else s.columns(top) for s in splits]
@@ -123,8 +126,9 @@ def sweep_tasks(
                 yield task_rows(task, groups, method, backend, rotated)
         return
     for chunk in _chunks(tasks, max(ks)):
+        # the ranking reads the whole layer: BLAS's threads read it 2x faster on 2 cores
+        orders, rank_seconds = rank_tasks(chunk, method, seed)
         with single_threaded_blas():
-            orders, rank_seconds = rank_tasks(chunk, method, seed)
             ranked, held_out = [], []
             for task, order in zip(chunk, orders, strict=True):
                 top = np.asarray(order[: max(ks)])
