@@ -99,6 +99,11 @@ def precheck(argv: list[str]) -> str | None:
     return _unwritable(run_dir)
 
 
+# Settings that do not change a job's rows (probing.experiment.run_key): a run resumed with the
+# progress bar off, another logger, the cache moved, or another SLURM request is the same run.
+NOT_IN_ROWS = ("progress", "logger", "paths", "model.slurm")
+
+
 def _another_run(run_dir: Path, cfg) -> str | None:
     """Why `run_dir` holds another configuration's rows, or None. Hydra rewrites `.hydra/` before
     the job could refuse the directory (probing.results), leaving the rows beside a config that
@@ -113,7 +118,7 @@ def _another_run(run_dir: Path, cfg) -> str | None:
     now = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(now, dict) and isinstance(before, dict)  # a config is a mapping
     now.pop("hydra", None)
-    changed = _changed_keys(before, now)
+    changed = [key for key in _changed_keys(before, now) if not key.startswith(NOT_IN_ROWS)]
     if not changed:
         return None
     return (

@@ -64,3 +64,12 @@ def test_an_option_between_overrides_is_one_line_naming_it():
     problem = precheck(["--no-such-option", "model=tiny-pythia"])
     assert problem is not None and "unknown option --no-such-option" in problem
     assert precheck(["-m", "model=tiny-pythia", "feature=token_position,surface_text"]) is None
+
+
+def test_a_run_resumed_with_settings_that_do_not_change_its_rows_is_not_refused(tmp_path):
+    # the progress bar, the logger or the cache's folder leave every row as it was
+    saved_run(tmp_path, RUN)
+    resumed = [*RUN, "progress=false", "logger=wandb", f"hydra.run.dir={tmp_path}"]
+    assert precheck(resumed) is None
+    problem = precheck([*RUN, "progress=false", "probe.C=2", f"hydra.run.dir={tmp_path}"])
+    assert problem is not None and "probe.C" in problem and "progress" not in problem
