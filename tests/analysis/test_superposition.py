@@ -184,3 +184,58 @@ def test_weights_are_those_of_the_revision_probed(tmp_path, monkeypatch):
     assert asked == [["tiny-pythia@step1"]]
     quarter = pd.read_csv(tmp_path / "out" / "first_quarter.csv")
     assert set(quarter["model"]) == {"tiny-pythia"}
+
+
+def saved_run(tmp_path, name: str, overrides: list[str], revision: str, n_layers: int):
+    """A run directory as Hydra leaves it: rows of `n_layers` layers beside the composed
+    config (.hydra/config.yaml) of `overrides`."""
+    from omegaconf import OmegaConf
+
+    from tests.analysis.conftest import row, write_results
+    from tests.conftest import compose_cfg
+
+    rows = [row("tiny-pythia", "python", la, k, 0.5, list(range(k)), revision=revision)
+            for la in range(n_layers) for k in (1, 16)]  # fmt: skip
+    run = tmp_path / name
+    write_results(run, rows)
+    (run / ".hydra").mkdir()
+    cfg = compose_cfg(tmp_path, ["model=tiny-pythia", *overrides])
+    (run / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    return run
+
+
+# tiny-pythia reshaped: 3 layers of 32 dims and 48 neurons (conf/model/tiny-pythia.yaml: 2, 64, 256)
+RESHAPED = ["model.config.num_hidden_layers=3", "model.config.hidden_size=32",
+            "model.config.intermediate_size=48"]  # fmt: skip
+
+
+def test_weights_are_those_of_the_model_the_run_probed(tmp_path):
+    """A run of tiny-pythia with model.config overrides and seed=3: its weights are the
+    reshaped, seed-3 model's (3 layers, 48 neurons in 32 dims), not conf/model's default."""
+    from probing.case_studies.weights import model_weight_stats
+    from probing.models import load_model
+
+    run = saved_run(tmp_path, "run", [*RESHAPED, "seed=3"], "random-seed3", n_layers=3)
+    assert sp.main([str(run), "--weights", "-o", str(tmp_path / "out")]) == 0
+    weights = pd.read_csv(tmp_path / "out" / "weights_by_layer.csv")
+    assert weights["layer"].tolist() == [0, 1, 2]
+    config = {"num_hidden_layers": 3, "hidden_size": 32, "intermediate_size": 48}
+    probed = load_model(
+        "t", "random_gpt_neox", config=config, device="cpu", dtype="float32", seed=3
+    )
+    expected = model_weight_stats(probed.bridge, "tiny-pythia")
+    for stat in ("out_norm_mean", "in_norm_mean", "out_effective_dims", "out_interference"):
+        assert np.allclose(weights[stat], expected[stat], rtol=1e-5), stat
+
+
+def test_weights_are_those_of_the_seed_the_run_probed(tmp_path):
+    """seed=3 alone (tiny-pythia's shapes): the weights are the seed-3 draw's, whose statistics
+    differ from the seed-0 draw's that conf/model alone would give."""
+    from probing.case_studies.weights import model_weights_table
+
+    run = saved_run(tmp_path, "run", ["seed=3"], "random-seed3", n_layers=2)
+    assert sp.main([str(run), "--weights", "-o", str(tmp_path / "out")]) == 0
+    weights = pd.read_csv(tmp_path / "out" / "weights_by_layer.csv")
+    seed3, seed0 = (model_weights_table(["tiny-pythia"], seed=s) for s in (3, 0))
+    assert np.allclose(weights["out_norm_mean"], seed3["out_norm_mean"], rtol=1e-5)
+    assert not np.allclose(weights["out_norm_mean"], seed0["out_norm_mean"], rtol=1e-5)
