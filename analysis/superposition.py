@@ -11,7 +11,9 @@ more than the rest. Two kinds of evidence, per layer:
 - **weight statistics** (from the model's MLP weights: `out_interference`, how crowded the
   neurons' write directions are; `in_out_cosine`; `out_effective_dims`): a case study that loads
   the models, probing.case_studies.weights, writes them to weights_by_layer.csv; `--weights` runs
-  it (`python -m probing.case_studies.weights`, in its own process) and reads that file.
+  it (`python -m probing.case_studies.weights --runs ...`, in its own process) on the runs whose
+  rows are read, so each model is loaded from its run's own config (overrides and seed as
+  probed), and reads that file.
 
 `first_quarter` states each as one number: its mean over the first 25% of layers (by relative
 depth) minus its mean over the rest, and their ratio, with a 95% bootstrap interval of the
@@ -182,9 +184,9 @@ def enough_test_positives(results: pd.DataFrame, minimum: int) -> tuple[pd.DataF
 
 
 def checkpoints(results: pd.DataFrame) -> dict[str, str]:
-    """{model label (less "#hook"): the checkpoint to load, "name@revision"}: a label carries
-    its revision only when the report holds several, but the weights must be those of the
-    revision that was probed, not the config's default."""
+    """{model label (less "#hook"): its checkpoint, "name@revision", as the weights case study
+    names a run's model}: a label carries its revision only when the report holds several, but
+    the weights are those of the revision that was probed, not the config's default."""
     out = {}
     revisions = results.get("revision", pd.Series("", index=results.index)).fillna("")
     pairs = pd.DataFrame({"model": results["model"], "revision": revisions}).drop_duplicates()
@@ -197,13 +199,20 @@ def checkpoints(results: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def model_weights(models: list[str], path: Path) -> pd.DataFrame | None:
-    """The weight statistics of `models`, from the case study that loads them (run as a command,
-    so analysis never loads a model); None, with its one-line error shown, when it fails."""
-    command = [sys.executable, "-m", "probing.case_studies.weights", *models, "-o", str(path)]
-    if subprocess.run(command).returncode != 0:
+def model_weights(run_dirs: list[str], path: Path) -> pd.DataFrame | None:
+    """The weight statistics of the models `run_dirs` probed, each loaded from its run's config,
+    labelled by checkpoint ("name@revision"), from the case study that loads them (run as a
+    command, so analysis never loads a model); None, with its one-line error shown, when it
+    fails."""
+    command = [sys.executable, "-m", "probing.case_studies.weights", "--runs", *run_dirs]
+    if subprocess.run([*command, "-o", str(path)]).returncode != 0:
         return None
     return pd.read_csv(path)
+
+
+def run_dirs(results: pd.DataFrame) -> list[str]:
+    """The run directories of `results`' rows (each row's results.jsonl's folder)."""
+    return sorted({str(Path(source).parent) for source in results["source"]})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     per_collection.to_csv(out / "first_quarter_by_collection.csv", index=False)
     if args.weights:
         to_load = checkpoints(results)
-        weights = model_weights(sorted(set(to_load.values())), out / WEIGHTS_FILE)
+        weights = model_weights(run_dirs(results), out / WEIGHTS_FILE)
         if weights is None:
             return 2
         labels = {name: label for label, name in to_load.items()}

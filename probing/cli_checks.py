@@ -118,7 +118,7 @@ def _another_run(run_dir: Path, cfg) -> str | None:
     now = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(now, dict) and isinstance(before, dict)  # a config is a mapping
     now.pop("hydra", None)
-    changed = [key for key in _changed_keys(before, now) if not key.startswith(NOT_IN_ROWS)]
+    changed = [key for key in changed_keys(before, now) if not key.startswith(NOT_IN_ROWS)]
     if not changed:
         return None
     return (
@@ -127,14 +127,14 @@ def _another_run(run_dir: Path, cfg) -> str | None:
     )
 
 
-def _changed_keys(a: object, b: object, prefix: str = "") -> list[str]:
+def changed_keys(a: object, b: object, prefix: str = "") -> list[str]:
     """The dotted keys whose values differ between two plain configs."""
     if not (isinstance(a, dict) and isinstance(b, dict)):
         return [] if a == b else [prefix or "the config"]
     return [
         changed
         for key in sorted({*a, *b}, key=str)
-        for changed in _changed_keys(a.get(key), b.get(key), f"{prefix}.{key}".lstrip("."))
+        for changed in changed_keys(a.get(key), b.get(key), f"{prefix}.{key}".lstrip("."))
     ]
 
 

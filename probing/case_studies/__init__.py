@@ -5,8 +5,8 @@
 - polysemantic: a neuron's top activations over a broad corpus, dedicated or polysemantic
   (`python -m probing.case_studies.polysemantic RUN`);
 - weights: per-layer statistics of the MLP weights, the weight side of superposition by depth
-  (`python -m probing.case_studies.weights MODEL...`; `python -m analysis.superposition
-  --weights` runs it).
+  (`python -m probing.case_studies.weights MODEL...`, or `--runs RUN_DIR...` for the models
+  runs probed, from their own configs; `python -m analysis.superposition --weights` runs that).
 Each writes files beside the run or into a folder (probing.case_study_outputs names them), and
 analysis reads those files; nothing here is imported by analysis.
 """

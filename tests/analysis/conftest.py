@@ -49,6 +49,25 @@ def write_results(run_dir: Path, rows: list[dict]) -> Path:
     return path
 
 
+def saved_run(
+    tmp_path, name: str, overrides: list[str], revision: str, n_layers: int, **extra
+) -> Path:
+    """A run directory as Hydra leaves it: rows of `n_layers` layers beside the composed
+    config (.hydra/config.yaml) of `overrides`."""
+    from omegaconf import OmegaConf
+
+    from tests.conftest import compose_cfg
+
+    rows = [row("tiny-pythia", "python", la, k, 0.5, list(range(k)), revision=revision, **extra)
+            for la in range(n_layers) for k in (1, 16)]  # fmt: skip
+    run = tmp_path / name
+    write_results(run, rows)
+    (run / ".hydra").mkdir()
+    cfg = compose_cfg(tmp_path, ["model=tiny-pythia", *overrides])
+    (run / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    return run
+
+
 def curve(
     model: str, feature: str, layer: int, f1s: dict[int, float], neuron: int = 0
 ) -> list[dict]:

@@ -96,6 +96,11 @@ def test_case_studies_refuse_odd_numbers_before_reading_the_run(
         ("probing.case_studies.ablate", "ablate_run", ["RUN"]),
         ("probing.case_studies.polysemantic", "neuron_contexts", ["RUN"]),
         ("probing.case_studies.weights", "model_weights_table", ["tiny-pythia", "-o", "RUN/w.csv"]),
+        (
+            "probing.case_studies.weights",
+            "runs_weights_table",
+            ["--runs", "RUN", "-o", "RUN/w.csv"],
+        ),
     ],
 )
 def test_a_full_disk_is_one_line(module, work, argv, tmp_path, monkeypatch, capsys):

@@ -143,9 +143,9 @@ def test_features_with_too_few_test_positives_can_be_left_out():
     assert none.empty and dropped == 3  # rows that do not say are not counted as enough
 
 
-def test_weights_are_asked_for_the_models_not_their_hook_labels(tmp_path, monkeypatch):
+def test_weights_are_asked_for_the_runs_not_their_hook_labels(tmp_path, monkeypatch):
     """--weights over a hook=sae run: the latents' label (model#sae) is no model to load; the
-    weights are the model's own, asked for once."""
+    weights are asked for the run, once (its model: tests/case_studies/test_weights.py)."""
     from analysis import superposition
     from tests.analysis.conftest import row, write_results
 
@@ -154,18 +154,18 @@ def test_weights_are_asked_for_the_models_not_their_hook_labels(tmp_path, monkey
     write_results(tmp_path / "run", rows)
     asked = []
 
-    def weights(models, path):
-        asked.append(models)
+    def weights(runs, path):
+        asked.append(runs)
         return None  # as when the command fails: main stops there
 
     monkeypatch.setattr(superposition, "model_weights", weights)
     superposition.main([str(tmp_path / "run"), "--weights", "-o", str(tmp_path / "out")])
-    assert asked == [["tiny-pythia@main"]]  # the revision the rows were probed at
+    assert asked == [[str(tmp_path / "run")]]
 
 
 def test_weights_are_those_of_the_revision_probed(tmp_path, monkeypatch):
-    """One revision in the report labels its rows by the plain name; the weights loaded must
-    still be that revision's, labelled as the rows are."""
+    """One revision in the report labels its rows by the plain name; the weights, which the
+    case study labels by checkpoint (that revision's), are labelled as the rows are."""
     from tests.analysis.conftest import row, write_results
 
     rows = [row("tiny-pythia", "python", la, k, 0.5, list(range(k)), revision="step1")
@@ -173,14 +173,53 @@ def test_weights_are_those_of_the_revision_probed(tmp_path, monkeypatch):
     write_results(tmp_path / "run", rows)
     asked = []
 
-    def weights(models, path):
-        asked.append(models)
-        return pd.DataFrame({"model": models * 2, "layer": [0, 1], "rel_depth": [0.0, 1.0],
-                             "out_interference": [1.0, 2.0],
+    def weights(runs, path):  # the case study labels a run's weights by its checkpoint
+        asked.append(runs)
+        return pd.DataFrame({"model": ["tiny-pythia@step1"] * 2, "layer": [0, 1],
+                             "rel_depth": [0.0, 1.0], "out_interference": [1.0, 2.0],
                              "in_out_cosine": [0.1, 0.2], "out_effective_dims": [3.0, 4.0]})  # fmt: skip
 
     monkeypatch.setattr(sp, "model_weights", weights)
     assert sp.main([str(tmp_path / "run"), "--weights", "-o", str(tmp_path / "out")]) == 0
-    assert asked == [["tiny-pythia@step1"]]
+    assert asked == [[str(tmp_path / "run")]]
     quarter = pd.read_csv(tmp_path / "out" / "first_quarter.csv")
     assert set(quarter["model"]) == {"tiny-pythia"}
+
+
+# tiny-pythia reshaped: 3 layers of 32 dims and 48 neurons (conf/model/tiny-pythia.yaml: 2, 64, 256)
+RESHAPED = ["model.config.num_hidden_layers=3", "model.config.hidden_size=32",
+            "model.config.intermediate_size=48"]  # fmt: skip
+
+
+def test_weights_are_those_of_the_model_the_run_probed(tmp_path):
+    """A run of tiny-pythia with model.config overrides and seed=3: its weights are the
+    reshaped, seed-3 model's (3 layers, 48 neurons in 32 dims), not conf/model's default."""
+    from probing.case_studies.weights import model_weight_stats
+    from probing.models import load_model
+    from tests.analysis.conftest import saved_run
+
+    run = saved_run(tmp_path, "run", [*RESHAPED, "seed=3"], "random-seed3", n_layers=3)
+    assert sp.main([str(run), "--weights", "-o", str(tmp_path / "out")]) == 0
+    weights = pd.read_csv(tmp_path / "out" / "weights_by_layer.csv")
+    assert weights["layer"].tolist() == [0, 1, 2]
+    config = {"num_hidden_layers": 3, "hidden_size": 32, "intermediate_size": 48}
+    probed = load_model(
+        "t", "random_gpt_neox", config=config, device="cpu", dtype="float32", seed=3
+    )
+    expected = model_weight_stats(probed.bridge, "tiny-pythia")
+    for stat in ("out_norm_mean", "in_norm_mean", "out_effective_dims", "out_interference"):
+        assert np.allclose(weights[stat], expected[stat], rtol=1e-5), stat
+
+
+def test_weights_are_those_of_the_seed_the_run_probed(tmp_path):
+    """seed=3 alone (tiny-pythia's shapes): the weights are the seed-3 draw's, whose statistics
+    differ from the seed-0 draw's that conf/model alone would give."""
+    from probing.case_studies.weights import model_weights_table
+    from tests.analysis.conftest import saved_run
+
+    run = saved_run(tmp_path, "run", ["seed=3"], "random-seed3", n_layers=2)
+    assert sp.main([str(run), "--weights", "-o", str(tmp_path / "out")]) == 0
+    weights = pd.read_csv(tmp_path / "out" / "weights_by_layer.csv")
+    seed3, seed0 = (model_weights_table(["tiny-pythia"], seed=s) for s in (3, 0))
+    assert np.allclose(weights["out_norm_mean"], seed3["out_norm_mean"], rtol=1e-5)
+    assert not np.allclose(weights["out_norm_mean"], seed0["out_norm_mean"], rtol=1e-5)
