@@ -132,6 +132,18 @@ def test_an_estimate_with_a_bad_launcher_value_is_one_line(capsys):
     assert err == ["error: invalid config: hydra.launcher.gpus_per_node=-2 must be >= 0"]
 
 
+@pytest.mark.parametrize("value", ["nan", "abc"])
+def test_an_estimate_with_a_model_slurm_request_not_a_number_is_one_line(value, capsys):
+    """The launcher reads model.slurm.mem_gb through an interpolation: a value it cannot convert
+    was OmegaConf's traceback (here and in `probing.run -m`, which shares launcher_problem)."""
+    with pytest.raises(SystemExit) as stop:
+        main(["hydra/launcher=slurm", "model=pythia-70m", f"model.slurm.mem_gb={value}"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: invalid config: hydra.launcher.mem_gb")
+    assert "model.slurm.mem_gb" in err[0] and value in err[0]
+
+
 @pytest.mark.parametrize(
     "name,params",
     [
