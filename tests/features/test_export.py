@@ -387,3 +387,17 @@ def test_flipped_bytes_in_the_rows_are_damage_never_data_nor_a_crash(sequence_ex
             assert "damaged or incomplete" in str(err) and "\n" not in str(err)
             detected += 1
     assert detected > 150
+
+
+def test_export_to_a_folder_under_a_file_is_one_line_before_building(
+    bpe_dir, table_file, tmp_path, capsys
+):
+    """Was mkdir's FileExistsError traceback, after the whole build."""
+    (tmp_path / "a_file").write_text("mine")
+    out = tmp_path / "a_file" / "sub"
+    assert export_cli("custom", out, bpe_dir, f"path={table_file}") == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --out ") and "is a file" in err[0]
+    assert "sequences" not in captured.out  # refused before the build
+    assert (tmp_path / "a_file").read_text() == "mine"

@@ -55,6 +55,9 @@ def check_out(out: str | Path) -> Path:
         raise FeatureDataError(
             f"--out {out} exists and is not empty; remove it or choose another folder"
         )
+    above = next(p for p in out.absolute().parents if p.exists())
+    if not above.is_dir():  # else mkdir's FileExistsError, after the whole build
+        raise FeatureDataError(f"--out {out}: {above} is a file; choose a folder outside it")
     return out
 
 
