@@ -87,6 +87,17 @@ def parse_sets(items: list[str]) -> dict:
     return params
 
 
+def checked_sets(name: str, items: list[str]) -> dict:
+    """The --set parameters, checked as probing.run checks feature.params (one line for all)."""
+    from probing.config import feature_problems
+
+    params = parse_sets(items)
+    problems = feature_problems(name, params)
+    if problems:
+        raise FeatureDataError("; ".join(problems))
+    return params
+
+
 def built_in_names() -> list[str]:
     """The collections whose data the registry pins (not the user's, not a hub dataset)."""
     return [n for n, c in COLLECTIONS.items() if c.artefacts or c.packages]
@@ -153,9 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         get_collection(args.name)  # a typo fails before the tokenizer loads
         if args.command == "export":
             check_out(args.out)  # so does a used --out folder
+        params = checked_sets(args.name, args.set)  # and a --set value the builder cannot take
         tokenizer = load_tokenizer(args.tokenizer, args.gguf_file)
         start = time.perf_counter()
-        ds = build_feature_dataset(args.name, tokenizer, args.cache_dir, **parse_sets(args.set))
+        ds = build_feature_dataset(args.name, tokenizer, args.cache_dir, **params)
         print(
             f"{ds.name}: {ds.n_sequences} sequences, {ds.n_examples} examples, "
             f"{len(ds.feature_names)} features, hash {ds.content_hash()}, "

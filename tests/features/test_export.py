@@ -401,3 +401,30 @@ def test_export_to_a_folder_under_a_file_is_one_line_before_building(
     assert len(err) == 1 and err[0].startswith("error: --out ") and "is a file" in err[0]
     assert "sequences" not in captured.out  # refused before the build
     assert (tmp_path / "a_file").read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", ["export", "build"])
+@pytest.mark.parametrize(
+    "value,why",
+    [("-1", "n_sequences=-1 must be >= 1"), ("many", "n_sequences='many' must be an int")],
+)
+def test_a_bad_set_value_is_one_line_before_the_tokenizer_loads(
+    command, value, why, tmp_path, capsys
+):
+    """--set n_sequences=-1 was numpy's 'need at least one array to concatenate' traceback;
+    now the check probing.run applies to feature.params. The tokenizer folder is empty: the
+    value is refused before it would be read."""
+    argv = [
+        command,
+        "token_position",
+        "--tokenizer",
+        str(tmp_path),
+        "--set",
+        f"n_sequences={value}",
+    ]
+    if command == "export":
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and why in err[0]
+    assert not (tmp_path / "out").exists()
