@@ -16,6 +16,7 @@ import time
 
 import yaml
 
+from probing.errors import one_line_exit
 from probing.features import COLLECTIONS, FeatureDataError, build_feature_dataset
 from probing.features.core.export import check_out, export_feature_dataset
 from probing.features.core.registry import get_collection
@@ -178,9 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             print(f"exported to {export_feature_dataset(ds, args.out, tokenizer)}")
         return 0
-    except FeatureDataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:  # a user's error or the disk's is one line, a bug its traceback
+        return one_line_exit(err)
 
 
 if __name__ == "__main__":

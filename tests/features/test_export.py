@@ -428,3 +428,22 @@ def test_a_bad_set_value_is_one_line_before_the_tokenizer_loads(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and why in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_while_exporting_is_one_line(
+    bpe_dir, table_file, tmp_path, capsys, monkeypatch
+):
+    """Only FeatureDataError was caught: an OSError (no space, permission denied) from writing
+    the folder was a traceback."""
+    import errno
+
+    import probing.features.__main__ as cli
+
+    def full(ds, out, tokenizer):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out))
+
+    monkeypatch.setattr(cli, "export_feature_dataset", full)
+    out = tmp_path / "out"
+    assert export_cli("custom", out, bpe_dir, f"path={table_file}") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot write {out}: the disk is full")
