@@ -18,7 +18,7 @@ import yaml
 
 from probing.errors import one_line_exit
 from probing.features import COLLECTIONS, FeatureDataError, build_feature_dataset
-from probing.features.core.export import check_out, export_feature_dataset
+from probing.features.core.export import check_out, export_feature_dataset, file_in_the_way
 from probing.features.core.registry import get_collection
 from probing.features.sources import pinned
 
@@ -99,6 +99,16 @@ def checked_sets(name: str, items: list[str]) -> dict:
     return params
 
 
+def check_cache_dir(cache_dir: str | None) -> None:
+    """A --cache-dir that cannot be a folder, refused before the build (the cache is written
+    after it, and its error would name the entry, not the flag)."""
+    blocking = file_in_the_way(cache_dir) if cache_dir else None
+    if blocking is not None:
+        raise FeatureDataError(
+            f"--cache-dir {cache_dir}: {blocking} is a file; choose a folder outside it"
+        )
+
+
 def built_in_names() -> list[str]:
     """The collections whose data the registry pins (not the user's, not a hub dataset)."""
     return [n for n, c in COLLECTIONS.items() if c.artefacts or c.packages]
@@ -110,6 +120,7 @@ def print_hashes(args) -> int:
     names = args.names or built_in_names()
     for name in names:
         get_collection(name)
+    check_cache_dir(args.cache_dir)
     tokenizer = load_tokenizer(args.tokenizer, args.gguf_file)
     for name in names:
         ds = build_feature_dataset(name, tokenizer, args.cache_dir)
@@ -166,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             check_out(args.out)  # so does a used --out folder
         params = checked_sets(args.name, args.set)  # and a --set value the builder cannot take
+        check_cache_dir(args.cache_dir)
         tokenizer = load_tokenizer(args.tokenizer, args.gguf_file)
         start = time.perf_counter()
         ds = build_feature_dataset(args.name, tokenizer, args.cache_dir, **params)

@@ -430,6 +430,22 @@ def test_a_bad_set_value_is_one_line_before_the_tokenizer_loads(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_cache_dir_that_is_a_file_is_one_line_naming_it_before_building(
+    bpe_dir, table_file, tmp_path, capsys
+):
+    """Was mkdir's FileExistsError traceback after the build (now: a line about --out, a flag
+    the user never gave)."""
+    cache = tmp_path / "a_file"
+    cache.write_text("mine")
+    out = tmp_path / "out"
+    assert export_cli("custom", out, bpe_dir, f"path={table_file}", cache=cache) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        f"error: --cache-dir {cache}: {cache} is a file; choose a folder outside it"
+    ]
+    assert "sequences" not in captured.out and cache.read_text() == "mine"
+
+
 def test_a_full_disk_while_exporting_is_one_line(
     bpe_dir, table_file, tmp_path, capsys, monkeypatch
 ):
@@ -447,3 +463,12 @@ def test_a_full_disk_while_exporting_is_one_line(
     assert export_cli("custom", out, bpe_dir, f"path={table_file}") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: cannot write {out}: the disk is full")
+
+
+def test_hashes_with_a_cache_dir_that_is_a_file_is_one_line_before_the_tokenizer(tmp_path, capsys):
+    cache = tmp_path / "a_file"
+    cache.write_text("mine")
+    argv = ["hashes", "token_position", "--tokenizer", str(tmp_path), "--cache-dir", str(cache)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --cache-dir {cache}: {cache} is a file; choose a folder outside it"]
