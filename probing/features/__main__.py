@@ -191,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             print(f"exported to {export_feature_dataset(ds, args.out, tokenizer)}")
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: an export and a cache entry appear whole or not at all
+        print(
+            "error: interrupted; nothing half-written is kept: rerun the command (the pinned "
+            "sources fetched so far are kept)",
+            file=sys.stderr,
+        )
+        return 130
     except Exception as err:  # a user's error or the disk's is one line, a bug its traceback
         return one_line_exit(err)
 

@@ -472,3 +472,20 @@ def test_hashes_with_a_cache_dir_that_is_a_file_is_one_line_before_the_tokenizer
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: --cache-dir {cache}: {cache} is a file; choose a folder outside it"]
+
+
+def test_ctrl_c_during_a_build_is_one_line_and_leaves_no_folder(
+    bpe_dir, table_file, tmp_path, capsys, monkeypatch
+):
+    """Was KeyboardInterrupt's traceback; the export is written whole or not at all either way."""
+    import probing.features.__main__ as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_feature_dataset", interrupted)
+    out = tmp_path / "out"
+    assert export_cli("custom", out, bpe_dir, f"path={table_file}") == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: interrupted;")
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
