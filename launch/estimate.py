@@ -121,17 +121,27 @@ def sae_width(cfg: Config) -> int:
         return 0
 
 
+def check_sizes(cfg: Config) -> None:
+    """A ConfigError where the model config lacks a size the estimate multiplies by (optional
+    for a run, which reads them from the model)."""
+    model = cfg.model
+    sizes = {"n_layers": model.n_layers, "d_mlp": model.d_mlp, "n_params": model.n_params}
+    for key, value in sizes.items():
+        if value is None:
+            raise ConfigError(
+                f"model.{key} is not set: add it to conf/model/{model.name}.yaml (or override "
+                f"model.{key}=...) to estimate it"
+            )
+
+
 def estimate_job(job: Config | DictConfig, base: DictConfig | None = None) -> Job:
     """One job's size and time (a composed config is validated first); `base` (the multirun's
     base config, with its `hydra` node) holds the launcher."""
     if base is None:
         base = job if isinstance(job, DictConfig) else DictConfig({})
     cfg = job if isinstance(job, Config) else validate_config(job)
+    check_sizes(cfg)
     model = cfg.model
-    sizes = {"n_layers": model.n_layers, "d_mlp": model.d_mlp, "n_params": model.n_params}
-    for key, value in sizes.items():
-        if value is None:
-            raise SystemExit(f"conf/model/{model.name}.yaml lacks `{key}`: add it to estimate it")
     assert model.n_layers and model.d_mlp and model.n_params  # for mypy: checked just above
     params = asdict(cfg.feature)["params"]
     try:
@@ -214,6 +224,7 @@ def validate_jobs(cfgs: list[DictConfig]) -> list[Config]:
     for cfg in cfgs:
         try:
             configs.append(validate_config(cfg))
+            check_sizes(configs[-1])
         except ConfigError as err:
             problems.append(f"error: job {cfg.model.name} / {cfg.feature.name}: {err}")
     if problems:

@@ -13,22 +13,49 @@ PROBE_S_PER_EXAMPLE_NEURON and BASELINE_S_PER_EXAMPLE_NEURON_REFIT.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
 from benchmarks.harness import compare
+from probing.errors import below_least, one_line_exit
 from probing.probes import paper_k_list, probe_layer
 from probing.probes.baselines import Baselines
 from probing.splits import split_by_document
 
+# Fewer examples than this leave a document split with too few positives to probe.
+LEAST = {"n": 100, "d": 1, "features": 1, "repeats": 1}
 
-def main() -> None:
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1800)
     parser.add_argument("--d", type=int, default=2048)
     parser.add_argument("--features", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    odd = size_problem(args)
+    if odd:
+        print(f"error: {odd}", file=sys.stderr)
+        return 2
+    try:
+        measure(args)
+    except Exception as err:  # a split the synthetic labels cannot make is one line
+        return one_line_exit(err)
+    return 0
+
+
+def size_problem(args: argparse.Namespace) -> str | None:
+    """Why the sizes cannot be measured, before minutes of timing: each feature labels by one
+    neuron of its own, so there are at most --d of them."""
+    odd = below_least(args, LEAST)
+    if not odd and args.features > args.d:
+        odd = f"--features {args.features} must be at most --d ({args.d})"
+    return odd
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Time probing with and without baselines on synthetic data; print the two rates."""
     n, d, n_features = args.n, args.d, args.features
     rng = np.random.default_rng(0)
     X = (rng.standard_normal((n, d)) * rng.lognormal(size=d)).astype(np.float32)
@@ -57,4 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -495,6 +495,15 @@ def _check_baseline_ks(
         )
 
 
+def feature_problems(name: str, params: dict[str, Any]) -> list[str]:
+    """What validate_config finds wrong with feature=name and these feature.params, for a command
+    that builds a collection without a whole config (`python -m probing.features build --set`):
+    else the builder meets a bad value deep inside (n_sequences=-1: numpy's concatenate error)."""
+    problems: list[str] = []
+    _check_feature(asdict(Feature(name=name, params=params)), problems)
+    return problems
+
+
 def _check_feature(feature: dict, problems: list[str], table=None) -> None:
     from probing.features import COLLECTIONS
 

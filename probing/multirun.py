@@ -25,6 +25,7 @@ from typing import Any, cast
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,11 @@ def launcher_problem(config: DictConfig) -> str | None:
     """The multirun's launcher request sbatch would refuse, in one line, or None."""
     launcher = OmegaConf.select(config, "hydra.launcher", default=None) or {}
     for key, low in LAUNCHER_MINIMA.items():
-        value = launcher.get(key)
+        try:
+            value = launcher.get(key)
+        except OmegaConfBaseException as err:  # an interpolation (model.slurm.*) of a non-number
+            first = str(err).splitlines()[0]  # the rest is OmegaConf's full_key / object_type
+            return f"invalid config: hydra.launcher.{key}: {first}; make it a whole number"
         if value is not None and value < low:
             bound = "> 0" if low else ">= 0"  # the counts are ints
             return f"invalid config: hydra.launcher.{key}={value} must be {bound}"

@@ -4,18 +4,29 @@ What a job logged is then checkable, by a test or by a user before `wandb sync`:
 name, group and tags, its config, every history row, the summary and the exit code (0 finished,
 non-zero failed). The file is W&B's transaction log: a 7-byte header, then 32 KiB blocks of
 records (crc32, length, type; a record may span blocks), each a serialized wandb Record protobuf.
+Every fragment's crc32 (of its type byte and data, as W&B writes it) is checked: a changed byte,
+a file cut inside a record or fragments out of order raise OfflineRunError naming the file, since
+a protobuf parses most damaged bytes into other values without complaint.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from probing.errors import UserError
 
 BLOCK = 32768
 HEADER = 7
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+
+
+class OfflineRunError(UserError, ValueError):
+    """The file is not a whole W&B run log (damaged, cut off, or not one at all)."""
 
 
 @dataclass
@@ -31,31 +42,48 @@ class OfflineRun:
     resumed: bool = False
 
 
-def records(path: str | Path):
-    """The serialized records of a .wandb file, in order."""
+def records(path: str | Path) -> Iterator[bytes]:
+    """The serialized records of a .wandb file, in order; OfflineRunError at the first damage."""
     data = Path(path).read_bytes()
     if len(data) < HEADER or data[:4] != b":W&B":
-        raise ValueError(f"{path} is not a W&B transaction log")
-    pos, pending = HEADER, b""
-    while pos + 7 <= len(data):
+        raise OfflineRunError(f"{path} is not a W&B transaction log")
+    pos, pending = HEADER, None  # pending: the fragments so far of a record spanning blocks
+    while pos < len(data):
         left = BLOCK - (pos % BLOCK)
-        if left < 7:  # the rest of a block too small for a header is padding
+        if left < 7 or not any(data[pos : pos + 7]):  # zero padding to the block's end
             pos += left
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        chunk = data[pos + 7 : pos + 7 + length]
-        pos += 7 + length
+        kind, chunk = _fragment(data, pos, path)
+        if (kind in (FULL, FIRST)) != (pending is None) or kind not in (FULL, FIRST, MIDDLE, LAST):
+            raise OfflineRunError(f"{path}: the record fragments at byte {pos} are out of order")
+        pos += 7 + len(chunk)
         if kind == FULL:
             yield chunk
-        elif kind == FIRST:
-            pending = chunk
-        elif kind == MIDDLE:
-            pending += chunk
         elif kind == LAST:
-            yield pending + chunk
-            pending = b""
-        elif kind == 0 and length == 0:
-            pos += BLOCK - (pos % BLOCK) if pos % BLOCK else 0  # zero padding to the block end
+            yield (pending or b"") + chunk
+            pending = None
+        else:  # FIRST or MIDDLE
+            pending = (pending or b"") + chunk
+    if pending is not None:
+        raise OfflineRunError(f"{path} is cut off inside its last record")
+
+
+def _fragment(data: bytes, pos: int, path: str | Path) -> tuple[int, bytes]:
+    """(type, data) of the record fragment at `pos`, checked whole and against its crc32 (of the
+    type byte and the data, as W&B writes it): a protobuf would parse damage as other values."""
+    crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7].ljust(7, b"\0"))
+    if pos + 7 + length > len(data):
+        raise OfflineRunError(
+            f"{path} is cut off inside the record at byte {pos}: W&B was still writing it, "
+            "or the copy is incomplete"
+        )
+    chunk = data[pos + 7 : pos + 7 + length]
+    if zlib.crc32(chunk, zlib.crc32(bytes([kind]))) != crc:
+        raise OfflineRunError(
+            f"{path}: the record at byte {pos} is damaged (its crc32 does not match): the "
+            "file changed after W&B wrote it; read an undamaged copy"
+        )
+    return kind, chunk
 
 
 def _value(text: str):
@@ -73,7 +101,7 @@ def read_offline_run(path: str | Path) -> OfflineRun:
     if path.is_dir():
         found = sorted(path.glob("*.wandb"))
         if len(found) != 1:  # a run killed before W&B wrote it, or a folder that is not a run's
-            raise ValueError(f"{path} holds {len(found)} .wandb files, not one")
+            raise OfflineRunError(f"{path} holds {len(found)} .wandb files, not one")
         path = found[0]
     run = OfflineRun()
     for raw in records(path):

@@ -16,8 +16,9 @@ import time
 
 import yaml
 
+from probing.errors import one_line_exit
 from probing.features import COLLECTIONS, FeatureDataError, build_feature_dataset
-from probing.features.core.export import check_out, export_feature_dataset
+from probing.features.core.export import check_out, export_feature_dataset, file_in_the_way
 from probing.features.core.registry import get_collection
 from probing.features.sources import pinned
 
@@ -87,6 +88,27 @@ def parse_sets(items: list[str]) -> dict:
     return params
 
 
+def checked_sets(name: str, items: list[str]) -> dict:
+    """The --set parameters, checked as probing.run checks feature.params (one line for all)."""
+    from probing.config import feature_problems
+
+    params = parse_sets(items)
+    problems = feature_problems(name, params)
+    if problems:
+        raise FeatureDataError("; ".join(problems))
+    return params
+
+
+def check_cache_dir(cache_dir: str | None) -> None:
+    """A --cache-dir that cannot be a folder, refused before the build (the cache is written
+    after it, and its error would name the entry, not the flag)."""
+    blocking = file_in_the_way(cache_dir) if cache_dir else None
+    if blocking is not None:
+        raise FeatureDataError(
+            f"--cache-dir {cache_dir}: {blocking} is a file; choose a folder outside it"
+        )
+
+
 def built_in_names() -> list[str]:
     """The collections whose data the registry pins (not the user's, not a hub dataset)."""
     return [n for n, c in COLLECTIONS.items() if c.artefacts or c.packages]
@@ -98,6 +120,7 @@ def print_hashes(args) -> int:
     names = args.names or built_in_names()
     for name in names:
         get_collection(name)
+    check_cache_dir(args.cache_dir)
     tokenizer = load_tokenizer(args.tokenizer, args.gguf_file)
     for name in names:
         ds = build_feature_dataset(name, tokenizer, args.cache_dir)
@@ -153,9 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         get_collection(args.name)  # a typo fails before the tokenizer loads
         if args.command == "export":
             check_out(args.out)  # so does a used --out folder
+        params = checked_sets(args.name, args.set)  # and a --set value the builder cannot take
+        check_cache_dir(args.cache_dir)
         tokenizer = load_tokenizer(args.tokenizer, args.gguf_file)
         start = time.perf_counter()
-        ds = build_feature_dataset(args.name, tokenizer, args.cache_dir, **parse_sets(args.set))
+        ds = build_feature_dataset(args.name, tokenizer, args.cache_dir, **params)
         print(
             f"{ds.name}: {ds.n_sequences} sequences, {ds.n_examples} examples, "
             f"{len(ds.feature_names)} features, hash {ds.content_hash()}, "
@@ -166,9 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             print(f"exported to {export_feature_dataset(ds, args.out, tokenizer)}")
         return 0
-    except FeatureDataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:  # Ctrl-C: an export and a cache entry appear whole or not at all
+        print(
+            "error: interrupted; nothing half-written is kept: rerun the command (the pinned "
+            "sources fetched so far are kept)",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as err:  # a user's error or the disk's is one line, a bug its traceback
+        return one_line_exit(err)
 
 
 if __name__ == "__main__":

@@ -387,3 +387,105 @@ def test_flipped_bytes_in_the_rows_are_damage_never_data_nor_a_crash(sequence_ex
             assert "damaged or incomplete" in str(err) and "\n" not in str(err)
             detected += 1
     assert detected > 150
+
+
+def test_export_to_a_folder_under_a_file_is_one_line_before_building(
+    bpe_dir, table_file, tmp_path, capsys
+):
+    """Was mkdir's FileExistsError traceback, after the whole build."""
+    (tmp_path / "a_file").write_text("mine")
+    out = tmp_path / "a_file" / "sub"
+    assert export_cli("custom", out, bpe_dir, f"path={table_file}") == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --out ") and "is a file" in err[0]
+    assert "sequences" not in captured.out  # refused before the build
+    assert (tmp_path / "a_file").read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", ["export", "build"])
+@pytest.mark.parametrize(
+    "value,why",
+    [("-1", "n_sequences=-1 must be >= 1"), ("many", "n_sequences='many' must be an int")],
+)
+def test_a_bad_set_value_is_one_line_before_the_tokenizer_loads(
+    command, value, why, tmp_path, capsys
+):
+    """--set n_sequences=-1 was numpy's 'need at least one array to concatenate' traceback;
+    now the check probing.run applies to feature.params. The tokenizer folder is empty: the
+    value is refused before it would be read."""
+    argv = [
+        command,
+        "token_position",
+        "--tokenizer",
+        str(tmp_path),
+        "--set",
+        f"n_sequences={value}",
+    ]
+    if command == "export":
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and why in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cache_dir_that_is_a_file_is_one_line_naming_it_before_building(
+    bpe_dir, table_file, tmp_path, capsys
+):
+    """Was mkdir's FileExistsError traceback after the build (now: a line about --out, a flag
+    the user never gave)."""
+    cache = tmp_path / "a_file"
+    cache.write_text("mine")
+    out = tmp_path / "out"
+    assert export_cli("custom", out, bpe_dir, f"path={table_file}", cache=cache) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        f"error: --cache-dir {cache}: {cache} is a file; choose a folder outside it"
+    ]
+    assert "sequences" not in captured.out and cache.read_text() == "mine"
+
+
+def test_a_full_disk_while_exporting_is_one_line(
+    bpe_dir, table_file, tmp_path, capsys, monkeypatch
+):
+    """Only FeatureDataError was caught: an OSError (no space, permission denied) from writing
+    the folder was a traceback."""
+    import errno
+
+    import probing.features.__main__ as cli
+
+    def full(ds, out, tokenizer):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out))
+
+    monkeypatch.setattr(cli, "export_feature_dataset", full)
+    out = tmp_path / "out"
+    assert export_cli("custom", out, bpe_dir, f"path={table_file}") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot write {out}: the disk is full")
+
+
+def test_hashes_with_a_cache_dir_that_is_a_file_is_one_line_before_the_tokenizer(tmp_path, capsys):
+    cache = tmp_path / "a_file"
+    cache.write_text("mine")
+    argv = ["hashes", "token_position", "--tokenizer", str(tmp_path), "--cache-dir", str(cache)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --cache-dir {cache}: {cache} is a file; choose a folder outside it"]
+
+
+def test_ctrl_c_during_a_build_is_one_line_and_leaves_no_folder(
+    bpe_dir, table_file, tmp_path, capsys, monkeypatch
+):
+    """Was KeyboardInterrupt's traceback; the export is written whole or not at all either way."""
+    import probing.features.__main__ as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_feature_dataset", interrupted)
+    out = tmp_path / "out"
+    assert export_cli("custom", out, bpe_dir, f"path={table_file}") == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: interrupted;")
+    assert not out.exists() and not list(tmp_path.glob(".out*"))

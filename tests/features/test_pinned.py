@@ -98,6 +98,21 @@ def test_unreachable_registry_is_one_line_naming_the_file_to_copy(registry, monk
     assert "python -m probing.features fetch" in message and "demo-1.0.tar.gz" in message
 
 
+def test_a_sources_folder_that_is_a_file_is_one_line_naming_probing_sources(
+    demo, tmp_path, monkeypatch
+):
+    """PROBING_SOURCES naming a file was mkdir's FileExistsError traceback (fetch, or any run
+    whose collection reads a pinned source)."""
+    (tmp_path / "a_file").write_text("mine")
+    monkeypatch.setenv("PROBING_SOURCES", str(tmp_path / "a_file"))
+    with pytest.raises(FeatureDataError) as err:
+        pinned.unpacked("demo")
+    message = str(err.value)
+    assert "\n" not in message and "PROBING_SOURCES" in message
+    assert f"{tmp_path / 'a_file'} is a file" in message
+    assert (tmp_path / "a_file").read_text() == "mine"
+
+
 def test_changed_pin_unpacks_again(demo, registry, monkeypatch):
     pinned.unpacked("demo")
     data = make_tgz({"demo-1.0/src/a.py": b"x = 2\n"})

@@ -132,6 +132,32 @@ def test_an_estimate_with_a_bad_launcher_value_is_one_line(capsys):
     assert err == ["error: invalid config: hydra.launcher.gpus_per_node=-2 must be >= 0"]
 
 
+@pytest.mark.parametrize("key", ["n_layers", "d_mlp", "n_params"])
+def test_an_estimate_of_a_model_without_its_size_is_one_line_before_the_table(key, capsys):
+    """Was the job count printed, then a bare SystemExit message with exit status 1."""
+    with pytest.raises(SystemExit) as stop:
+        main(["model=pythia-70m", "feature=token_position", f"model.{key}=null"])
+    assert stop.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip().splitlines() == [
+        f"error: job pythia-70m / token_position: model.{key} is not set: add it to "
+        f"conf/model/pythia-70m.yaml (or override model.{key}=...) to estimate it"
+    ]
+
+
+@pytest.mark.parametrize("value", ["nan", "abc"])
+def test_an_estimate_with_a_model_slurm_request_not_a_number_is_one_line(value, capsys):
+    """The launcher reads model.slurm.mem_gb through an interpolation: a value it cannot convert
+    was OmegaConf's traceback (here and in `probing.run -m`, which shares launcher_problem)."""
+    with pytest.raises(SystemExit) as stop:
+        main(["hydra/launcher=slurm", "model=pythia-70m", f"model.slurm.mem_gb={value}"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: invalid config: hydra.launcher.mem_gb")
+    assert "model.slurm.mem_gb" in err[0] and value in err[0]
+
+
 @pytest.mark.parametrize(
     "name,params",
     [

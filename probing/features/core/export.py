@@ -55,7 +55,17 @@ def check_out(out: str | Path) -> Path:
         raise FeatureDataError(
             f"--out {out} exists and is not empty; remove it or choose another folder"
         )
+    blocking = file_in_the_way(out)
+    if blocking is not None:  # else mkdir's FileExistsError, after the whole build
+        raise FeatureDataError(f"--out {out}: {blocking} is a file; choose a folder outside it")
     return out
+
+
+def file_in_the_way(folder: str | Path) -> Path | None:
+    """The file at or above `folder` that keeps it from being created as a folder, or None."""
+    folder = Path(folder).expanduser().absolute()
+    found = next(p for p in (folder, *folder.parents) if p.exists())
+    return None if found.is_dir() else found
 
 
 def export_feature_dataset(ds: FeatureDataset, out: str | Path, tokenizer) -> Path:

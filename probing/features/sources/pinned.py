@@ -27,6 +27,7 @@ import zipfile
 from pathlib import Path
 
 from probing.features.core.errors import FeatureDataError
+from probing.features.core.export import file_in_the_way
 from probing.features.core.pins import ARTEFACTS, Artefact
 
 MARKER = ".probing-unpacked"
@@ -67,6 +68,12 @@ def _missing(artefact: Artefact, why: str) -> FeatureDataError:
 def download(artefact: Artefact) -> Path:
     """Fetch the artefact with its registry's own client; keep it only if its hash is the pin's."""
     target = sources_dir() / artefact.filename
+    blocking = file_in_the_way(target.parent)
+    if blocking is not None:  # else mkdir's FileExistsError
+        raise FeatureDataError(
+            f"the pinned sources folder {target.parent} cannot be made: {blocking} is a file; "
+            "set PROBING_SOURCES to a folder"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
         try:
