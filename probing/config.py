@@ -545,10 +545,12 @@ def _check_feature(feature: dict, problems: list[str], table=None) -> None:
             f"not {collection.name}"
         )
     only = feature["only"] or []
-    # Collections whose features follow a list parameter (languages, genres) may name others.
-    named = set(collection.features) | {
-        str(item) for v in feature["params"].values() if isinstance(v, list) for item in v
-    }
+    if collection.names is not None and len(problems) == typed and not unknown:
+        named = set(collection.names({**collection.defaults, **feature["params"]}))
+    else:  # features that follow a list parameter (languages, genres) are named by its items
+        named = set(collection.features) | {
+            str(item) for v in feature["params"].values() if isinstance(v, list) for item in v
+        }
     missing = sorted(set(only) - named)
     if missing:
         problems.append(f"feature.only names {missing}, not in {collection.name} ({sorted(named)})")

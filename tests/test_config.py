@@ -215,3 +215,18 @@ def test_baselines_at_probed_ks_or_turned_off_pass(compose_cfg, overrides):
     from probing.config import validate_config
 
     validate_config(compose_cfg(["model=tiny-pythia", *overrides]))
+
+
+def test_feature_only_knows_the_names_a_parameter_gives(compose_cfg):
+    """token_position names its features after lt / ge: feature.only=[pos_lt_4] with lt=[4] was
+    refused (and the message listed '4', '8', '32' as if they were features' names)."""
+    from probing.config import validate_config
+    from probing.errors import ConfigError
+
+    base = ["model=tiny-pythia", "feature=token_position"]
+    validate_config(compose_cfg([*base, "feature.params.lt=[4]", "feature.only=[pos_lt_4]"]))
+    with pytest.raises(ConfigError, match=r"feature.only names \['8'\]") as refused:
+        validate_config(compose_cfg([*base, "feature.only=['8']"]))
+    assert "'pos_lt_8'" in str(refused.value) and "'32'" not in str(refused.value)
+    with pytest.raises(ConfigError, match="feature.only names"):
+        validate_config(compose_cfg([*base, "feature.params.lt=[4]", "feature.only=[pos_lt_8]"]))

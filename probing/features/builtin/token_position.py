@@ -89,6 +89,7 @@ COLLECTION = register(
         },
         recipe_version=RECIPE_VERSION,
         builder=build,
+        names=lambda params: feature_names(params["lt"], params["ge"]),
         artefacts=PROSE_ARTEFACTS,
     )
 )

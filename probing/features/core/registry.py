@@ -60,6 +60,11 @@ class Collection:
     # check(params) raises FeatureDataError for parameters the builder would refuse, reading no
     # data: config validation calls it, so a sweep refuses them before launching any job.
     check: Callable[[dict], None] | None = field(default=None, repr=False)
+    # names(params) -> the feature names the builder gives these parameters (all of them, the
+    # defaults filled in), for collections whose names are derived from a parameter
+    # (token_position's lt=[4] labels pos_lt_4); None: `features`, plus the items of list
+    # parameters (programming_language's languages are its features' names).
+    names: Callable[[dict], list[str]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.category not in (*CATEGORIES, "custom"):
