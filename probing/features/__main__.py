@@ -162,7 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--gguf-file", help="GGUF file inside --tokenizer to read the tokenizer from")
     ex.add_argument("--cache-dir", default=None)
     ex.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse says "unrecognized arguments" without the way to pass a parameter
+        assigned = [a for a in unknown if "=" in a and not a.startswith("-")]
+        if assigned and args.command in ("build", "export"):
+            key, value = assigned[0].split("=", 1)
+            key = key.removeprefix("feature.params.")
+            print(
+                f"error: {assigned[0]} is not an argument: a builder parameter is "
+                f"--set {key}={value}",
+                file=sys.stderr,
+            )
+            return 2
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if args.command == "list":
             print(format_table(table_rows(), args.format))

@@ -489,3 +489,18 @@ def test_ctrl_c_during_a_build_is_one_line_and_leaves_no_folder(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: interrupted;")
     assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_a_parameter_written_as_an_override_is_pointed_at_set(tmp_path, capsys):
+    # argparse's "unrecognized arguments" did not say how a builder parameter is passed
+    out = tmp_path / "out"
+    args = ["export", "token_position", "--out", str(out), "feature.params.n_sequences=10"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: feature.params.n_sequences=10 is not an argument: a builder parameter is "
+        "--set n_sequences=10"
+    ]
+    assert not out.exists()
+    with pytest.raises(SystemExit):  # anything else stays argparse's own error
+        main(["list", "--bogus"])
