@@ -298,6 +298,9 @@ def cli() -> None:
 def main(argv: list[str]) -> None:
     from probing.cli_checks import hydra_error_line
 
+    if any(a in ("-h", "--help") for a in argv):  # else Hydra's parser reads it as an override
+        print(__doc__.strip())
+        return
     try:
         base, cfgs = expand([a for a in argv if a not in ("-m", "--multirun")])
     except Exception as err:  # Hydra's own: a typo'd key, an unknown group member

@@ -241,3 +241,12 @@ def test_sweep_script_estimates_and_submits_nothing_without_yes(tmp_path):
     assert out.returncode == 0, out.stderr
     assert f"{7 * len(CATEGORIES)} jobs" in out.stdout and "GPU-hours" in out.stdout
     assert "Nothing submitted" in out.stdout
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_estimate_help_prints_its_usage(flag, capsys):
+    # Hydra's override parser read --help as an override: "LexerNoViableAltException: --help"
+    main([flag])
+    captured = capsys.readouterr()
+    assert "python -m launch.estimate experiment=paper_sweep" in captured.out
+    assert captured.err == ""
