@@ -50,7 +50,8 @@ def records(path: str | Path) -> Iterator[bytes]:
     pos, pending = HEADER, None  # pending: the fragments so far of a record spanning blocks
     while pos < len(data):
         left = BLOCK - (pos % BLOCK)
-        if left < 7 or not any(data[pos : pos + 7]):  # zero padding to the block's end
+        # zero padding to the block's end; zeros followed by data in the block are damage
+        if left < 7 or not any(data[pos : pos + left]):
             pos += left
             continue
         kind, chunk = _fragment(data, pos, path)

@@ -101,3 +101,19 @@ def test_a_fragment_without_its_first_part_is_damage(run_file):
     run_file.write_bytes(data[:7] + data[start:])
     with pytest.raises(OfflineRunError, match="out of order"):
         read_offline_run(run_file)
+
+
+def test_a_record_zeroed_in_place_is_damage_not_padding(run_file):
+    """A zeroed header mid-block was read as padding: the block's next records were skipped (a
+    history row gone, the run read as if it had never logged it)."""
+    data = bytearray(run_file.read_bytes())
+    first_length = struct.unpack("<H", data[7 + 4 : 7 + 6])[
+        0
+    ]  # the run record, after the file's header
+    header = 7 + 7 + first_length  # the FULL fragment holding f1=0.41
+    length = struct.unpack("<H", data[header + 4 : header + 6])[0]
+    assert data[header + 6] == FULL and b"0.41" in data[header + 7 : header + 7 + length]
+    data[header : header + 7 + length] = bytes(7 + length)
+    run_file.write_bytes(bytes(data))
+    with pytest.raises(OfflineRunError, match="damaged"):
+        read_offline_run(run_file)
