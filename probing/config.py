@@ -76,6 +76,7 @@ class Paths:
     cache: str
     features: str
     activations: str
+    models: str | None = None  # dense copies of GGUF-packaged models (None: none kept)
 
 
 @dataclass(frozen=True)

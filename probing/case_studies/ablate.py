@@ -122,7 +122,7 @@ def ablate_run(
         raise FeatureDataError(f"{run_dir} has no results rows")
     units, hook = model_units(results, cfg)
     targets = best_k1(units, features, top, min_val_f1)
-    model = load_model(**asdict(cfg.model), seed=cfg.seed)
+    model = load_model(**asdict(cfg.model), seed=cfg.seed, copies=cfg.paths.models)
     dataset = load_dataset(cfg, model.tokenizer, results)
     label = unit_label(model.name, hook)
     rows = []

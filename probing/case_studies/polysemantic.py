@@ -133,7 +133,7 @@ def neuron_contexts(run_dir: str | Path, top_neurons: int = 10, top: int = 40) -
         raise FeatureDataError(f"{run_dir} has no valid results rows")
     units, hook = model_units(results, cfg)
     targets = best_k1(units, None, top_neurons)
-    model = load_model(**asdict(cfg.model), seed=cfg.seed)
+    model = load_model(**asdict(cfg.model), seed=cfg.seed, copies=cfg.paths.models)
     corpus = broad_corpus(model.tokenizer, Path(cfg.paths.features))
     keys = sorted({(int(t["layer"]), int(t["support"][0])) for t in targets.to_dict("records")})
     hits = top_activations(model, corpus, keys, top, cfg.model.batch_size, hook)

@@ -112,7 +112,7 @@ def _train(args, out: Path) -> dict:
     finally:
         GlobalHydra.instance().clear()
     config = validate_config(cfg)
-    model = load_model(**asdict(config.model), seed=config.seed)
+    model = load_model(**asdict(config.model), seed=config.seed, copies=config.paths.models)
     if site_of(args.site).layer >= model.n_layers:
         raise SAEError(f"{args.site}: {model.name} has {model.n_layers} layers")
     datasets = [
