@@ -184,7 +184,7 @@ def baseline_fields(
             if baselines.random_supports:
                 out[feature][k] |= {"random_f1": [], "random_support": []}
         for (feature, arm, support), rows in zip(
-            owners, sweep_tasks(tasks, [k], method, backend, C, seed), strict=True
+            owners, sweep_tasks(tasks, [k], method, backend, C, seed, f1_only=True), strict=True
         ):
             fields = out[feature][k]
             fields[f"{arm}_f1"].append(round(float(rows[0]["f1"]), 6))

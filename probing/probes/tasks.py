@@ -21,7 +21,7 @@ from .backends import BATCHED
 from .columns import take_columns
 from .fit import PER_K_METHODS, PrefixFits, fit_method, fit_stacked, standardize_columns
 from .metrics import classification_metrics, f1, f1_intervals
-from .ranking import checked_weighted_sums, class_weights, order_by_score, rank_neurons
+from .ranking import checked_weighted_sums, class_weights, rank_neurons, top_by_score
 
 # Training activations (float32, the top max(ks) neurons of each feature) stacked into one solve,
 # a copy held while it runs: a whole token-level collection on a SmolLM2 layer is ~70 MB, a
@@ -116,18 +116,20 @@ def sweep_tasks(
     C: float,
     seed: int,
     rotated: bool = False,
+    f1_only: bool = False,
 ) -> Iterator[list[dict]]:
     """The rows of each task, in order (see sweep_k for their keys). `ks` must be validated and
-    `backend` resolved. Tasks are read lazily, so a caller may slice them from a layer on demand."""
+    `backend` resolved. Tasks are read lazily, so a caller may slice them from a layer on demand.
+    f1_only: rows of k and test F1 alone (the baselines' refits, which need no other number)."""
     if method in PER_K_METHODS or backend not in BATCHED:
         for task in tasks:
             groups = fit_method(task.X_train.array(), task.y_train, method, ks, backend, C, seed)
             with single_threaded_blas():
-                yield task_rows(task, groups, method, backend, rotated)
+                yield task_rows(task, groups, method, backend, rotated, f1_only=f1_only)
         return
     for chunk in _chunks(tasks, max(ks)):
         # the ranking reads the whole layer: BLAS's threads read it 2x faster on 2 cores
-        orders, rank_seconds = rank_tasks(chunk, method, seed)
+        orders, rank_seconds = rank_tasks(chunk, method, seed, width=max(ks))
         with single_threaded_blas():
             ranked, held_out = [], []
             for task, order in zip(chunk, orders, strict=True):
@@ -143,15 +145,20 @@ def sweep_tasks(
             ):
                 for fit in group.fits:
                     fit.extra = {"rank_seconds": seconds}
-                rows.append(task_rows(task, [group], method, backend, rotated, (test, val)))
+                rows.append(
+                    task_rows(task, [group], method, backend, rotated, (test, val), f1_only)
+                )
         yield from rows
 
 
-def rank_tasks(chunk: list[FeatureTask], method: str, seed: int) -> tuple[list, list[float]]:
-    """rank_neurons of every task, and the seconds each took. The mean_diff rankings of tasks
-    on one layer (a collection's features, the permutation null's refits) are one product of
-    their class weights, zero outside each task's training rows, with the layer: one pass
-    over it, no copy of any split."""
+def rank_tasks(
+    chunk: list[FeatureTask], method: str, seed: int, width: int | None = None
+) -> tuple[list, list[float]]:
+    """rank_neurons of every task (its first `width` neurons where given: mean_diff then sorts
+    no further), and the seconds each took. The mean_diff rankings of tasks on one layer (a
+    collection's features, the permutation null's refits) are one product of their class
+    weights, zero outside each task's training rows, with the layer: one pass over it, no copy
+    of any split."""
     orders: list = [None] * len(chunk)
     seconds = [0.0] * len(chunk)
     if method == "mean_diff":
@@ -161,18 +168,22 @@ def rank_tasks(chunk: list[FeatureTask], method: str, seed: int) -> tuple[list, 
         for members in sharing.values():
             for start_at in range(0, len(members), RANK_BLOCK):
                 _rank_by_one_product(
-                    chunk, members[start_at : start_at + RANK_BLOCK], orders, seconds
+                    chunk, members[start_at : start_at + RANK_BLOCK], orders, seconds, width
                 )
     for i, task in enumerate(chunk):
         if orders[i] is None:
             start = time.perf_counter()
-            orders[i] = rank_neurons(task.X_train.array(), task.y_train, method, seed)
+            orders[i] = rank_neurons(task.X_train.array(), task.y_train, method, seed)[:width]
             seconds[i] = time.perf_counter() - start
     return orders, seconds
 
 
 def _rank_by_one_product(
-    chunk: list[FeatureTask], members: list[int], orders: list, seconds: list[float]
+    chunk: list[FeatureTask],
+    members: list[int],
+    orders: list,
+    seconds: list[float],
+    width: int | None,
 ) -> None:
     """The mean_diff orders of chunk[members] (tasks on one source) from one product; a
     one-class task is left to rank_neurons, which says so."""
@@ -187,9 +198,11 @@ def _rank_by_one_product(
     if not ranked:
         return
     scores = np.abs(checked_weighted_sums(source, np.stack(weights)))
-    each = (time.perf_counter() - start) / len(ranked)
     for row, i in enumerate(ranked):
-        orders[i], seconds[i] = order_by_score(scores[row]), each
+        orders[i] = top_by_score(scores[row], scores.shape[1] if width is None else width)
+    each = (time.perf_counter() - start) / len(ranked)
+    for i in ranked:
+        seconds[i] = each
 
 
 def _class_weights_at(rows: Rows, y: np.ndarray) -> np.ndarray:
@@ -225,10 +238,12 @@ def task_rows(
     backend: str,
     rotated: bool,
     held_out: tuple[np.ndarray, np.ndarray | None] | None = None,
+    f1_only: bool = False,
 ) -> list[dict]:
     """One row per fitted probe: support, raw-unit coefficients, test metrics, train and val F1,
     the bootstrap interval of test F1 (every k's at once), timing. `held_out`: the test and val
-    activations at the one group's top neurons, when already gathered."""
+    activations at the one group's top neurons, when already gathered. f1_only: k and test F1
+    alone."""
     rows = []
     for group in groups:
         if held_out is None:
@@ -239,6 +254,12 @@ def task_rows(
         test_logits, train_logits = group.decisions_at_top(test), group.train_logits
         val_logits = group.decisions_at_top(val) if val is not None else None
         test_preds = (test_logits > 0).astype(np.int64)
+        if f1_only:
+            rows += [
+                {"k": fit.k, "f1": f1(task.y_test, test_preds[:, j])}
+                for j, fit in enumerate(group.fits)
+            ]
+            continue
         if task.weights is not None:
             lows, highs = f1_intervals(task.y_test, test_preds, task.weights)
         for j, fit in enumerate(group.fits):

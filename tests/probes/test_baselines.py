@@ -249,3 +249,42 @@ def test_refits_sharing_activations_rank_as_rank_neurons_does():
     for task, order in zip(chunk, orders, strict=True):
         assert np.array_equal(order, rank_neurons(task.X_train.array(), task.y_train))
     assert len(seconds) == 16 and min(seconds) >= 0
+
+
+def test_a_ranking_cut_to_its_first_neurons_is_the_full_rankings_top():
+    """rank_tasks(width=w) gives each task's first w neurons of the full ranking, ties (integer
+    activations) broken the same way."""
+    from probing.probes.tasks import FeatureTask, Rows, rank_tasks
+
+    rng = np.random.default_rng(8)
+    X = rng.integers(0, 3, size=(200, 64)).astype(np.float32)
+    chunk = [
+        FeatureTask(Rows(X), rng.permutation(np.repeat([0, 1], [150, 50])), Rows(X[:5]), None)
+        for _ in range(6)
+    ]
+    full, _ = rank_tasks(chunk, "mean_diff", 0)
+    for width in (1, 3, 64):
+        cut, _ = rank_tasks(chunk, "mean_diff", 0, width=width)
+        for a, b in zip(cut, full, strict=True):
+            assert np.array_equal(a, b[:width])
+
+
+def test_refits_scored_by_f1_alone_have_the_f1_of_fully_scored_ones():
+    """The null's and random supports' refits only need test F1: scored alone it is the same
+    number the full row holds."""
+    from probing.probes.tasks import FeatureTask, Rows, sweep_tasks
+
+    rng = np.random.default_rng(9)
+    X = rng.lognormal(size=(400, 30)).astype(np.float32)
+    tasks = []
+    for _ in range(5):
+        y = rng.permutation(np.repeat([0, 1], [300, 100]))
+        tasks.append(
+            FeatureTask(Rows(X, np.arange(300)), y[:300], Rows(X, np.arange(300, 400)), y[300:])
+        )
+    full = list(sweep_tasks(tasks, [1, 2], "mean_diff", "torch", 1.0, 0))
+    alone = list(sweep_tasks(tasks, [1, 2], "mean_diff", "torch", 1.0, 0, f1_only=True))
+    for rows, f1_rows in zip(full, alone, strict=True):
+        assert [r["f1"] for r in rows] == [r["f1"] for r in f1_rows]
+        assert all(set(r) == {"k", "f1"} for r in f1_rows)
+    assert any(0 < r["f1"] < 1 for rows in full for r in rows)
