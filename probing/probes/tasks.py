@@ -244,7 +244,7 @@ def task_rows(
     the bootstrap interval of test F1 (every k's at once), timing. `held_out`: the test and val
     activations at the one group's top neurons, when already gathered. f1_only: k and test F1
     alone."""
-    rows = []
+    rows: list[dict] = []
     for group in groups:
         if held_out is None:
             test = task.X_test.columns(group.top)
