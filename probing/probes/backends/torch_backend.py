@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
+from .one_neuron import solve_one_neuron
 from .prefix_design import PrefixDesign
 
 # Curvature pairs kept per problem: on SmolLM2 layers 20 needs ~35% fewer passes over the
@@ -149,6 +150,9 @@ def _torch_threads(n: int):
 def _solve_stack(Zs, ys, ks, C, device, dtype, tol, max_iter, loss):
     """One batched solve of the stacked sweeps: (fits per feature, the ks that did not converge)."""
     unique = sorted(set(ks))
+    if unique == [1] and loss == "logistic":  # two parameters a problem: Newton's method
+        fits, late = solve_one_neuron(Zs, ys, C, device, tol, FTOL[torch.float64], max_iter)
+        return [[fit] * len(ks) for (fit,) in fits], late
     design = PrefixDesign(list(Zs), unique, dtype, device)  # pads the shorter splits with zeros
     yt = torch.zeros((len(Zs), design.n), dtype=dtype)
     s = torch.zeros((len(Zs), design.n), dtype=dtype)  # balanced weight / n_f; 0 on padding rows
