@@ -12,6 +12,7 @@ The objective is scikit-learn's divided by C * n (same minimiser):
     mean_i s_i * log(1 + exp(-(2y_i - 1)(z_i . w + b))) + ||w||^2 / (2 C n),
 with s_i = n / (2 n_{class(y_i)}), i.e. class_weight="balanced"; the intercept is not penalised.
 loss="squared_hinge" swaps the log loss for LinearSVC's max(0, 1 - margin)^2 (the "svm" ranking).
+Sweeps whose only k is 1 (the baselines' refits) go to one_neuron.py's Newton solver instead.
 """
 
 from __future__ import annotations
