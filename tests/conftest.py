@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,17 @@ from hydra.core.global_hydra import GlobalHydra
 from probing.features.core.dataset import FeatureDataset
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def shared_model_copies():
+    """One folder of dense GGUF copies for every test and the runs they start (inherited
+    through the environment), though each test has caches of its own: a GGUF load costs 16-52 s,
+    a copy 0.2-2 s (probing/gguf_copies.py; tests/test_gguf_copies.py checks both ways)."""
+    folder = os.environ.setdefault(
+        "PROBING_MODELS", str(ROOT / ".cache" / "probing-test" / "models")
+    )
+    yield folder
 
 
 def debug_overrides(overrides) -> list[str]:
