@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -519,5 +520,8 @@ def probe_table(
             )
     finally:
         GlobalHydra.instance().clear()
-    run_dir = run_dir or Path("outputs") / time.strftime("%Y-%m-%d/%H-%M-%S") / "table"
+    if run_dir is None:  # as the CLI names a run's (conf/config.yaml): a random part keeps
+        # tables probed in the same second apart
+        stamp = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
+        run_dir = Path("outputs") / f"{stamp}_{cfg.model.name}_custom"
     return run_experiment(cfg, run_dir, table=table)

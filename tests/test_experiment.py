@@ -227,6 +227,26 @@ def test_probe_table_from_python_writes_the_same_rows(tmp_path, monkeypatch):
     assert results["chance_f1"].between(0, 1).all()
 
 
+def test_probe_table_without_a_run_dir_gives_each_call_its_own(tmp_path, monkeypatch):
+    """Two tables probed in the same second (a loop over small tables): each gets its own run
+    directory, as the CLI's do (`<time>-<id>_...`); a shared `<time>/table` refused the second
+    as "another configuration"."""
+    import time
+
+    from probing.experiment import probe_table
+
+    monkeypatch.setenv("PROBING_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "2026-01-01/00-00-00")  # one second
+    base = ["model=tiny-pythia", "logger=none", "probe.ks=[1]", "progress=false",
+            "layer=middle", "baselines.permutations=0", "baselines.random_supports=0"]  # fmt: skip
+    table = custom_table()
+    probe_table(table, base)
+    probe_table(table.assign(is_code=1 - table["is_code"]), base)
+    runs = sorted((tmp_path / "outputs").rglob("results.jsonl"))
+    assert len(runs) == 2 and all(len(read_results(r)) == 2 for r in runs)
+
+
 def test_baselines_can_be_turned_off_and_change_the_run_key(tmp_path, monkeypatch):
     from probing.experiment import probe_table
 
