@@ -257,7 +257,15 @@ def _load_and_run(
     if report.found:
         log.warning("%s", report.describe(dataset.name))
     dataset.meta["duplicate_examples"] = moved
-    splits = make_splits(dataset, features, probe.test_fraction, probe.val_fraction, probe.seed)
+    try:
+        splits = make_splits(dataset, features, probe.test_fraction, probe.val_fraction, probe.seed)
+    except SplitError as err:
+        if report.documents_after < report.documents_before:  # the reason, not only the count
+            raise SplitError(
+                f"{err} (duplicate texts merged its {report.documents_before} documents into "
+                f"{report.documents_after}: see the warning above)"
+            ) from None
+        raise
     features = list(splits)
     if sae is not None:
         layers = [sae.cfg.site.layer]
