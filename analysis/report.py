@@ -114,8 +114,9 @@ def build_report(
         )
     parts.append(_f1_vs_k_section(results, models, figures))
     parts.append(
-        "<h2>Top neurons</h2><p>The five highest-F1 single neurons per model and "
-        "feature, over all layers.</p>"
+        "<h2>Top neurons</h2><p>The five best single neurons (k=1) per model and feature, "
+        "over all layers: ordered by validation F1, their test F1, precision and recall "
+        "shown.</p>"
     )
     parts.append(html.table(top_neurons(results), "top-neurons"))
     parts.append(
@@ -222,9 +223,11 @@ def _sparsity_section(table: pd.DataFrame, method: str, fraction: float, figures
     rows = table[table["method"] == method]
     plot = plots.sparsity_vs_scale(rows, figures / "sparsity_vs_scale.png")
     return (
-        f"<h2>Sparsity across model scale</h2><p>Per feature, the smallest k whose F1 reaches "
-        f"{fraction:g} of the best F1 over k, at the layer with the highest F1 "
-        f"({escape(method)}). Lower means fewer neurons carry the feature.</p>"
+        f"<h2>Sparsity across model scale</h2><p>Per feature, at the layer chosen on "
+        f"validation (the highest validation F1 at any k), the smallest k whose test F1 reaches "
+        f"{fraction:g} of the test F1 of the k validation chooses ({escape(method)}); "
+        f"<code>max_f1</code> is that layer's best test F1. Lower means fewer neurons carry "
+        f"the feature.</p>"
         f"{html.image(plot, 'sparsity vs scale')}{html.table(table, 'sparsity')}"
     )
 

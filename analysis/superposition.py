@@ -21,7 +21,8 @@ difference that resamples features (for probing statistics) and layers within ea
 claim holds only where the interval excludes zero. `verdict` compares it with the paper's
 direction (early layers need more neurons, and their neurons write more crowded directions):
 "as the paper", "against the paper" (the interval excludes the paper's direction), or
-"inconclusive" (the interval spans zero).
+"inconclusive" (the interval spans zero, or there is none: with one value a layer, weight
+statistics or a single feature, each part needs two layers to resample).
 """
 
 from __future__ import annotations
@@ -144,8 +145,12 @@ def _part_mean(grid: np.ndarray) -> float:
 def _bootstrap_difference(early: np.ndarray, rest: np.ndarray, n_boot: int, seed: int):
     """95% percentile interval of first quarter minus rest, resampling features (columns, the
     same draw for both parts) and layers within each part."""
-    rng = np.random.default_rng(seed)
     n_features = early.shape[1]
+    if n_features == 1 and min(len(early), len(rest)) < 2:
+        # one value a layer (weights, or one feature): a part of one layer has nothing to
+        # resample, and the "interval" would be that layer's value, never spanning zero
+        return np.nan, np.nan
+    rng = np.random.default_rng(seed)
     diffs = np.empty(n_boot)
     with warnings.catch_warnings():  # a draw of only missing values is dropped below
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -256,7 +257,15 @@ def _load_and_run(
     if report.found:
         log.warning("%s", report.describe(dataset.name))
     dataset.meta["duplicate_examples"] = moved
-    splits = make_splits(dataset, features, probe.test_fraction, probe.val_fraction, probe.seed)
+    try:
+        splits = make_splits(dataset, features, probe.test_fraction, probe.val_fraction, probe.seed)
+    except SplitError as err:
+        if report.documents_after < report.documents_before:  # the reason, not only the count
+            raise SplitError(
+                f"{err} (duplicate texts merged its {report.documents_before} documents into "
+                f"{report.documents_after}: see the warning above)"
+            ) from None
+        raise
     features = list(splits)
     if sae is not None:
         layers = [sae.cfg.site.layer]
@@ -519,5 +528,8 @@ def probe_table(
             )
     finally:
         GlobalHydra.instance().clear()
-    run_dir = run_dir or Path("outputs") / time.strftime("%Y-%m-%d/%H-%M-%S") / "table"
+    if run_dir is None:  # as the CLI names a run's (conf/config.yaml): a random part keeps
+        # tables probed in the same second apart
+        stamp = f"{time.strftime('%Y-%m-%d/%H-%M-%S')}-{secrets.token_hex(3)}"
+        run_dir = Path("outputs") / f"{stamp}_{cfg.model.name}_custom"
     return run_experiment(cfg, run_dir, table=table)

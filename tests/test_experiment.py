@@ -227,6 +227,46 @@ def test_probe_table_from_python_writes_the_same_rows(tmp_path, monkeypatch):
     assert results["chance_f1"].between(0, 1).all()
 
 
+def test_probe_table_without_a_run_dir_gives_each_call_its_own(tmp_path, monkeypatch):
+    """Two tables probed in the same second (a loop over small tables): each gets its own run
+    directory, as the CLI's do (`<time>-<id>_...`); a shared `<time>/table` refused the second
+    as "another configuration"."""
+    import time
+
+    from probing.experiment import probe_table
+
+    monkeypatch.setenv("PROBING_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "2026-01-01/00-00-00")  # one second
+    base = ["model=tiny-pythia", "logger=none", "probe.ks=[1]", "progress=false",
+            "layer=middle", "baselines.permutations=0", "baselines.random_supports=0"]  # fmt: skip
+    table = custom_table()
+    probe_table(table, base)
+    probe_table(table.assign(is_code=1 - table["is_code"]), base)
+    runs = sorted((tmp_path / "outputs").rglob("results.jsonl"))
+    assert len(runs) == 2 and all(len(read_results(r)) == 2 for r in runs)
+
+
+def test_a_table_its_duplicates_leave_unsplittable_says_so(tmp_path, monkeypatch):
+    """Short templated texts ("is this 1?" / "is this 10?") chain into two clusters of near
+    copies: 30 documents become 2, and "2 documents cannot be split" alone did not say why."""
+    import pandas as pd
+
+    from probing.experiment import probe_table
+    from probing.splits import SplitError
+
+    monkeypatch.setenv("PROBING_CACHE", str(tmp_path / "cache"))
+    n = 120
+    table = pd.DataFrame({
+        "text": [f"is this {i}?" if i % 3 == 0 else f"this is {i}." for i in range(n)],
+        "is_q": [int(i % 3 == 0) for i in range(n)],
+        "group": [f"g{i // 4}" for i in range(n)],
+    })  # fmt: skip
+    base = ["model=tiny-pythia", "logger=none", "probe.ks=[1]", "progress=false"]
+    with pytest.raises(SplitError, match=r"duplicate texts merged its 30 documents into 2"):
+        probe_table(table, base, run_dir=tmp_path / "run")
+
+
 def test_baselines_can_be_turned_off_and_change_the_run_key(tmp_path, monkeypatch):
     from probing.experiment import probe_table
 

@@ -81,11 +81,39 @@ def run_config(run_dir: Path) -> Config:
     path = run_dir / ".hydra" / "config.yaml"
     if not path.is_file():
         raise FeatureDataError(f"{run_dir} is not a probing run directory (no .hydra/config.yaml)")
+    # OmegaConf.load is typed for any YAML; a run's config.yaml is a mapping
+    cfg = cast(DictConfig, OmegaConf.load(path))
+    _from_where_it_ran(cfg, run_dir)
     try:
-        # OmegaConf.load is typed for any YAML; a run's config.yaml is a mapping
-        return parse_config(cast(DictConfig, OmegaConf.load(path)))
+        return parse_config(cfg)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
+
+
+def _from_where_it_ran(cfg: DictConfig, run_dir: Path) -> None:
+    """A relative feature.path (or a local feature.hf folder) named a file of the directory the
+    run was started in, which Hydra records (.hydra/hydra.yaml, hydra.runtime.cwd): made absolute
+    there, so the run is read the same from any directory."""
+    hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
+    feature = cfg.get("feature")
+    if not hydra_yaml.is_file() or not isinstance(feature, DictConfig):
+        return
+    started = OmegaConf.select(OmegaConf.load(hydra_yaml), "hydra.runtime.cwd")
+    if not isinstance(started, str):
+        return
+    for node in (feature, feature.get("params")):
+        if not isinstance(node, DictConfig):
+            continue
+        for key in ("path", "hf"):
+            if key not in node or OmegaConf.is_interpolation(node, key):  # ${..path} follows
+                continue
+            given = node[key]
+            if not isinstance(given, str) or given.startswith("~") or Path(given).is_absolute():
+                continue
+            there = Path(started) / given
+            # a relative hf is a folder only if it was one there; else a hub id (ORG/NAME)
+            if key == "path" or there.is_dir():
+                node[key] = str(there)
 
 
 def load_dataset(cfg: Config, tokenizer, rows: pd.DataFrame):

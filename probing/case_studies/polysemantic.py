@@ -92,14 +92,32 @@ def top_activations(
     return out
 
 
+def token_label(tokenizer, token_id: int) -> str:
+    """A token as text, one label per token: a token that is part of a character's UTF-8 bytes
+    decodes alone to '\ufffd', as every other such token does, so it is named by its bytes
+    (byte-level BPE: "<bytes c3>"; SentencePiece's byte tokens are already "<0xC3>")."""
+    text = tokenizer.decode([token_id])
+    if "\ufffd" not in text:
+        return text
+    raw = tokenizer.convert_ids_to_tokens(token_id)
+    if isinstance(raw, str) and raw.startswith("<0x"):
+        return raw
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    byte_of = {c: b for b, c in bytes_to_unicode().items()}
+    if isinstance(raw, str) and raw and all(c in byte_of for c in raw):
+        return "<bytes " + bytes(byte_of[c] for c in raw).hex(" ") + ">"
+    return f"<token {token_id}>"
+
+
 def describe(tokenizer, corpus: Corpus, hits: list[dict]) -> dict:
     """The hits with their token, the token before, a context snippet and their source; grouped
     by token and by source, with the two spread numbers."""
     rows = []
     for hit in hits:
         seq, pos = corpus.tokens[hit["sequence"]], hit["position"]
-        token = tokenizer.decode([int(seq[pos])])
-        before = tokenizer.decode([int(seq[pos - 1])]) if pos else ""
+        token = token_label(tokenizer, int(seq[pos]))
+        before = token_label(tokenizer, int(seq[pos - 1])) if pos else ""
         context = tokenizer.decode([int(t) for t in seq[max(0, pos - CONTEXT) : pos]])
         rows.append({**hit, "token": token, "bigram": before + token, "context": context,
                      "source": corpus.sources[hit["sequence"]]})  # fmt: skip

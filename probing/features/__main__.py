@@ -84,6 +84,8 @@ def parse_sets(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep:
             raise FeatureDataError(f"--set expects KEY=VALUE, got {item!r}")
+        # the config's spelling (feature.params.n=10, feature.path=FILE) names the same one
+        key = key.removeprefix("feature.params.").removeprefix("feature.")
         params[key] = yaml.safe_load(value)
     return params
 
@@ -93,6 +95,11 @@ def checked_sets(name: str, items: list[str]) -> dict:
     from probing.config import feature_problems
 
     params = parse_sets(items)
+    if name == "custom" and params.get("path") is None and params.get("hf") is None:
+        raise FeatureDataError(
+            "custom needs a table: --set path=FILE (.jsonl, .csv, .parquet, .conllu or a "
+            "save_to_disk folder) or --set hf=ORG/NAME"
+        )
     problems = feature_problems(name, params)
     if problems:
         raise FeatureDataError("; ".join(problems))

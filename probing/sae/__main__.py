@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -68,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a user's error or the disk's is one line, a bug its traceback
         return one_line_exit(err)
     print(json.dumps(report, indent=2))
-    print(f"SAE written to {out}; probe it with: python -m probing.run hook=sae sae.path={out}")
+    # the overrides that chose the model (model=..., model.dtype=...) choose it for the probe
+    # too: a run of another model refuses the SAE
+    probe = ["hook=sae", f"sae.path={out}", *args.overrides]
+    print(f"SAE written to {out}; probe it with: python -m probing.run {shlex.join(probe)}")
     return 0
 
 

@@ -186,3 +186,23 @@ def test_a_neuron_context_of_the_wrong_types_is_skipped_not_drawn(tmp_path, capl
     assert list(found["tiny-pythia"]) == ["L0N1"]
     for name in ("L0N2", "L0N3", "L0N4", "L0N5"):
         assert f"skipping {name}: " in caplog.text
+
+
+def test_the_sections_say_their_neurons_and_layers_are_chosen_on_validation(tmp_path):
+    """Top neurons are ordered, and the sparsity layer chosen, on validation F1: a section that
+    says "highest F1" of a table whose first row is not the highest test F1 misreads it."""
+    rows = [
+        row(layer=0, k=1, f1=0.9, val_f1=0.6, support=[4]),  # best on test, not on validation
+        row(layer=1, k=1, f1=0.7, val_f1=0.8, support=[5]),
+        row(layer=0, k=2, f1=0.95, val_f1=0.6),
+        row(layer=1, k=2, f1=0.75, val_f1=0.85),
+    ]
+    write_results(tmp_path / "run", rows)
+    text = build_report(load_results(tmp_path / "run"), tmp_path / "r.html", neuron_pages=0)
+    text = text.read_text()
+    top = text.split("<h2>Top neurons</h2>")[1].split("</p>")[0]
+    sparsity = text.split("<h2>Sparsity across model scale</h2>")[1].split("</p>")[0]
+    first_top = text.split('id="top-neurons"')[1].split("<td>L")[1][:4]
+    assert first_top == "1N5<"  # the validation order
+    assert "validation" in top and "highest-F1" not in top
+    assert "validation" in sparsity and "layer with the highest F1" not in sparsity

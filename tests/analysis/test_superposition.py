@@ -223,3 +223,18 @@ def test_weights_are_those_of_the_seed_the_run_probed(tmp_path):
     seed3, seed0 = (model_weights_table(["tiny-pythia"], seed=s) for s in (3, 0))
     assert np.allclose(weights["out_norm_mean"], seed3["out_norm_mean"], rtol=1e-5)
     assert not np.allclose(weights["out_norm_mean"], seed0["out_norm_mean"], rtol=1e-5)
+
+
+def test_one_layer_on_a_side_of_the_weights_gives_no_interval_and_no_verdict():
+    """Weight statistics have one value a layer: with one layer in the first quarter (a 2- to
+    4-layer model) the bootstrap has nothing to resample there, its interval is the difference
+    itself, and any difference read "as the paper". Two layers a side do give an interval."""
+    two = pd.DataFrame({"model": "m", "layer": [0, 1], "rel_depth": [0.0, 1.0],
+                        "out_interference": [0.1011, 0.0993]})  # fmt: skip
+    row = sp.first_quarter(two, ["out_interference"]).iloc[0]
+    assert row["difference"] > 0 and np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
+    assert row["verdict"] == "inconclusive"
+    eight = pd.DataFrame({"model": "m", "layer": range(8), "rel_depth": np.arange(8) / 7,
+                          "out_interference": [0.30, 0.31, 0.10, 0.11, 0.12, 0.10, 0.11, 0.12]})  # fmt: skip
+    row = sp.first_quarter(eight, ["out_interference"]).iloc[0]
+    assert row["ci_low"] > 0 and row["verdict"] == "as the paper"

@@ -183,3 +183,33 @@ def test_ablation_rows_of_another_hook_carry_its_label(tmp_path, monkeypatch):
     assert ablate([*argv, "--values", "zero"]) == 0
     rows = [json.loads(line) for line in (run / "ablation.jsonl").read_text().splitlines()]
     assert rows and {r["model"] for r in rows} == {"tiny-pythia#resid_post"}
+
+
+def test_a_run_of_a_relative_feature_path_is_ablated_from_another_directory(tmp_path, monkeypatch):
+    """`feature.path=mine.jsonl` is relative to where the run was started (Hydra records it,
+    hydra.runtime.cwd): ablating the run from anywhere else reads that file, not ./mine.jsonl."""
+    from probing.case_studies.ablate import main as ablate
+
+    data = tmp_path / "my data"
+    data.mkdir()
+    with open(data / "mine.jsonl", "w") as fh:
+        for i in range(80):
+            text = f"def f{i}(x):\n    return x * {i}" if i % 2 else f"We met {i} people."
+            fh.write(json.dumps({"text": text, "is_code": i % 2, "group": f"d{i // 4}"}) + "\n")
+    env = {"PROBING_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "disabled",
+           "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}  # fmt: skip
+    run = tmp_path / "run"
+    subprocess.run(
+        [sys.executable, "-m", "probing.run", "model=tiny-pythia", "feature=custom/file",
+         "feature.path=mine.jsonl", "probe.ks=[1]", "logger=none", "debug=fast",
+         f"hydra.run.dir={run}"],
+        cwd=data, env=env, check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("PROBING_CACHE", env["PROBING_CACHE"])
+    argv = [str(run), "--random", "2", "--max-sequences", "8", "--min-val-f1", "0"]
+    assert ablate([*argv, "--values", "zero"]) == 0
+    rows = [json.loads(line) for line in (run / "ablation.jsonl").read_text().splitlines()]
+    assert [r["feature"] for r in rows] == ["is_code"]

@@ -79,3 +79,20 @@ def test_contexts_of_another_hook_are_labelled_as_the_report_labels_its_rows(tmp
     run = run_as_hydra_would(tmp_path, RESID_POST_RUN, tmp_path / "run")
     path = neuron_contexts(run, top_neurons=1, top=3)
     assert json.loads(path.read_text())["model"] == "tiny-pythia#resid_post"
+
+
+def test_tokens_that_decode_to_a_replacement_character_are_counted_apart():
+    """Byte-level tokens of one UTF-8 character decode alone to '\\ufffd': grouped by that text,
+    different tokens (here the last bytes of 'é' and 'ü') counted as one, a spread neuron read
+    as a dedicated one (distinct_tokens 1, top_token_share 100%)."""
+    from probing.byte_tokenizer import byte_level_tokenizer
+
+    tokenizer = byte_level_tokenizer()
+    ids = [tokenizer.encode(text) for text in ("xé", "xü")]
+    assert all(len(seq) == 3 for seq in ids)  # x, then the character's two bytes
+    corpus = Corpus(np.array(ids), np.array([3, 3]), ["a", "b"])
+    hits = [{"sequence": s, "position": 2, "activation": 1.0} for s in (0, 1)]
+    info = describe(tokenizer, corpus, hits)
+    assert info["distinct_tokens"] == 2 and info["top_token_share"] == 0.5
+    labels = [label for label, _ in info["by_token"]]
+    assert len(set(labels)) == 2 and not any("\ufffd" in label for label in labels)

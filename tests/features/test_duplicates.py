@@ -65,3 +65,18 @@ def test_a_large_cluster_of_copies_ends_in_one_document():
     texts = [base + f" ({i})" * (i % 3) for i in range(300)] + PROSE
     docs, report = merge_duplicate_documents(texts, np.arange(len(texts)), threshold=0.9)
     assert len(set(docs[:300])) == 1 and len(set(docs)) == 6
+
+
+def test_the_warn_message_names_the_override_that_asked_for_it(tmp_path):
+    """What the warning says was set is a key of the config: composing it gives mode warn (it
+    said probe.duplicates=warn, which Hydra refuses: 'Could not override')."""
+    import re
+
+    from probing.config import validate_config
+    from tests.conftest import compose_cfg
+
+    _, report = merge_duplicate_documents([PROSE[0], PROSE[0]], np.array([3, 4]), mode="warn")
+    override = re.search(r"\((\S+=warn)\)", report.describe("x"))
+    assert override, report.describe("x")
+    cfg = compose_cfg(tmp_path, ["model=tiny-pythia", override[1]])
+    assert validate_config(cfg).duplicates.mode == "warn"

@@ -504,3 +504,15 @@ def test_a_parameter_written_as_an_override_is_pointed_at_set(tmp_path, capsys):
     assert not out.exists()
     with pytest.raises(SystemExit):  # anything else stays argparse's own error
         main(["list", "--bogus"])
+
+
+def test_a_custom_table_is_named_in_this_commands_own_words(bpe_dir, table_file, tmp_path, capsys):
+    """`build custom` without a table said "feature.path=FILE", and `--set feature.path=FILE`
+    was then refused ("feature.params has no ['feature.path']"): the message gives --set
+    path=FILE, and the config's spelling is taken as that too."""
+    assert main(["build", "custom", "--tokenizer", str(bpe_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--set path=FILE" in err[0] and "feature.path" not in err[0]
+    out = tmp_path / "out"
+    assert export_cli("custom", out, bpe_dir, f"feature.path={table_file}") == 0
+    assert is_export(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 import torch
@@ -46,7 +47,13 @@ def test_cli_trains_and_saves_an_sae_probing_reads(tmp_path, monkeypatch, capsys
             "--k", "8", "--tokens", "6000", "--collections", "programming_language",
             "--out", str(out)]  # fmt: skip
     assert main(args) == 0
-    report = json.loads(capsys.readouterr().out.split("\nSAE written")[0])
+    printed = capsys.readouterr().out
+    report = json.loads(printed.split("\nSAE written")[0])
+    # the command it suggests probes the SAE's own model (without model=, smollm2-135m's run
+    # refuses it: "the SAE was trained on 'tiny-pythia'")
+    hint = shlex.split(printed.split("probe it with: ")[1])
+    assert hint[:3] == ["python", "-m", "probing.run"] and "model=tiny-pythia" in hint
+    assert f"sae.path={out}" in hint
     assert report["tokens_read"] == 6000 and 0 < report["fvu"] < 1
     sae = load_sae(out)
     assert (sae.cfg.architecture, sae.cfg.k, sae.cfg.d_in, sae.cfg.d_sae) == ("topk", 8, 64, 96)

@@ -48,7 +48,7 @@ class DuplicateReport:
         action = (
             f"their documents merged ({self.documents_before} -> {self.documents_after})"
             if self.mode == "merge"
-            else "NOT merged (probe.duplicates=warn): held-out scores may be inflated"
+            else "NOT merged (duplicates.mode=warn): held-out scores may be inflated"
         )
         return (
             f"{name}: {self.exact} texts repeat another document's text exactly (case, "
