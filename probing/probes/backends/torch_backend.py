@@ -17,8 +17,8 @@ Sweeps whose only k is 1 (the baselines' refits) go to one_neuron.py's Newton so
 
 from __future__ import annotations
 
+import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -116,11 +116,7 @@ def fit_stack(
             return _solve_stack([Zs[f] for f in share], [ys[f] for f in share], **problem)
 
         with _torch_threads(SOLVE_THREADS):
-            if n_workers == 1:  # no pool: starting one costs more than a small sweep's solve
-                parts = [solve(shares[0])]
-            else:
-                with ThreadPoolExecutor(n_workers) as pool:
-                    parts = list(pool.map(solve, shares))
+            parts = _in_threads(solve, shares)
         solved = [None] * len(Zs)
         for share, (fits, _) in zip(shares, parts, strict=True):
             for f, fit in zip(share, fits, strict=True):
@@ -134,6 +130,31 @@ def fit_stack(
             stacklevel=3,
         )
     return solved
+
+
+def _in_threads(fn, items: list) -> list:
+    """[fn(item) for item in items], each item on a thread of its own (the first on the
+    caller's): a pool may hand a second item to a worker that finished its first, and then
+    two features' solves run one after the other on a busy machine. The first exception is
+    raised once all have stopped."""
+    out: list = [None] * len(items)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            out[i] = fn(items[i])
+        except BaseException as err:  # re-raised on the caller's thread below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(1, len(items))]
+    for thread in threads:
+        thread.start()
+    run(0)
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return out
 
 
 @contextmanager
