@@ -77,7 +77,7 @@ class ResultWriter:
                 raise RunDirBusy(
                     f"{self.path} holds results of another configuration (run_key "
                     f"{row.get('run_key')!r}, this run {run_key!r}): give this run its own "
-                    "hydra.run.dir"
+                    "directory (hydra.run.dir=...; probe_table(..., run_dir=...) from Python)"
                 )
             rows.append(row)
         counts: dict[tuple[int, str, str], int] = {}

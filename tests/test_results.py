@@ -69,8 +69,10 @@ def test_a_run_directory_has_one_writer_at_a_time(tmp_path):
 def test_rows_of_another_configuration_are_not_mixed_in(tmp_path):
     with ResultWriter(tmp_path, run_key="x") as writer:
         writer.write([row("a", 0, 1, 0.6, [3])])
-    with pytest.raises(RunDirBusy, match="another configuration"):
+    with pytest.raises(RunDirBusy, match="another configuration") as refused:
         ResultWriter(tmp_path, run_key="y")
+    # the way out for both doors: the CLI's hydra.run.dir and probe_table's run_dir
+    assert "hydra.run.dir=" in str(refused.value) and "run_dir=" in str(refused.value)
 
 
 def test_a_half_written_last_line_is_cut_and_bad_lines_are_skipped_by_name(tmp_path, caplog):
