@@ -34,12 +34,12 @@ META = "probing-copy.json"  # written last into the temporary folder: what the c
 STALE_SECONDS = 3600  # a temporary folder this old was left by a killed writer
 
 
-def default_folder() -> Path:
+def default_folder() -> Path | None:
     """The folder conf/config.yaml's paths.models names when nothing overrides it:
-    $PROBING_MODELS, else $PROBING_CACHE/models, else .cache/probing/models. For commands that
-    load models without a composed config (the weight statistics)."""
-    if os.environ.get("PROBING_MODELS"):
-        return Path(os.environ["PROBING_MODELS"])
+    $PROBING_MODELS (set but empty: none), else $PROBING_CACHE/models, else
+    .cache/probing/models. For commands that load models without a composed config."""
+    if "PROBING_MODELS" in os.environ:
+        return Path(os.environ["PROBING_MODELS"]) if os.environ["PROBING_MODELS"] else None
     return Path(os.environ.get("PROBING_CACHE", ".cache/probing")) / "models"
 
 
@@ -71,9 +71,7 @@ def load_or_keep(
     if folder.is_dir():
         try:
             return _read(folder, dtype, config_hash)
-        except (
-            Exception
-        ) as err:  # whatever fails to read (truncated, edited, half-deleted): rebuild
+        except Exception as err:  # truncated, edited, half deleted: whatever fails, rebuild
             log.warning("%s: the dense copy does not load (%s); rebuilding it", folder, err)
             _set_aside(folder)
     model, tokenizer = load()

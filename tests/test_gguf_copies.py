@@ -181,6 +181,8 @@ def test_the_default_folder_is_the_configs_default(tmp_path, monkeypatch):
     assert default_folder() == composed() == tmp_path / "c" / "models"
     monkeypatch.setenv("PROBING_MODELS", str(tmp_path / "m"))
     assert default_folder() == composed() == tmp_path / "m"
+    monkeypatch.setenv("PROBING_MODELS", "")  # set, empty: no copies (not the current folder)
+    assert default_folder() is None and str(composed()) == "."
 
 
 @pytest.mark.slow
