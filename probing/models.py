@@ -235,9 +235,8 @@ def _load_from_gguf_package(
         )
     version = _package_version(package)
     folder = Path(spec.submodule_search_locations[0])
-    # a package without a version could change under the copy: none kept for it
-    copy = None
-    if copies and version != "unknown":  # None or "" (PROBING_MODELS=""): none kept
+    copy = None  # none kept without a folder, or for a package whose version cannot pin it
+    if copies and version != "unknown":
         copy = copy_folder(copies, package, version, str(gguf_file), dtype)
     model, tok = load_or_keep(
         copy, dtype, lambda: _read_gguf(package, folder, gguf_file, dtype), config_hash

@@ -31,19 +31,14 @@ def register(name: str) -> Callable[[RankerT], RankerT]:
     return add
 
 
-def order_by_score(score: np.ndarray) -> np.ndarray:
-    """Indices by descending score; ties (and NaN, scored last) broken by neuron index."""
-    score = np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf)
-    return np.argsort(-score, kind="stable")
-
-
-def top_by_score(score: np.ndarray, width: int) -> np.ndarray:
-    """order_by_score(score)[:width], from a partition and a sort of the top only: the
+def order_by_score(score: np.ndarray, width: int | None = None) -> np.ndarray:
+    """Indices by descending score; ties (and NaN, scored last) broken by neuron index. With
+    `width`, only the first `width` of that order, from a partition and a sort of the top: the
     permutation null ranks a layer hundreds of times for its k=1 refits, and sorting every
     neuron each time cost more than their fits."""
     score = np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf)
-    if width >= len(score):
-        return np.argsort(-score, kind="stable")
+    if width is None or width >= len(score):
+        return np.argsort(-score, kind="stable")[:width]
     cut = -np.partition(-score, width - 1)[width - 1]  # the width-th largest score
     above = np.flatnonzero(score > cut)
     tied = np.flatnonzero(score == cut)[: width - len(above)]  # lowest indices first

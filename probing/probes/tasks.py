@@ -21,7 +21,7 @@ from .backends import BATCHED
 from .columns import take_columns
 from .fit import PER_K_METHODS, PrefixFits, fit_method, fit_stacked, standardize_columns
 from .metrics import classification_metrics, f1, f1_intervals
-from .ranking import checked_weighted_sums, class_weights, rank_neurons, top_by_score
+from .ranking import checked_weighted_sums, class_weights, order_by_score, rank_neurons
 
 # Training activations (float32, the top max(ks) neurons of each feature) stacked into one solve,
 # a copy held while it runs: a whole token-level collection on a SmolLM2 layer is ~70 MB, a
@@ -199,7 +199,7 @@ def _rank_by_one_product(
         return
     scores = np.abs(checked_weighted_sums(source, np.stack(weights)))
     for row, i in enumerate(ranked):
-        orders[i] = top_by_score(scores[row], scores.shape[1] if width is None else width)
+        orders[i] = order_by_score(scores[row], width)
     each = (time.perf_counter() - start) / len(ranked)
     for i in ranked:
         seconds[i] = each

@@ -72,9 +72,9 @@ def test_mean_differences_equal_float64_class_means_and_see_every_non_finite_val
 
 @pytest.mark.parametrize("seed", range(6))
 def test_the_top_of_a_ranking_is_the_full_orders_first_neurons(seed):
-    """top_by_score (a partition, not a sort of every neuron) keeps order_by_score's order and
+    """order_by_score's first `width` (a partition, not a sort of every neuron) keep its order and
     its tie-breaking by neuron index, with ties across the cut, NaN and infinities."""
-    from probing.probes.ranking import order_by_score, top_by_score
+    from probing.probes.ranking import order_by_score
 
     rng = np.random.default_rng(seed)
     d = int(rng.integers(1, 300))
@@ -85,4 +85,4 @@ def test_the_top_of_a_ranking_is_the_full_orders_first_neurons(seed):
     full = order_by_score(score)
     for width in {1, 2, 3, d // 3 + 1, d - 1, d, d + 5}:
         if width >= 1:
-            assert np.array_equal(top_by_score(score, width), full[:width]), width
+            assert np.array_equal(order_by_score(score, width), full[:width]), width
