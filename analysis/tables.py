@@ -40,7 +40,8 @@ def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFra
     best_f1 is the test F1 of the best probe over every k and layer, so f1_k1 / best_f1 says how
     much of the feature one neuron carries. Layers and probes are chosen on validation F1
     (probing.summaries) and scored on test; f1_low / f1_high are the 95% bootstrap interval of
-    f1_k1; f1_null and p_value the permutation null's median F1 and p-value, p_adjusted and
+    f1_k1; f1_null and p_value the permutation null's median F1 and p-value (its choice of layer
+    included where null_chooses_layer, see summaries.with_chosen_nulls), p_adjusted and
     significant its Benjamini-Hochberg correction over the features of each run, f1_chance the
     F1 of calling everything positive, f1_random the median F1 of random neurons of the layer
     (NaN where the rows have none).
@@ -65,11 +66,13 @@ def best_neurons(results: pd.DataFrame, method: str | None = None) -> pd.DataFra
     if k1.empty:
         return pd.DataFrame(columns=columns)
     keys = ["model", "feature", "method"]
-    best = best_rows(k1, keys).rename(columns={"f1": "f1_k1"})
+    best = best_rows(k1, keys)
+    best = summaries.with_chosen_nulls(best.assign(**chance_columns(best)), k1, keys)
+    best = best.rename(columns={"f1": "f1_k1"})
     for side, column in (("low", "f1_ci_low"), ("high", "f1_ci_high")):
         best[f"f1_{side}"] = best[column] if column in best else float("nan")
     best = best.join(best_rows(rows, keys).set_index(keys)["f1"].rename("best_f1"), on=keys)
-    best = summaries.with_significance(best.assign(**chance_columns(best)))
+    best = summaries.with_significance(best)
     return best[columns].sort_values(["feature", "model", "method"]).reset_index(drop=True)
 
 

@@ -36,7 +36,7 @@ OPTIONAL_FRACTIONS = (
     "positive_fraction",
     "truncated_positive_fraction",
 )
-FRACTION_LISTS = ("null_f1", "random_f1")
+FRACTION_LISTS = ("null_f1", "null_val_f1", "random_f1")
 
 
 def _integer(value: Any) -> bool:

@@ -5,8 +5,9 @@ chosen on the validation split and reported on the test split, so a table's F1 i
 estimate, not the maximum of many noisy numbers. Rows without a validation F1 (older runs,
 probe.val_fraction=0) fall back to test F1, and the tables say so in `selected_on`.
 
-Significance: each best single neuron carries its permutation p-value (probing.probes.baselines);
-p-values are adjusted by Benjamini-Hochberg over the features of one run (model, revision, hook,
+Significance: each best single neuron carries its permutation p-value (probing.probes.baselines),
+taken against the null of the whole choice: on each permutation the layer is chosen again as it
+was on the real labels (chosen_null); p-values are adjusted by Benjamini-Hochberg over the features of one run (model, revision, hook,
 collection, method), and a feature whose adjusted p-value is above ALPHA is marked not significant.
 """
 
@@ -17,6 +18,8 @@ import math
 
 import numpy as np
 import pandas as pd
+
+from probing.permutation_test import p_value
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +124,59 @@ def chance_columns(rows: pd.DataFrame) -> dict[str, pd.Series]:
     }
 
 
+def chosen_null(candidates: pd.DataFrame) -> np.ndarray | None:
+    """The permutation null of the F1 that best_rows reports for one group's k=1 rows (one row a
+    layer): on each permutation, the null test F1 of the row that the same choice (highest
+    selection F1, ties to the shallower layer) makes on that permutation's labels. A layer's own
+    null leaves the choice out, and the choice favours layers whose probe scores high on val and
+    test alike by chance (one fit is scored on both), so its p-value is too small.
+
+    Every layer draws the same permutations (baselines.draw: keyed by seed, feature, k and
+    repeat, not layer), so the null's draw r is one relabelling seen by every layer. None where
+    the rows cannot give it: no null, a null without `null_val_f1` while choosing on val (rows
+    from before it was recorded), or rows whose permutations differ (probe seeds, counts)."""
+    select = selection_column(candidates)
+    scores = "null_val_f1" if select == "val_f1" else "null_f1"
+    if "null_f1" not in candidates or scores not in candidates:
+        return None
+    if "probe_seed" in candidates and candidates["probe_seed"].nunique(dropna=False) > 1:
+        return None
+    ordered = candidates.sort_values(["layer", "k"], kind="stable")
+    tests, chosen = ordered["null_f1"].tolist(), ordered[scores].tolist()
+    lists = [v for v in tests + chosen if isinstance(v, list | np.ndarray)]
+    if len(lists) < 2 * len(ordered) or len({len(v) for v in lists}) != 1 or not len(lists[0]):
+        return None
+    score = np.nan_to_num(np.array(chosen, dtype=float), nan=-1.0)
+    pick = np.argmax(score, axis=0)  # the first maximum: the shallower layer
+    return np.array(tests, dtype=float)[pick, np.arange(score.shape[1])]
+
+
+def with_chosen_nulls(best: pd.DataFrame, k1: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """f1_null and p_value of each best row from chosen_null over its group's k=1 rows, and
+    `null_chooses_layer` (True; False where the rows could not give it and the chosen layer's own
+    null stands in, with a warning; None without a null)."""
+    nulls = {
+        key if isinstance(key, tuple) else (key,): chosen_null(group)
+        for key, group in k1.groupby(keys, sort=False, dropna=False)
+    }
+    f1_null, p, chooses = best["f1_null"].copy(), best["p_value"].copy(), []
+    for index, row in best.iterrows():
+        null = nulls[tuple(row[key] for key in keys)]
+        if null is not None:
+            f1_null[index], p[index] = float(np.median(null)), p_value(row["f1"], null)
+        chooses.append(null is not None if not math.isnan(p[index]) else None)
+    own = [f for f, c in zip(best["feature"], chooses, strict=True) if c is False]
+    if own:
+        log.warning(
+            "p-values of %s are their chosen layer's own, which leaves out the choice of layer "
+            "and may be too small: their rows have no null_val_f1 (made before it was recorded) "
+            "or nulls drawn with different probe seeds",
+            ", ".join(sorted(set(own))),
+        )
+    chooses_layer = pd.Series(chooses, index=best.index, dtype=object)  # True/False/None
+    return best.assign(f1_null=f1_null, p_value=p, null_chooses_layer=chooses_layer)
+
+
 def with_significance(best: pd.DataFrame, keys: list[str] | None = None) -> pd.DataFrame:
     """`p_adjusted` (BH over the features of each group of `keys`, default one run) and
     `significant` (adjusted p <= ALPHA; None without a p-value)."""
@@ -137,7 +193,16 @@ def with_significance(best: pd.DataFrame, keys: list[str] | None = None) -> pd.D
 
 
 # what chance gives beside a best neuron, in every table that shows one
-CHANCE_COLUMNS = ["f1_null", "p_value", "p_adjusted", "significant", "f1_chance", "f1_random"]
+# beside a best neuron; its p-value counts the choice of layer where null_chooses_layer
+CHANCE_COLUMNS = [
+    "f1_null",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "null_chooses_layer",
+    "f1_chance",
+    "f1_random",
+]
 SUMMARY_COLUMNS = [
     "model",
     "feature",
@@ -156,8 +221,9 @@ SUMMARY_COLUMNS = [
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Per model and feature: the layer whose single neuron (k=1) scores highest on validation,
     its test F1 with the 95% bootstrap interval, the test F1 of the best probe at any k (chosen
-    on validation too), and beside them the permutation null's median and p-value (adjusted over
-    the run's features), chance F1 and random neurons' median F1 (NaN where the run had none)."""
+    on validation too), and beside them the permutation null's median and p-value (of the whole
+    choice, layer included: with_chosen_nulls; adjusted over the run's features), chance F1 and
+    random neurons' median F1 (NaN where the run had none)."""
     k1 = results[results["k"] == 1]
     if k1.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -178,7 +244,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
         selected_on=selection_column(k1),
         **chance_columns(best),
     ).join(best_any_k, on=keys)
-    out = with_significance(out)
+    out = with_significance(with_chosen_nulls(out, k1, keys))
     out = out[SUMMARY_COLUMNS + (["hook"] if hooks else [])]
     order = ["model", "hook", "f1_k1"] if hooks else ["model", "f1_k1"]
     out = out.sort_values(order, ascending=[True] * (len(order) - 1) + [False])
@@ -201,6 +267,8 @@ def format_summary(summary: pd.DataFrame) -> str:
         model = r.model if getattr(r, "hook", "mlp_post") == "mlp_post" else f"{r.model}#{r.hook}"
         ci = "" if math.isnan(r.f1_low) else f"{r.f1_low:.2f}-{r.f1_high:.2f}"
         p = "" if math.isnan(r.p_value) else f"{r.p_value:.3f}"
+        if getattr(r, "null_chooses_layer", None) is False:
+            p = f"{p}*"
         mark = "" if math.isnan(r.p_value) or r.significant else "  not significant"
         lines.append(
             f"{model:<16} {r.feature:<28} {r.layer:>5} {r.neuron:>7} {r.f1_k1:>7.3f} "
@@ -210,9 +278,15 @@ def format_summary(summary: pd.DataFrame) -> str:
     if summary["p_value"].notna().any():
         lines.append(
             "layer and neuron chosen on validation, F1 on test; null: median test F1 of the same "
-            "pipeline on labels permuted by document; p: its permutation p-value (not "
+            "pipeline, its choice of layer included, on labels permuted by document; p: its "
+            "permutation p-value (not "
             f"significant: Benjamini-Hochberg adjusted p > {ALPHA} over the run's features); "
             "chance: F1 of calling every example positive; random: median F1 of a random neuron"
+        )
+    if "null_chooses_layer" in summary and (summary["null_chooses_layer"] == False).any():  # noqa: E712
+        lines.append(
+            "p*: the chosen layer's own null (rows without null_val_f1): it leaves out the "
+            "choice of layer, so it may be too small"
         )
     if (summary["selected_on"] == "f1").any():
         lines.append("no validation split: layers and neurons were chosen on test F1 (biased up)")

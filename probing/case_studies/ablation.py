@@ -23,6 +23,7 @@ import torch
 
 from probing.activations.store import HOOKS
 from probing.features.core.dataset import FeatureDataset
+from probing.permutation_test import p_value
 
 VALUES = ("mean", "zero")
 
@@ -158,14 +159,6 @@ class Ablator:
         return self.split(feature, self._clean)
 
 
-def rank_p_value(effect: float, null: np.ndarray) -> float:
-    """(1 + #{null >= effect}) / (1 + n): how unusual `effect` is among the random neurons'
-    (the neuron counts as one draw of them under the hypothesis that it is not special)."""
-    if not len(null) or not np.isfinite(effect):
-        return float("nan")
-    return float((1 + np.sum(null >= effect)) / (1 + len(null)))
-
-
 def ablate_neuron(
     ablator: Ablator,
     feature: str,
@@ -208,8 +201,8 @@ def ablate_neuron(
         # the share of random neurons whose ablation hurts positive text at least as much
         "random_at_least": float((random_pos >= delta_pos).mean()) if len(random_pos) else np.nan,
         "n_random": int(len(random_pos)),
-        "p_value": rank_p_value(delta_pos, random_pos),
-        "p_specific": rank_p_value(delta_pos - delta_neg, random_pos - random_neg),
+        "p_value": p_value(delta_pos, random_pos),
+        "p_specific": p_value(delta_pos - delta_neg, random_pos - random_neg),
         "n_pos_tokens": clean.n_pos,
         "n_neg_tokens": clean.n_neg,
         "mean_activation": float(ablator.mean_activation[neuron]),

@@ -22,8 +22,14 @@ the null too narrow and the p-values too small: tested). For a document-level la
 file's language) with documents of equal length this is exactly a permutation of the documents'
 labels; the rotation is what breaks a token-level label's alignment with positions (without it,
 documents with the same pattern of labels could only be swapped for each other). Keeping the
-splits fixed makes it a test conditional on them; the best layer is chosen on val, disjoint from
-test, so the p-value of the chosen layer's test F1 stays valid.
+splits fixed makes it a test conditional on them.
+
+A row's p-value is its own layer's. A summary that reports the layer chosen on validation needs
+the null of that choice, not of the chosen layer (a val split disjoint from test does not make the
+chosen layer's own p-value valid: one fit is scored on both, so a probe that is lucky on val tends
+to be lucky on test): each refit records its val F1 too (`null_val_f1`), every layer draws the
+same permutations (seeded without the layer), and summaries.chosen_null reruns the choice on
+each of them.
 
 All refits share the layer's batched solve. Draws are seeded by (seed, feature, k, repeat), so
 they are the same on every run and machine whatever other features a layer probes.
@@ -37,6 +43,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from probing.permutation_test import p_value
 
 from .tasks import FeatureTask, Rows, sweep_tasks
 
@@ -120,15 +128,6 @@ def permute_by_document(
     return DocumentPermuter(groups, parts)(y, rng)
 
 
-def p_value(f1: float, null: list[float] | np.ndarray) -> float:
-    """(1 + #{null >= f1}) / (1 + n): the permutation p-value, never 0 (the real labels count as
-    one draw of the null). NaN without a null."""
-    null = np.asarray(null, dtype=float)
-    if not len(null) or not np.isfinite(f1):
-        return float("nan")
-    return float((1 + np.sum(null >= f1 - 1e-12)) / (1 + len(null)))
-
-
 def chance_f1(y_test: np.ndarray) -> float:
     """The F1 of calling every test example positive: 2p / (1 + p) for a positive fraction p."""
     positives = float(np.sum(y_test))
@@ -148,7 +147,8 @@ def baseline_fields(
     groups: np.ndarray | None = None,
 ) -> dict[str, dict[int, dict]]:
     """{feature: {k: fields}} for each k of both `ks` and baselines.ks: `null_f1` (test F1 of each
-    permuted refit on its permuted test labels), `chance_f1`, `random_f1` and `random_support`
+    permuted refit on its permuted test labels) and `null_val_f1` (the same on val, when the split
+    has one), `chance_f1`, `random_f1` and `random_support`
     (each random draw's F1 and its neurons). The caller adds `p_value` once the real F1 is known
     (see add_p_values). X is the layer (validated, rotated if the probe is); ks are validated."""
     out: dict[str, dict[int, dict]] = {feature: {} for feature in splits}
@@ -162,10 +162,14 @@ def baseline_fields(
             y = labels[feature]
             y_train, y_test = y[train], y[test]
             X_train, X_test = Rows(X, train), Rows(X, test)  # shared by the null's refits
+            X_val = Rows(X, val) if len(val) else None
             permute = DocumentPermuter(groups, (train, val, test))
             for r in range(baselines.permutations):
                 permuted = permute(y, draw(seed, feature, k, PERMUTED, r))
-                tasks.append(FeatureTask(X_train, permuted[train], X_test, permuted[test]))
+                y_val = permuted[val] if X_val is not None else None
+                tasks.append(
+                    FeatureTask(X_train, permuted[train], X_test, permuted[test], X_val, y_val)
+                )
                 owners.append((feature, "null", None))
             for r in range(baselines.random_supports):
                 support = np.sort(draw(seed, feature, k, RANDOM, r).choice(d, k, replace=False))
@@ -181,6 +185,8 @@ def baseline_fields(
             out[feature][k] = {"chance_f1": chance_f1(y_test)}
             if baselines.permutations:
                 out[feature][k]["null_f1"] = []
+                if X_val is not None:
+                    out[feature][k]["null_val_f1"] = []
             if baselines.random_supports:
                 out[feature][k] |= {"random_f1": [], "random_support": []}
         for (feature, arm, support), rows in zip(
@@ -188,6 +194,8 @@ def baseline_fields(
         ):
             fields = out[feature][k]
             fields[f"{arm}_f1"].append(round(float(rows[0]["f1"]), 6))
+            if arm == "null" and "val_f1" in rows[0]:
+                fields["null_val_f1"].append(round(float(rows[0]["val_f1"]), 6))
             if support is not None:
                 fields["random_support"].append(support.tolist())
     return out

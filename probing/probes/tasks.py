@@ -120,7 +120,7 @@ def sweep_tasks(
 ) -> Iterator[list[dict]]:
     """The rows of each task, in order (see sweep_k for their keys). `ks` must be validated and
     `backend` resolved. Tasks are read lazily, so a caller may slice them from a layer on demand.
-    f1_only: rows of k and test F1 alone (the baselines' refits, which need no other number)."""
+    f1_only: rows of k, test F1 and val F1 alone (the baselines' refits need no other number)."""
     if method in PER_K_METHODS or backend not in BATCHED:
         for task in tasks:
             groups = fit_method(task.X_train.array(), task.y_train, method, ks, backend, C, seed)
@@ -242,8 +242,8 @@ def task_rows(
 ) -> list[dict]:
     """One row per fitted probe: support, raw-unit coefficients, test metrics, train and val F1,
     the bootstrap interval of test F1 (every k's at once), timing. `held_out`: the test and val
-    activations at the one group's top neurons, when already gathered. f1_only: k and test F1
-    alone."""
+    activations at the one group's top neurons, when already gathered. f1_only: k, test F1 and
+    (with a val split) val F1 alone."""
     rows: list[dict] = []
     for group in groups:
         if held_out is None:
@@ -255,10 +255,11 @@ def task_rows(
         val_logits = group.decisions_at_top(val) if val is not None else None
         test_preds = (test_logits > 0).astype(np.int64)
         if f1_only:
-            rows += [
-                {"k": fit.k, "f1": f1(task.y_test, test_preds[:, j])}
-                for j, fit in enumerate(group.fits)
-            ]
+            for j, fit in enumerate(group.fits):
+                row = {"k": fit.k, "f1": f1(task.y_test, test_preds[:, j])}
+                if val_logits is not None:
+                    row["val_f1"] = f1(task.y_val, val_logits[:, j] > 0)
+                rows.append(row)
             continue
         if task.weights is not None:
             lows, highs = f1_intervals(task.y_test, test_preds, task.weights)

@@ -68,11 +68,11 @@ def test_planted_neuron_matters_on_its_feature_and_beats_random_neurons(model, d
 
 
 def test_the_p_value_ranks_the_neuron_among_random_ones():
-    from probing.case_studies.ablation import rank_p_value
+    from probing.permutation_test import p_value
 
-    assert rank_p_value(0.5, np.array([0.1, 0.6, 0.2, 0.7])) == pytest.approx(3 / 5)
-    assert rank_p_value(0.5, np.zeros(50)) == pytest.approx(1 / 51)
-    assert np.isnan(rank_p_value(0.5, np.array([])))
+    assert p_value(0.5, np.array([0.1, 0.6, 0.2, 0.7])) == pytest.approx(3 / 5)
+    assert p_value(0.5, np.zeros(50)) == pytest.approx(1 / 51)
+    assert np.isnan(p_value(0.5, np.array([])))
 
 
 def test_every_neuron_above_the_validation_threshold_is_ablated_and_corrected():

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from probing.permutation_test import p_value
 from probing.probes import probe_layer, sweep_k
-from probing.probes.baselines import Baselines, chance_f1, p_value, permute_by_document
+from probing.probes.baselines import Baselines, chance_f1, permute_by_document
 from probing.splits import split_by_document
 
 
@@ -35,6 +36,9 @@ def test_a_dedicated_neuron_stands_above_the_null_and_random_neurons(layer, back
     k1 = rows["a"][0]
     assert k1["support"] == [3] and k1["f1"] > 0.85
     assert len(k1["null_f1"]) == 20 and len(k1["random_f1"]) == 12
+    # each refit's val F1 too, so a summary can rerun the choice of layer on the permutations
+    assert len(k1["null_val_f1"]) == 20 and max(k1["null_val_f1"]) < 0.65
+    assert k1["null_val_f1"] != k1["null_f1"]
     assert len(k1["random_support"]) == 12 and all(len(s) == 1 for s in k1["random_support"])
     # noise labels: the pipeline finds nothing (F1 of a coin flip on a balanced split ~ 0.5)
     assert max(k1["null_f1"]) < 0.65
@@ -270,21 +274,23 @@ def test_a_ranking_cut_to_its_first_neurons_is_the_full_rankings_top():
 
 
 def test_refits_scored_by_f1_alone_have_the_f1_of_fully_scored_ones():
-    """The null's and random supports' refits only need test F1: scored alone it is the same
-    number the full row holds."""
+    """The null's and random supports' refits only need test F1 (and the null's val F1): scored
+    alone they are the numbers the full row holds."""
     from probing.probes.tasks import FeatureTask, Rows, sweep_tasks
 
     rng = np.random.default_rng(9)
     X = rng.lognormal(size=(400, 30)).astype(np.float32)
     tasks = []
-    for _ in range(5):
+    train, val, test = np.arange(250), np.arange(250, 300), np.arange(300, 400)
+    for i in range(6):
         y = rng.permutation(np.repeat([0, 1], [300, 100]))
-        tasks.append(
-            FeatureTask(Rows(X, np.arange(300)), y[:300], Rows(X, np.arange(300, 400)), y[300:])
-        )
+        with_val = (Rows(X, val), y[val]) if i % 2 else (None, None)
+        tasks.append(FeatureTask(Rows(X, train), y[train], Rows(X, test), y[test], *with_val))
     full = list(sweep_tasks(tasks, [1, 2], "mean_diff", "torch", 1.0, 0))
     alone = list(sweep_tasks(tasks, [1, 2], "mean_diff", "torch", 1.0, 0, f1_only=True))
-    for rows, f1_rows in zip(full, alone, strict=True):
+    for i, (rows, f1_rows) in enumerate(zip(full, alone, strict=True)):
         assert [r["f1"] for r in rows] == [r["f1"] for r in f1_rows]
-        assert all(set(r) == {"k", "f1"} for r in f1_rows)
+        if i % 2:
+            assert [r["val_f1"] for r in rows] == [r["val_f1"] for r in f1_rows]
+        assert all(set(r) == ({"k", "f1", "val_f1"} if i % 2 else {"k", "f1"}) for r in f1_rows)
     assert any(0 < r["f1"] < 1 for rows in full for r in rows)
