@@ -13,16 +13,23 @@
 - Random support (`random_f1`, `random_support`): k neurons of the layer drawn uniformly, fitted
   on the true labels: what an arbitrary neuron gives; a "dedicated" neuron stands far above it.
 
-How labels are permuted: within each part of the split (train / val / test), the part's
-documents are put in a random order and their label sequences concatenated and laid back on the
-part's examples in document order; then each document's labels are rotated by a random offset.
-Each part keeps its exact class counts (so F1 stays comparable) and the runs of labels inside
-documents (examples of one document have alike activations; shuffling single examples would make
-the null too narrow and the p-values too small: tested). For a document-level label (a source
-file's language) with documents of equal length this is exactly a permutation of the documents'
-labels; the rotation is what breaks a token-level label's alignment with positions (without it,
-documents with the same pattern of labels could only be swapped for each other). Keeping the
-splits fixed makes it a test conditional on them.
+How labels are permuted, within each part of the split (train / val / test):
+- A document-level label (one label per document, as a source file's language): the documents'
+  labels are permuted among the part's documents, each document's examples taking its new label.
+  This is exactly the permutation test, whatever the documents' lengths; the part keeps its
+  number of positive documents.
+- A token-level label (it changes inside some document): the part's documents are put in a
+  random order and their label sequences concatenated and laid back on the part's examples in
+  document order; then each document's labels are rotated by a random offset. The part keeps its
+  exact class counts and the runs of labels inside documents; the rotation breaks the labels'
+  alignment with positions (without it, documents with the same pattern of labels could only be
+  swapped for each other). With documents of unequal length this is a randomisation, not a
+  permutation: calibrated in tests (p-values uniform without signal).
+Either way whole documents move (examples of one document have alike activations; shuffling
+single examples would make the null too narrow and the p-values too small: tested). The token
+scheme applied to a document-level label with unequal lengths lays one document's label over
+parts of two, which real labels never do: p <= 0.05 twice as often as it should (tested). Keeping
+the splits fixed makes it a test conditional on them.
 
 A row's p-value is its own layer's. A summary that reports the layer chosen on validation needs
 the null of that choice, not of the chosen layer (a val split disjoint from test does not make the
@@ -103,6 +110,12 @@ class DocumentPermuter:
             if starts is None:
                 out[examples] = y[examples][rng.permutation(len(examples))]
                 continue
+            part = y[examples]
+            per_document = part[starts]
+            if np.array_equal(part, np.repeat(per_document, lengths)):
+                # a document-level label: the labels permuted among documents of like length
+                out[examples] = np.repeat(per_document[self._within_lengths(lengths, rng)], lengths)
+                continue
             # the documents' label runs in a random order, laid back over the part...
             order = rng.permutation(len(starts))
             laid_starts = np.cumsum(lengths[order]) - lengths[order]
@@ -114,6 +127,17 @@ class DocumentPermuter:
             rotated = starts[segment] + (within + offsets[segment]) % lengths[segment]
             out[examples] = y[examples][relaid[rotated]]
         return out
+
+    @staticmethod
+    def _within_lengths(lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A permutation of documents that moves each only among those of its length class
+        (1, 2-3, 4-7, ...: a power of two apart at most)."""
+        order = np.arange(len(lengths))
+        classes = np.floor(np.log2(lengths)).astype(np.int64)
+        for c in np.unique(classes):
+            members = np.flatnonzero(classes == c)
+            order[members] = members[rng.permutation(len(members))]
+        return order
 
 
 def permute_by_document(
