@@ -45,13 +45,22 @@ def main(cfg: DictConfig) -> float | None:
             return None
         if message is None:
             raise
-        log.error("%s", message)
+        _log_to_files(message)  # the console shows it once, on stderr
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     # A scalar for Hydra sweepers to optimise: the best single neuron's *validation* F1 (an
     # optimiser that read test F1 would choose its settings on the test split).
     score = summary["val_f1_k1"] if len(summary) else None
     return float(score.max()) if score is not None and score.notna().any() else None
+
+
+def _log_to_files(message: str) -> None:
+    """An error record in the run's log file (Hydra's file handler) but not on the console,
+    where the one-line `error:` on stderr already says it."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (message,), None)
+    for handler in logging.getLogger().handlers + log.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def cli() -> None:

@@ -90,6 +90,9 @@ def test_cli_reports_user_errors_in_one_line(tmp_path):
     assert proc.returncode == 2
     assert "error: invalid config: layer.layers has 7: the model has 2 layers" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert "invalid config" not in proc.stdout  # said once on the console, on stderr
+    log_text = "".join(p.read_text() for p in (tmp_path / "out").glob("*.log"))
+    assert "[ERROR] - invalid config: layer.layers has 7" in log_text  # and kept in the run's log
 
 
 # tiny-pythia's tokenizer is one byte per token: no token is all-caps (surface_text) and 128-byte

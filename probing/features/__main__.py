@@ -13,6 +13,7 @@ import argparse
 import importlib.util
 import sys
 import time
+from pathlib import Path
 
 import yaml
 
@@ -90,11 +91,30 @@ def parse_sets(items: list[str]) -> dict:
     return params
 
 
-def checked_sets(name: str, items: list[str]) -> dict:
-    """The --set parameters, checked as probing.run checks feature.params (one line for all)."""
+def preset(name: str) -> tuple[str, dict]:
+    """(collection, builder parameters) of a feature config such as quick/programming_language
+    (conf/feature/<name>.yaml, composed as probing.run composes feature=<name>), so that a
+    preset exports the very dataset its runs probe; a collection's own name gives ({}), its
+    builder's defaults."""
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    if "/" not in name or not (conf / "feature" / f"{name}.yaml").is_file():
+        return name, {}
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        feature = compose("config", overrides=[f"feature={name}", "logger=none"]).feature
+    params = OmegaConf.to_container(feature.get("params") or {}, resolve=True)
+    assert isinstance(params, dict)
+    return str(feature.name), {str(k): v for k, v in params.items()}
+
+
+def checked_sets(name: str, items: list[str], base: dict | None = None) -> dict:
+    """The --set parameters over `base` (a preset's), checked as probing.run checks
+    feature.params (one line for all)."""
     from probing.config import feature_problems
 
-    params = parse_sets(items)
+    params = {**(base or {}), **parse_sets(items)}
     if name == "custom" and params.get("path") is None and params.get("hf") is None:
         raise FeatureDataError(
             "custom needs a table: --set path=FILE (.jsonl, .csv, .parquet, .conllu or a "
@@ -192,14 +212,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "hashes":
             return print_hashes(args)
-        get_collection(args.name)  # a typo fails before the tokenizer loads
+        name, preset_params = preset(args.name)
+        get_collection(name)  # a typo fails before the tokenizer loads
         if args.command == "export":
             check_out(args.out)  # so does a used --out folder
-        params = checked_sets(args.name, args.set)  # and a --set value the builder cannot take
+        # --set over the preset's, checked as a whole: a value the builder cannot take fails
+        params = checked_sets(name, args.set, preset_params)
         check_cache_dir(args.cache_dir)
         tokenizer = load_tokenizer(args.tokenizer, args.gguf_file)
         start = time.perf_counter()
-        ds = build_feature_dataset(args.name, tokenizer, args.cache_dir, **params)
+        ds = build_feature_dataset(name, tokenizer, args.cache_dir, **params)
         print(
             f"{ds.name}: {ds.n_sequences} sequences, {ds.n_examples} examples, "
             f"{len(ds.feature_names)} features, hash {ds.content_hash()}, "

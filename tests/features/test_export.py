@@ -516,3 +516,28 @@ def test_a_custom_table_is_named_in_this_commands_own_words(bpe_dir, table_file,
     out = tmp_path / "out"
     assert export_cli("custom", out, bpe_dir, f"feature.path={table_file}") == 0
     assert is_export(out)
+
+
+def test_a_preset_exports_the_dataset_its_runs_probe():
+    """quick/programming_language is the default run's feature config: export and build take
+    its collection and parameters (composed as probing.run composes them), --set over them."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from probing.features.__main__ import checked_sets, preset
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        run = compose("config", overrides=["feature=quick/programming_language"]).feature
+    name, params = preset("quick/programming_language")
+    assert name == "programming_language" == run.name
+    assert params == OmegaConf.to_container(run.params, resolve=True)
+    assert params["n_per_class"] == 300  # the preset's, not the collection's 1000
+    assert checked_sets(name, ["n_per_class=20"], params)["n_per_class"] == 20
+    assert preset("programming_language") == ("programming_language", {})
+    assert preset("quick/nope") == ("quick/nope", {})  # refused by name as before
+
+
+def test_an_unknown_preset_is_one_line(capsys):
+    assert main(["build", "quick/nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown feature collection 'quick/nope'" in err[0]
