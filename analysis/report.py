@@ -228,7 +228,7 @@ def _sparsity_section(table: pd.DataFrame, method: str, fraction: float, figures
         f"<h2>Sparsity across model scale</h2><p>Per feature, at the layer chosen on "
         f"validation (the highest validation F1 at any k), the smallest k whose test F1 reaches "
         f"{fraction:g} of the test F1 of the k validation chooses ({escape(method)}); "
-        f"<code>max_f1</code> is that layer's best test F1. Lower means fewer neurons carry "
+        f"<code>max_f1</code> is that test F1 (the layer's best F1). Lower means fewer neurons carry "
         f"the feature.</p>"
         f"{html.image(plot, 'sparsity vs scale')}{html.table(table, 'sparsity')}"
     )

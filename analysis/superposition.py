@@ -37,7 +37,7 @@ import pandas as pd
 
 from analysis.tables import with_depth
 from probing.case_study_outputs import WEIGHTS_FILE
-from probing.summaries import curve_k_at_fraction
+from probing.summaries import curve_best_f1, curve_k_at_fraction
 
 QUARTER = 0.25
 N_BOOT = 2000
@@ -64,9 +64,8 @@ def probing_sparsity(results: pd.DataFrame, fraction: float = 0.9) -> pd.DataFra
         f1 = group.set_index("k")["f1"].astype(float)
         gain = f1.get(16, np.nan) - f1.get(1, np.nan)
         k90 = curve_k_at_fraction(group, fraction)
-        out.append(
-            (model, int(layer), collection, feature, method, k90, np.log2(k90), gain, f1.max())
-        )
+        best = curve_best_f1(group)  # the test F1 of the k validation chooses
+        out.append((model, int(layer), collection, feature, method, k90, np.log2(k90), gain, best))
     columns = ["model", "layer", "collection", "feature", "method", "k90", "log2_k90", "gain_1_16",
                "best_f1"]  # fmt: skip
     table = pd.DataFrame(out, columns=columns)

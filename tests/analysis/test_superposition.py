@@ -238,3 +238,12 @@ def test_one_layer_on_a_side_of_the_weights_gives_no_interval_and_no_verdict():
                           "out_interference": [0.30, 0.31, 0.10, 0.11, 0.12, 0.10, 0.11, 0.12]})  # fmt: skip
     row = sp.first_quarter(eight, ["out_interference"]).iloc[0]
     assert row["ci_low"] > 0 and row["verdict"] == "as the paper"
+
+
+def test_best_f1_of_a_layer_is_not_the_maximum_of_test_f1s():
+    """best_f1 is the test F1 of the k validation chooses, not the largest of the k sweep's
+    test F1s (which overstated a flat 0.7 by ~0.06)."""
+    from tests.analysis.test_tables import noisy_flat_curves
+
+    sparsity = sp.probing_sparsity(noisy_flat_curves())
+    assert abs(sparsity["best_f1"].mean() - 0.7) < 0.015
