@@ -43,15 +43,21 @@ COLUMNS = [
 
 def best_units(rows: pd.DataFrame, keys: list[str] = KEYS) -> pd.DataFrame:
     """Per model x feature x layer (x sae, for latents): the best k=1 unit (validation), its
-    test F1, interval, p-value (BH-adjusted over the features) and the layer's k90."""
+    test F1, interval, p-value (BH-adjusted over the features) and the layer's k90, read off the
+    chosen unit's method's own k sweep. Rotation controls are left out: their k=1 "unit" is a
+    direction of a random basis, not a neuron or a latent."""
+    rows = rows[~rows["method"].astype(str).str.endswith("+rotated")]
     k1 = rows[rows["k"] == 1]
     if k1.empty:
         return pd.DataFrame()
     best = best_rows(k1, keys)
     best = best.assign(unit=best["support"].map(lambda s: int(s[0])), **chance_columns(best))
     best = with_significance(best, [key for key in keys if key != "feature"])
-    k90 = {key: curve_k_at_fraction(curve) for key, curve in rows.groupby(keys, sort=False)}
-    best["k90"] = [k90[tuple(key)] for key in best[keys].itertuples(index=False)]
+    # one method's curve: the first k where any of several methods gets there is a minimum
+    # over methods taken on test
+    by_curve = [*keys, "method"]
+    k90 = {key: curve_k_at_fraction(curve) for key, curve in rows.groupby(by_curve, sort=False)}
+    best["k90"] = [k90[tuple(key)] for key in best[by_curve].itertuples(index=False)]
     low = best["f1_ci_low"] if "f1_ci_low" in best else math.nan
     high = best["f1_ci_high"] if "f1_ci_high" in best else math.nan
     return best.assign(f1_low=low, f1_high=high)
