@@ -1,7 +1,8 @@
 """Neurons and SAE latents of one layer, side by side: for each feature the best single neuron
 and the best single latent (each chosen on validation, scored on test, with its interval and
-permutation p-value), k90 of each, and the cosine between the latent's decoder direction and
-the neuron's output weights (is the latent that neuron, or a direction spread over many?)."""
+permutation p-value, and that adjusted by Benjamini-Hochberg over the layer's features), k90 of
+each, and the cosine between the latent's decoder direction and the neuron's output weights (is
+the latent that neuron, or a direction spread over many?)."""
 
 from __future__ import annotations
 
@@ -29,12 +30,14 @@ COLUMNS = [
     "neuron_f1_low",
     "neuron_f1_high",
     "neuron_p",
+    "neuron_p_adjusted",
     "neuron_k90",
     "latent",
     "latent_f1",
     "latent_f1_low",
     "latent_f1_high",
     "latent_p",
+    "latent_p_adjusted",
     "latent_k90",
     "decoder_cosine",
     "sae",
@@ -71,8 +74,8 @@ def side_by_side(results: pd.DataFrame, cosines: pd.DataFrame | None = None) -> 
     by_sae = ["sae"] if "sae" in results else []  # two SAEs of a layer: a row each
     latents = best_units(results[hooks == SAE_HOOK], KEYS + by_sae)
     neurons = best_units(results[hooks == NEURON_HOOK])
-    pick = ["unit", "f1", "f1_low", "f1_high", "p_value", "k90"]
-    names = ["", "_f1", "_f1_low", "_f1_high", "_p", "_k90"]
+    pick = ["unit", "f1", "f1_low", "f1_high", "p_value", "p_adjusted", "k90"]
+    names = ["", "_f1", "_f1_low", "_f1_high", "_p", "_p_adjusted", "_k90"]
     out = latents[KEYS + pick + by_sae].rename(
         columns={p: f"latent{n}" for p, n in zip(pick, names, strict=True)}
     )
@@ -146,7 +149,8 @@ def format_side_by_side(table: pd.DataFrame) -> str:
             f" {int(r.latent):>7} {f1(r, 'latent')} {int(r.latent_k90):>4} {cos:>6}"
         )
     lines.append(
-        "neuron and latent each chosen on validation at k=1, F1 on test; p: permutation p-value; "
+        "neuron and latent each chosen on validation at k=1, F1 on test; p: permutation p-value "
+        "(unadjusted: neuron_p_adjusted / latent_p_adjusted correct it over the features); "
         "k90: smallest k reaching 90% of the best F1; cos: the latent's decoder direction vs the "
         "neuron's output weights"
     )

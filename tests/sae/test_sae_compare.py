@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -72,3 +73,21 @@ def test_the_best_neuron_is_a_neuron_and_its_k90_one_methods_curve():
     assert table["neuron"] == 5 and table["neuron_f1"] == pytest.approx(0.5)
     # mean_diff's own curve: 0.9 * 0.9 first reached at k=4 (f_stat's 0.85 at k=2 is another's)
     assert table["neuron_k90"] == 4
+
+
+def test_p_values_beside_each_unit_come_adjusted_over_the_layers_features():
+    """40 features where neither neurons nor latents carry anything: their permutation p-values
+    are uniform, so some fall at or below 0.05 by chance (5 of 40 latents, 3 neurons here); the table says
+    which survive Benjamini-Hochberg over the layer's features (none), as best_units computes."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for feature in range(40):
+        for hook, extra in (("mlp_post", {}), ("sae", {"sae": "wide"})):
+            p = float((1 + rng.integers(0, 200)) / 201)
+            rows.append(row("tiny-pythia", f"f{feature}", 1, 1, 0.5, [3], val_f1=0.5,
+                            p_value=p, hook=hook, **extra))  # fmt: skip
+    table = side_by_side(pd.DataFrame(rows))
+    assert (table["latent_p"] <= 0.05).sum() >= 1  # what an unadjusted p shows
+    assert (table["latent_p_adjusted"] <= 0.05).sum() == 0
+    assert (table["neuron_p_adjusted"] <= 0.05).sum() == 0
+    assert (table["latent_p_adjusted"] >= table["latent_p"]).all()
