@@ -18,7 +18,7 @@ more than the rest. Two kinds of evidence, per layer:
 `first_quarter` states each as one number: its mean over the first 25% of layers (by relative
 depth) minus its mean over the rest, and their ratio, with a 95% interval of the difference that
 takes both layers and features (for probing statistics) as sampled units: a Welch t interval
-over the layers' means, widened by a bootstrap of features (_bootstrap_difference), so a claim
+over the layers' means, widened by a bootstrap of features (_interval_of_difference), so a claim
 holds only where the interval excludes zero. `verdict` compares it with the paper's
 direction (early layers need more neurons, and their neurons write more crowded directions):
 "as the paper", "against the paper" (the interval excludes the paper's direction), or
@@ -98,12 +98,12 @@ def first_quarter(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Per model (and any other `keys`) and column: the mean over layers with relative depth
-    < 0.25 and over the rest, their difference with a 95% bootstrap interval, the ratio, and the
+    < 0.25 and over the rest, their difference with a 95% interval, the ratio, and the
     verdict against the paper's direction (module docstring).
 
     `table` has one row per layer (weight statistics, by_layer), or one per layer and feature
-    (probing_sparsity): then a layer's value is its mean over features, and the bootstrap
-    resamples features as well as layers within each part."""
+    (probing_sparsity): then a layer's value is its mean over features, and the interval counts
+    the draw of features as well as of layers (_interval_of_difference)."""
     out = []
     for key, rows in table.groupby(list(keys)):
         key = key if isinstance(key, tuple) else (key,)
@@ -115,7 +115,7 @@ def first_quarter(
             grid = _layer_by_feature(rows, column, [*early_layers, *rest_layers])
             early, rest = grid[: len(early_layers)], grid[len(early_layers) :]
             a, b = _part_mean(early), _part_mean(rest)
-            low, high = _bootstrap_difference(early, rest, n_boot, seed)
+            low, high = _interval_of_difference(early, rest, n_boot, seed)
             out.append((*key, column, len(early_layers), grid.shape[1], a, b, a - b, low, high,
                         a / b if b else np.nan, _verdict(column, low, high)))  # fmt: skip
     return pd.DataFrame(
@@ -143,7 +143,7 @@ def _part_mean(grid: np.ndarray) -> float:
     return float(np.nanmean(np.nanmean(grid, axis=1)))
 
 
-def _bootstrap_difference(early: np.ndarray, rest: np.ndarray, n_boot: int, seed: int):
+def _interval_of_difference(early: np.ndarray, rest: np.ndarray, n_boot: int, seed: int):
     """95% interval of first quarter minus rest, layers and features each a sampled unit.
 
     Layers: a Welch t interval on the layers' means over features (each part's layers a sample
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     layers = by_layer(sparsity)
     layers.to_csv(out / "sparsity_by_layer.csv", index=False)
     plots.depth_profile(layers, ["log2_k90_mean", "gain_1_16"], out / "sparsity_by_depth.png")
-    columns = ["log2_k90", "gain_1_16"]  # per feature: the bootstrap resamples features
+    columns = ["log2_k90", "gain_1_16"]  # per feature: the interval counts the features' draw
     summary = [first_quarter(sparsity, columns)]
     per_collection = first_quarter(sparsity, columns, ("model", "collection"))
     per_collection.to_csv(out / "first_quarter_by_collection.csv", index=False)
