@@ -9,7 +9,10 @@ With the models ordered by parameter count, from the smallest to the largest:
 - `splits`: the best k=1 F1 falls by at least FALL while the best F1 at any k stays within KEEP
   of where it was (the information is still there, no longer in one neuron);
 - `unchanged`: the best k=1 F1 moves by less than STEADY;
-- `mixed`: anything else (it moved, but not in one of the ways above).
+- `mixed`: anything else (it moved, but not in one of the ways above);
+- `inconclusive`: it moved by STEADY or more, but the 95% intervals of the two test F1s overlap
+  (rows with f1_ci_low / f1_ci_high): a move that test noise alone makes often (with 30 + 30
+  test examples, for about a quarter of features that do not change at all) is no dynamics.
 
 Best layers and probes are chosen on validation where the rows have it (probing.results), so a
 noisy maximum over layers does not pass for a change.
@@ -17,6 +20,7 @@ noisy maximum over layers does not pass for a change.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analysis.models import model_info, order_models
@@ -25,13 +29,25 @@ from probing.summaries import best_rows
 RISE, HIGH, FALL, KEEP, STEADY = 0.15, 0.8, 0.1, 0.05, 0.1
 RULE = (
     f"emerges: k=1 F1 rises >= {RISE} and ends >= {HIGH}; splits: k=1 F1 falls >= {FALL} while "
-    f"the best F1 at any k moves < {KEEP}; unchanged: k=1 F1 moves < {STEADY}; else mixed "
-    "(smallest vs largest model)"
+    f"the best F1 at any k moves < {KEEP}; unchanged: k=1 F1 moves < {STEADY}; inconclusive: "
+    "it moves more, but the two k=1 F1s' 95% intervals overlap; else mixed (smallest vs largest "
+    "model)"
 )
 
 
-def classify(k1_first: float, k1_last: float, best_first: float, best_last: float) -> str:
+def classify(
+    k1_first: float,
+    k1_last: float,
+    best_first: float,
+    best_last: float,
+    k1_first_ci: tuple[float, float] | None = None,
+    k1_last_ci: tuple[float, float] | None = None,
+) -> str:
+    """The class of the change (module docstring); the k=1 F1s' 95% intervals, where given,
+    decide whether a move of STEADY or more is one."""
     change = k1_last - k1_first
+    if abs(change) >= STEADY and _overlap(k1_first_ci, k1_last_ci):
+        return "inconclusive"
     if change >= RISE and k1_last >= HIGH:
         return "emerges"
     if change <= -FALL and abs(best_last - best_first) < KEEP:
@@ -39,6 +55,19 @@ def classify(k1_first: float, k1_last: float, best_first: float, best_last: floa
     if abs(change) < STEADY:
         return "unchanged"
     return "mixed"
+
+
+def _overlap(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool:
+    """Whether two intervals overlap; False where either is missing (nothing to say)."""
+    if a is None or b is None or not np.isfinite([*a, *b]).all():
+        return False
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _interval(row: pd.Series) -> tuple[float, float] | None:
+    if "f1_ci_low" not in row or "f1_ci_high" not in row:
+        return None
+    return float(row["f1_ci_low"]), float(row["f1_ci_high"])
 
 
 def scale_dynamics(results: pd.DataFrame, method: str | None = None) -> pd.DataFrame:
@@ -64,6 +93,8 @@ def scale_dynamics(results: pd.DataFrame, method: str | None = None) -> pd.DataF
             round(int(k1.loc[(m, feature), "layer"]) / max(model_info(m, rows).n_layers - 1, 1), 2)
             for m in have
         ]
-        dynamics = classify(k1_f1[0], k1_f1[-1], best_f1[0], best_f1[-1])
+        first, last = k1.loc[(have[0], feature)], k1.loc[(have[-1], feature)]
+        dynamics = classify(k1_f1[0], k1_f1[-1], best_f1[0], best_f1[-1],
+                            _interval(first), _interval(last))  # fmt: skip
         out.append((feature, have, k1_f1, best_f1, depth, dynamics))
     return pd.DataFrame(out, columns=columns)

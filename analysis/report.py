@@ -212,7 +212,8 @@ def _sae_section(results: pd.DataFrame, cosines: pd.DataFrame | None) -> str:
     return (
         "<h2>Neurons and SAE latents</h2><p>Per model, feature and SAE layer: the best single "
         "neuron of the layer and the best single latent of the SAE, each chosen on validation "
-        "at k=1 and scored on test, with the 95% interval, the permutation p-value and k90 "
+        "at k=1 and scored on test, with the 95% interval, the permutation p-value (and "
+        "<code>_p_adjusted</code>: Benjamini-Hochberg over the layer's features) and k90 "
         "(the smallest k reaching 90% of the best F1, neurons and latents each). "
         "<code>decoder_cosine</code>: the cosine between the latent's decoder direction (in "
         "the residual stream) and the best neuron's output weights: near 1, the latent is that "
@@ -228,7 +229,7 @@ def _sparsity_section(table: pd.DataFrame, method: str, fraction: float, figures
         f"<h2>Sparsity across model scale</h2><p>Per feature, at the layer chosen on "
         f"validation (the highest validation F1 at any k), the smallest k whose test F1 reaches "
         f"{fraction:g} of the test F1 of the k validation chooses ({escape(method)}); "
-        f"<code>max_f1</code> is that layer's best test F1. Lower means fewer neurons carry "
+        f"<code>max_f1</code> is that test F1 (the layer's best F1). Lower means fewer neurons carry "
         f"the feature.</p>"
         f"{html.image(plot, 'sparsity vs scale')}{html.table(table, 'sparsity')}"
     )

@@ -9,7 +9,14 @@ import pandas as pd
 
 from analysis.models import model_info, order_models, relative_depth
 from probing import summaries
-from probing.summaries import best_rows, chance_columns, k_at_fraction, neuron_id, smallest_k
+from probing.summaries import (
+    best_rows,
+    chance_columns,
+    curve_best_f1,
+    k_at_fraction,
+    neuron_id,
+    smallest_k,
+)
 
 __all__ = ["best_neurons", "k1_scores", "neuron_id", "smallest_k", "sparsity", "top_neurons"]
 
@@ -81,7 +88,8 @@ def sparsity(results: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
 
     Measured at the layer that encodes the feature best, chosen on validation
     (probing.summaries.best_layer), on that layer's test F1 curve; max_f1 is that layer's best
-    test F1. Models are ordered smallest first.
+    F1, the test F1 of the k validation chooses (the bar k90 is read against; not the largest
+    test F1, which overstates it). Models are ordered smallest first.
     """
     columns = ["feature", "model", "method", "layer", "max_f1", "k_at_fraction", "fraction"]
     if results.empty:
@@ -89,7 +97,7 @@ def sparsity(results: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
     out = []
     for (model, feature, method), group in results.groupby(["model", "feature", "method"]):
         layer, k = k_at_fraction(group, fraction)
-        layer_max = float(group.loc[group["layer"] == layer, "f1"].max())
+        layer_max = curve_best_f1(group[group["layer"] == layer])
         out.append((feature, model, method, layer, layer_max, k, fraction))
     table = pd.DataFrame(out, columns=columns)
     rank = {m: i for i, m in enumerate(order_models(list(table["model"].unique()), results))}

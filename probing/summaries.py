@@ -69,15 +69,23 @@ def smallest_k(ks, f1, fraction: float = SPARSITY_FRACTION) -> int:
     return int(ks[np.argmax(f1 >= fraction * f1.max())])
 
 
-def curve_k_at_fraction(curve: pd.DataFrame, fraction: float = SPARSITY_FRACTION) -> int:
-    """k90 of one layer's k sweep: the smallest k whose test F1 reaches `fraction` of the test F1
-    of the k that validation chooses (the curve's best), so no maximum over test F1 sets the bar."""
+def curve_best_f1(curve: pd.DataFrame) -> float:
+    """The best F1 of one layer's k sweep: the test F1 of the k that validation chooses (ties to
+    the smaller k), not the largest test F1, which overstates it; the largest test F1 only where
+    the rows have no validation F1."""
     curve = curve.sort_values("k")
     f1 = curve["f1"].to_numpy(dtype=float)
     if "val_f1" in curve and curve["val_f1"].notna().any():
-        reference = f1[int(np.nanargmax(curve["val_f1"].to_numpy(dtype=float)))]
-    else:
-        reference = np.nanmax(f1)
+        return float(f1[int(np.nanargmax(curve["val_f1"].to_numpy(dtype=float)))])
+    return float(np.nanmax(f1))
+
+
+def curve_k_at_fraction(curve: pd.DataFrame, fraction: float = SPARSITY_FRACTION) -> int:
+    """k90 of one layer's k sweep: the smallest k whose test F1 reaches `fraction` of the test F1
+    of the k that validation chooses (curve_best_f1), so no maximum over test F1 sets the bar."""
+    curve = curve.sort_values("k")
+    f1 = curve["f1"].to_numpy(dtype=float)
+    reference = curve_best_f1(curve)
     reached = np.nan_to_num(f1) >= fraction * reference
     return int(curve["k"].to_numpy()[np.argmax(reached)] if reached.any() else curve["k"].max())
 

@@ -1,7 +1,8 @@
 """Neurons and SAE latents of one layer, side by side: for each feature the best single neuron
 and the best single latent (each chosen on validation, scored on test, with its interval and
-permutation p-value), k90 of each, and the cosine between the latent's decoder direction and
-the neuron's output weights (is the latent that neuron, or a direction spread over many?)."""
+permutation p-value, and that adjusted by Benjamini-Hochberg over the layer's features), k90 of
+each, and the cosine between the latent's decoder direction and the neuron's output weights (is
+the latent that neuron, or a direction spread over many?)."""
 
 from __future__ import annotations
 
@@ -29,12 +30,14 @@ COLUMNS = [
     "neuron_f1_low",
     "neuron_f1_high",
     "neuron_p",
+    "neuron_p_adjusted",
     "neuron_k90",
     "latent",
     "latent_f1",
     "latent_f1_low",
     "latent_f1_high",
     "latent_p",
+    "latent_p_adjusted",
     "latent_k90",
     "decoder_cosine",
     "sae",
@@ -43,15 +46,21 @@ COLUMNS = [
 
 def best_units(rows: pd.DataFrame, keys: list[str] = KEYS) -> pd.DataFrame:
     """Per model x feature x layer (x sae, for latents): the best k=1 unit (validation), its
-    test F1, interval, p-value (BH-adjusted over the features) and the layer's k90."""
+    test F1, interval, p-value (BH-adjusted over the features) and the layer's k90, read off the
+    chosen unit's method's own k sweep. Rotation controls are left out: their k=1 "unit" is a
+    direction of a random basis, not a neuron or a latent."""
+    rows = rows[~rows["method"].astype(str).str.endswith("+rotated")]
     k1 = rows[rows["k"] == 1]
     if k1.empty:
         return pd.DataFrame()
     best = best_rows(k1, keys)
     best = best.assign(unit=best["support"].map(lambda s: int(s[0])), **chance_columns(best))
     best = with_significance(best, [key for key in keys if key != "feature"])
-    k90 = {key: curve_k_at_fraction(curve) for key, curve in rows.groupby(keys, sort=False)}
-    best["k90"] = [k90[tuple(key)] for key in best[keys].itertuples(index=False)]
+    # one method's curve: the first k where any of several methods gets there is a minimum
+    # over methods taken on test
+    by_curve = [*keys, "method"]
+    k90 = {key: curve_k_at_fraction(curve) for key, curve in rows.groupby(by_curve, sort=False)}
+    best["k90"] = [k90[tuple(key)] for key in best[by_curve].itertuples(index=False)]
     low = best["f1_ci_low"] if "f1_ci_low" in best else math.nan
     high = best["f1_ci_high"] if "f1_ci_high" in best else math.nan
     return best.assign(f1_low=low, f1_high=high)
@@ -65,8 +74,8 @@ def side_by_side(results: pd.DataFrame, cosines: pd.DataFrame | None = None) -> 
     by_sae = ["sae"] if "sae" in results else []  # two SAEs of a layer: a row each
     latents = best_units(results[hooks == SAE_HOOK], KEYS + by_sae)
     neurons = best_units(results[hooks == NEURON_HOOK])
-    pick = ["unit", "f1", "f1_low", "f1_high", "p_value", "k90"]
-    names = ["", "_f1", "_f1_low", "_f1_high", "_p", "_k90"]
+    pick = ["unit", "f1", "f1_low", "f1_high", "p_value", "p_adjusted", "k90"]
+    names = ["", "_f1", "_f1_low", "_f1_high", "_p", "_p_adjusted", "_k90"]
     out = latents[KEYS + pick + by_sae].rename(
         columns={p: f"latent{n}" for p, n in zip(pick, names, strict=True)}
     )
@@ -140,7 +149,8 @@ def format_side_by_side(table: pd.DataFrame) -> str:
             f" {int(r.latent):>7} {f1(r, 'latent')} {int(r.latent_k90):>4} {cos:>6}"
         )
     lines.append(
-        "neuron and latent each chosen on validation at k=1, F1 on test; p: permutation p-value; "
+        "neuron and latent each chosen on validation at k=1, F1 on test; p: permutation p-value "
+        "(unadjusted: neuron_p_adjusted / latent_p_adjusted correct it over the features); "
         "k90: smallest k reaching 90% of the best F1; cos: the latent's decoder direction vs the "
         "neuron's output weights"
     )

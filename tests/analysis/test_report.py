@@ -161,7 +161,7 @@ def test_neurons_beside_latents_keep_two_revisions_apart(tmp_path):
     text = build_report(load_results(tmp_path / "run"), tmp_path / "r.html", neuron_pages=0)
     section = text.read_text().split('id="sae-latents"')[1].split("</table>")[0]
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", section)
-    pairs = {(cells[i], cells[i + 3], cells[i + 9]) for i in range(0, len(cells), 17)}
+    pairs = {(cells[i], cells[i + 3], cells[i + 10]) for i in range(0, len(cells), 19)}
     assert pairs == {("pythia-70m@step1", "5", "3"), ("pythia-70m@step2", "6", "4")}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis import superposition as sp
 
@@ -238,3 +239,47 @@ def test_one_layer_on_a_side_of_the_weights_gives_no_interval_and_no_verdict():
                           "out_interference": [0.30, 0.31, 0.10, 0.11, 0.12, 0.10, 0.11, 0.12]})  # fmt: skip
     row = sp.first_quarter(eight, ["out_interference"]).iloc[0]
     assert row["ci_low"] > 0 and row["verdict"] == "as the paper"
+
+
+def test_best_f1_of_a_layer_is_not_the_maximum_of_test_f1s():
+    """best_f1 is the test F1 of the k validation chooses, not the largest of the k sweep's
+    test F1s (which overstated a flat 0.7 by ~0.06)."""
+    from tests.analysis.test_tables import noisy_flat_curves
+
+    sparsity = sp.probing_sparsity(noisy_flat_curves())
+    assert abs(sparsity["best_f1"].mean() - 0.7) < 0.015
+
+
+def null_verdicts(n_layers: int, n_features: int, n_sims: int, n_boot: int, seed: int = 0):
+    """The share of `n_sims` draws with no first-quarter difference at all (each layer's level
+    and each feature's drawn alike at every depth, plus noise) that get a verdict other than
+    "inconclusive": a 95% interval should leave it near 5%."""
+    rng = np.random.default_rng(seed)
+    verdicts = 0
+    for sim in range(n_sims):
+        layer = rng.normal(0, 1.0, n_layers)[:, None]
+        feature = rng.normal(0, 0.5, n_features)[None, :]
+        noise = rng.normal(0, 1.0, (n_layers, n_features)) if n_features > 1 else 0.0
+        values = layer + feature + noise
+        table = pd.DataFrame(
+            [{"model": "m", "layer": la, "rel_depth": la / (n_layers - 1), "feature": f"f{f}",
+              "collection": "", "x": values[la, f]}
+             for la in range(n_layers) for f in range(n_features)]
+        )  # fmt: skip
+        if n_features == 1:  # one value a layer, as weight statistics have
+            table = table.drop(columns=["feature", "collection"])
+        row = sp.first_quarter(table, ["x"], n_boot=n_boot, seed=sim).iloc[0]
+        verdicts += row["verdict"] != "inconclusive"
+    return verdicts / n_sims
+
+
+def test_with_one_value_a_layer_no_difference_rarely_gets_a_verdict():
+    """8 layers (2 in the first quarter), one value each, no difference: the percentile bootstrap
+    of two layers read a verdict on ~30% of draws; the interval holds its 95%."""
+    assert null_verdicts(8, 1, n_sims=300, n_boot=200) <= 0.08
+
+
+@pytest.mark.slow
+def test_with_features_no_difference_rarely_gets_a_verdict():
+    """6 layers (2 in the first quarter) x 20 features, no difference: ~10% got a verdict."""
+    assert null_verdicts(6, 20, n_sims=300, n_boot=200, seed=1) <= 0.07
