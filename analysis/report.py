@@ -184,7 +184,7 @@ def _ablation_section(rows: pd.DataFrame, figures: Path) -> str:
     plot = plots.ablation_effects(rows, figures / "ablation.png")
     columns = ["model", "feature", "layer", "neuron", "value", "f1_k1", "val_f1", "loss_pos",
                "delta_pos", "delta_neg", "random_delta_pos_median", "random_at_least", "n_random",
-               "p_value", "p_specific", "p_adjusted", "significant"]  # fmt: skip
+               "p_value", "p_specific", "p_adjusted", "p_specific_adjusted", "significant"]  # fmt: skip
     table = rows[[c for c in columns if c in rows]].round(4)
     return (
         "<h2>Ablation of the best single neurons</h2><p>Each feature's best k=1 neuron set to "
@@ -193,8 +193,10 @@ def _ablation_section(rows: pd.DataFrame, figures: Path) -> str:
         "median over random neurons of the same layer; <code>random_at_least</code> is the share "
         "of those that hurt text with the feature as much. <code>p_value</code> ranks the "
         "neuron's delta_pos among the random neurons' (smallest possible: 1 / (n_random + 1)), "
-        "<code>p_specific</code> its delta_pos - delta_neg; <code>p_adjusted</code> corrects "
-        "p_value over the run's ablated neurons (Benjamini-Hochberg) and "
+        "<code>p_specific</code> its delta_pos - delta_neg; <code>p_adjusted</code> and "
+        "<code>p_specific_adjusted</code> correct them over the run's ablated neurons "
+        "(Benjamini-Hochberg); loss is measured on the run's test documents only, never on the "
+        "texts the neuron was chosen on; "
         "<code>significant</code> is false where it exceeds 0.05. A dedicated neuron has a large "
         f"delta_pos, a small delta_neg and a small p_value.</p>"
         f"{html.image(plot, 'ablation')}{html.table(table, 'ablation')}"

@@ -3,7 +3,8 @@
 Every feature whose best k=1 probe (layer and neuron chosen on the validation split, as in the
 run's summary) reaches a validation F1 of --min-val-f1 (0.9) is ablated, not a hand-picked one:
 its neuron is set to its mean activation, and to zero, and the model's next-token loss is
-measured on texts with and without the feature, beside the same for 50 random neurons of the same
+measured on texts with and without the feature (of the run's test documents: the neuron was
+chosen on train and val), beside the same for 50 random neurons of the same
 layer (probing.case_studies.ablation), which give each neuron a p-value; the p-values are adjusted by
 Benjamini-Hochberg over the run's ablated neurons (per ablation value). The run's own config says
 which model and which feature dataset; the dataset is checked against the content hash its rows
@@ -27,7 +28,9 @@ from probing.case_studies.ablation import VALUES, Ablator, ablate_neuron, balanc
 from probing.case_study_outputs import ABLATION_FILE
 from probing.config import Config, parse_config
 from probing.errors import ConfigError, below_least, one_line_exit
+from probing.experiment import duplicates_of, make_splits
 from probing.features import FeatureDataError, build_feature_dataset
+from probing.features.core.duplicates import merge_duplicates
 from probing.models import load_model
 from probing.results import read_results
 from probing.summaries import ALPHA, benjamini_hochberg, best_rows, neuron_id, selection_column
@@ -131,6 +134,21 @@ def load_dataset(cfg: Config, tokenizer, rows: pd.DataFrame):
     return dataset
 
 
+def test_sequences(cfg: Config, dataset, tokenizer, features: list[str]) -> dict[str, np.ndarray]:
+    """{feature: the sequences of its test documents}, split as the run split them (its
+    duplicate merging, test and val fractions, probe seed): the neuron was chosen on train and
+    val, so loss measured on those texts would favour it. With no test split, every sequence."""
+    duplicates = duplicates_of(cfg)
+    merge_duplicates(dataset, tokenizer, duplicates["near_jaccard"], duplicates["mode"])
+    probe = cfg.probe
+    splits = make_splits(dataset, features, probe.test_fraction, probe.val_fraction, probe.seed)
+    everything = np.arange(dataset.n_sequences)
+    return {
+        f: np.unique(dataset.example_seq[splits[f][2]]) if f in splits else everything
+        for f in features
+    }
+
+
 def ablate_run(
     run_dir: str | Path,
     features: list[str] | None = None,
@@ -154,9 +172,10 @@ def ablate_run(
     dataset = load_dataset(cfg, model.tokenizer, results)
     label = unit_label(model.name, hook)
     rows = []
+    held_out = test_sequences(cfg, dataset, model.tokenizer, sorted(set(targets["feature"])))
     for target in targets.to_dict("records"):
         feature, layer, neuron = target["feature"], int(target["layer"]), int(target["support"][0])
-        seqs = balanced_sequences(dataset, feature, max_sequences, seed)
+        seqs = balanced_sequences(dataset, feature, max_sequences, seed, held_out[feature])
         ablator = Ablator(model, dataset, layer, seqs, cfg.model.batch_size, hook)
         for value in values:
             row = ablate_neuron(ablator, feature, neuron, value, n_random, seed)
@@ -172,13 +191,20 @@ def ablate_run(
 
 
 def with_adjusted_p(rows: pd.DataFrame) -> pd.DataFrame:
-    """`p_adjusted` (BH over the run's ablated neurons, per ablation value) and `significant`."""
+    """`p_adjusted` and `p_specific_adjusted` (BH over the run's ablated neurons, per ablation
+    value) and `significant` (of p_adjusted)."""
     if rows.empty or "p_value" not in rows:
         return rows
-    adjusted = pd.Series(np.nan, index=rows.index)
-    for _, index in rows.groupby("value").groups.items():
-        adjusted[index] = benjamini_hochberg(rows.loc[index, "p_value"].to_numpy())
-    return rows.assign(p_adjusted=adjusted, significant=adjusted <= ALPHA)
+    out = rows
+    for column in ("p_value", "p_specific"):
+        if column not in rows:
+            continue
+        adjusted = pd.Series(np.nan, index=rows.index)
+        for _, index in rows.groupby("value").groups.items():
+            adjusted[index] = benjamini_hochberg(rows.loc[index, column].to_numpy())
+        name = "p_adjusted" if column == "p_value" else "p_specific_adjusted"
+        out = out.assign(**{name: adjusted})
+    return out.assign(significant=out["p_adjusted"] <= ALPHA)
 
 
 def format_row(row: dict) -> str:

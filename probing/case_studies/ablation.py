@@ -210,17 +210,26 @@ def ablate_neuron(
 
 
 def balanced_sequences(
-    dataset: FeatureDataset, feature: str, max_sequences: int, seed: int = 0
+    dataset: FeatureDataset,
+    feature: str,
+    max_sequences: int,
+    seed: int = 0,
+    among: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Up to max_sequences sequences, half with the feature present (a positive text, or a text
-    holding a positive example) and half without, seeded."""
+    """Up to max_sequences sequences (of `among` where given: the test documents', so the texts
+    that measure a neuron are not those it was chosen on), half with the feature present (a
+    positive text, or a text holding a positive example) and half without, seeded."""
     labels = dataset.label(feature)
     has = np.zeros(dataset.n_sequences, bool)
     has[dataset.example_seq[labels == 1]] = True
+    allowed = np.ones(dataset.n_sequences, bool)
+    if among is not None:
+        allowed[:] = False
+        allowed[np.asarray(among, dtype=np.int64)] = True
     rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(has), np.flatnonzero(~has)
+    pos, neg = np.flatnonzero(has & allowed), np.flatnonzero(~has & allowed)
     if dataset.aggregation == "token":  # positives and negatives are read in the same texts
-        return np.sort(rng.permutation(dataset.n_sequences)[:max_sequences])
+        return np.sort(rng.permutation(np.flatnonzero(allowed))[:max_sequences])
     half = max_sequences // 2
     take_pos = rng.permutation(pos)[: max(half, max_sequences - len(neg))]
     take_neg = rng.permutation(neg)[: max_sequences - len(take_pos)]

@@ -87,9 +87,16 @@ def test_every_neuron_above_the_validation_threshold_is_ablated_and_corrected():
     chosen = best_k1(pd.DataFrame(rows), None, 0, min_val_f1=0.9)
     assert chosen["feature"].tolist() == ["a", "c"] and chosen["layer"].tolist() == [0, 2]
     assert best_k1(pd.DataFrame(rows), ["b"], 0, min_val_f1=0.9)["feature"].tolist() == ["b"]
-    ablated = pd.DataFrame({"value": ["mean", "mean", "zero"], "p_value": [0.02, 0.04, 0.04]})
+    ablated = pd.DataFrame(
+        {
+            "value": ["mean", "mean", "zero"],
+            "p_value": [0.02, 0.04, 0.04],
+            "p_specific": [0.01, 0.3, 0.02],
+        }
+    )
     out = with_adjusted_p(ablated)
     assert out["p_adjusted"].tolist() == pytest.approx([0.04, 0.04, 0.04])
+    assert out["p_specific_adjusted"].tolist() == pytest.approx([0.02, 0.3, 0.02])
     assert out["significant"].all()
 
 
@@ -122,6 +129,9 @@ def test_balanced_sequences_take_both_sides(dataset):
     seqs = balanced_sequences(dataset, "marked", 10, seed=1)
     labels = dataset.label("marked")[seqs]
     assert len(seqs) == 10 and labels.sum() == 5 and (np.diff(seqs) > 0).all()
+    among = np.arange(0, dataset.n_sequences, 2)
+    seqs = balanced_sequences(dataset, "marked", 10, seed=1, among=among)
+    assert set(seqs) <= set(among) and len(seqs) == min(10, len(among))
 
 
 def test_cli_ablates_a_runs_best_neurons(tmp_path, monkeypatch, capsys):
@@ -140,13 +150,32 @@ def test_cli_ablates_a_runs_best_neurons(tmp_path, monkeypatch, capsys):
     )  # fmt: skip
     # the case studies' and the report's commands, in this process (their argparse entry points;
     # a cold interpreter each cost ~3 s of imports)
+    import probing.case_studies.ablate as ablate_module
     from analysis.report import main as report
     from probing.case_studies.ablate import main as ablate
+    from probing.case_studies.ablate import run_config
     from probing.case_studies.polysemantic import main as polysemantic
+    from probing.splits import split_by_document
 
     monkeypatch.setenv("PROBING_CACHE", env["PROBING_CACHE"])
     monkeypatch.chdir(ROOT)
+    measured = []  # (dataset, sequences) of each Ablator
+    real_ablator = ablate_module.Ablator
+
+    def recording(model, dataset, layer, sequences, *args):
+        measured.append((dataset, sequences))
+        return real_ablator(model, dataset, layer, sequences, *args)
+
+    monkeypatch.setattr(ablate_module, "Ablator", recording)
     assert ablate([str(run), "--random", "3", "--max-sequences", "16", "--min-val-f1", "0"]) == 0
+    probe = run_config(run).probe
+    for (dataset, sequences), feature in zip(measured, ("python", "c"), strict=False):
+        train, val, _ = split_by_document(
+            dataset.label(feature), dataset.groups, probe.test_fraction, probe.val_fraction,
+            probe.seed,
+        )  # fmt: skip
+        chosen_on = set(dataset.example_seq[np.concatenate([train, val])].tolist())
+        assert len(sequences) and not chosen_on & set(sequences.tolist())  # test texts only
     rows = [json.loads(line) for line in (run / "ablation.jsonl").read_text().splitlines()]
     assert {(r["feature"], r["value"]) for r in rows} == {
         (f, v) for f in ("python", "c") for v in ("mean", "zero")
