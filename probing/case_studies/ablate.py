@@ -32,6 +32,7 @@ from probing.experiment import duplicates_of, make_splits
 from probing.features import FeatureDataError, build_feature_dataset
 from probing.features.core.duplicates import merge_duplicates
 from probing.models import load_model
+from probing.provenance import provenance
 from probing.results import read_results
 from probing.summaries import ALPHA, benjamini_hochberg, best_rows, neuron_id, selection_column
 
@@ -172,6 +173,7 @@ def ablate_run(
     dataset = load_dataset(cfg, model.tokenizer, results)
     label = unit_label(model.name, hook)
     rows = []
+    made_by = provenance(model.device, cfg.seed, cfg.probe.seed)  # which code made the rows
     held_out = test_sequences(cfg, dataset, model.tokenizer, sorted(set(targets["feature"])))
     for target in targets.to_dict("records"):
         feature, layer, neuron = target["feature"], int(target["layer"]), int(target["support"][0])
@@ -180,7 +182,15 @@ def ablate_run(
         for value in values:
             row = ablate_neuron(ablator, feature, neuron, value, n_random, seed)
             val_f1 = float(target.get("val_f1", float("nan")))
-            rows.append({"model": label, "f1_k1": float(target["f1"]), "val_f1": val_f1, **row})
+            rows.append(
+                {
+                    "model": label,
+                    "f1_k1": float(target["f1"]),
+                    "val_f1": val_f1,
+                    **row,
+                    **made_by,
+                }
+            )
             print(format_row(rows[-1]), flush=True)
     out = with_adjusted_p(pd.DataFrame(rows))
     rows = out.to_dict("records")

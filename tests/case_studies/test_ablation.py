@@ -177,6 +177,7 @@ def test_cli_ablates_a_runs_best_neurons(tmp_path, monkeypatch, capsys):
         chosen_on = set(dataset.example_seq[np.concatenate([train, val])].tolist())
         assert len(sequences) and not chosen_on & set(sequences.tolist())  # test texts only
     rows = [json.loads(line) for line in (run / "ablation.jsonl").read_text().splitlines()]
+    assert all(r["code_version"] and r["seed"] == 0 and "libraries" in r for r in rows)
     assert {(r["feature"], r["value"]) for r in rows} == {
         (f, v) for f in ("python", "c") for v in ("mean", "zero")
     }
