@@ -56,6 +56,7 @@ def command(env, *args, timeout=900):
 
 
 def test_ablation_cli_agrees_with_the_api_and_a_neuron_without_output_changes_nothing(run, smollm2):
+    from probing.case_studies.ablate import run_config, test_sequences
     from probing.case_studies.ablation import Ablator, ablate_neuron, balanced_sequences
     from probing.features import build_feature_dataset
 
@@ -67,7 +68,10 @@ def test_ablation_cli_agrees_with_the_api_and_a_neuron_without_output_changes_no
 
     dataset = build_feature_dataset("programming_language", smollm2.tokenizer,
                                     cache_dir=cache / "features", n_per_class=40)  # fmt: skip
-    ablator = Ablator(smollm2, dataset, row["layer"], balanced_sequences(dataset, "python", 8), 8)
+    # the command measures on the run's test documents (the neuron was chosen on the others)
+    held_out = test_sequences(run_config(run_dir), dataset, smollm2.tokenizer, ["python"])
+    seqs = balanced_sequences(dataset, "python", 8, 0, held_out["python"])
+    ablator = Ablator(smollm2, dataset, row["layer"], seqs, 8)
     assert ablator.clean("python").pos == pytest.approx(row["loss_pos"], rel=1e-5)
     hit = ablate_neuron(ablator, "python", row["neuron"], "zero", n_random=0)
     assert hit["delta_pos"] == pytest.approx(row["delta_pos"], abs=1e-5)
