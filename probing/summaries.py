@@ -7,8 +7,9 @@ probe.val_fraction=0) fall back to test F1, and the tables say so in `selected_o
 
 Significance: each best single neuron carries its permutation p-value (probing.probes.baselines),
 taken against the null of the whole choice: on each permutation the layer is chosen again as it
-was on the real labels (chosen_null); p-values are adjusted by Benjamini-Hochberg over the features of one run (model, revision, hook,
-collection, method), and a feature whose adjusted p-value is above ALPHA is marked not significant.
+was on the real labels (chosen_null). p-values are adjusted by Benjamini-Hochberg over the
+features of one run (model, revision, hook, collection, method), and a feature whose adjusted
+p-value is above ALPHA is marked not significant.
 """
 
 from __future__ import annotations
@@ -200,8 +201,8 @@ def with_significance(best: pd.DataFrame, keys: list[str] | None = None) -> pd.D
     return best.assign(p_adjusted=adjusted, significant=significant)
 
 
-# what chance gives beside a best neuron, in every table that shows one
-# beside a best neuron; its p-value counts the choice of layer where null_chooses_layer
+# what chance gives beside a best neuron, in every table that shows one (its p-value counts the
+# choice of layer where null_chooses_layer)
 CHANCE_COLUMNS = [
     "f1_null",
     "p_value",

@@ -206,14 +206,12 @@ def with_adjusted_p(rows: pd.DataFrame) -> pd.DataFrame:
     if rows.empty or "p_value" not in rows:
         return rows
     out = rows
-    for column in ("p_value", "p_specific"):
-        if column not in rows:
-            continue
-        adjusted = pd.Series(np.nan, index=rows.index)
-        for _, index in rows.groupby("value").groups.items():
-            adjusted[index] = benjamini_hochberg(rows.loc[index, column].to_numpy())
-        name = "p_adjusted" if column == "p_value" else "p_specific_adjusted"
-        out = out.assign(**{name: adjusted})
+    for column, name in (("p_value", "p_adjusted"), ("p_specific", "p_specific_adjusted")):
+        if column in rows:
+            adjusted = pd.Series(np.nan, index=rows.index)
+            for index in rows.groupby("value").groups.values():
+                adjusted[index] = benjamini_hochberg(rows.loc[index, column].to_numpy())
+            out = out.assign(**{name: adjusted})
     return out.assign(significant=out["p_adjusted"] <= ALPHA)
 
 

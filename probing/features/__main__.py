@@ -13,7 +13,6 @@ import argparse
 import importlib.util
 import sys
 import time
-from pathlib import Path
 
 import yaml
 
@@ -96,13 +95,14 @@ def preset(name: str) -> tuple[str, dict]:
     (conf/feature/<name>.yaml, composed as probing.run composes feature=<name>), so that a
     preset exports the very dataset its runs probe; a collection's own name gives ({}), its
     builder's defaults."""
-    conf = Path(__file__).resolve().parents[2] / "conf"
-    if "/" not in name or not (conf / "feature" / f"{name}.yaml").is_file():
+    from probing.cli_checks import CONF
+
+    if "/" not in name or not (CONF / "feature" / f"{name}.yaml").is_file():
         return name, {}
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         feature = compose("config", overrides=[f"feature={name}", "logger=none"]).feature
     params = OmegaConf.to_container(feature.get("params") or {}, resolve=True)
     assert isinstance(params, dict)

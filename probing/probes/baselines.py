@@ -94,6 +94,7 @@ class DocumentPermuter:
         # per part: its examples, and (document order) run starts, run lengths, positions
         # (None for the last three: one document an example)
         self.parts: list[tuple[np.ndarray, Any, Any, Any]] = []
+        self.length_classes: list[list[np.ndarray]] = []  # per part with documents
         for part in parts:
             part = np.asarray(part)
             if len(part) < 2:
@@ -106,18 +107,23 @@ class DocumentPermuter:
             starts = np.flatnonzero(np.diff(doc.ravel()[by_doc], prepend=-1))
             lengths = np.diff(np.append(starts, len(part)))
             self.parts.append((part[by_doc], starts, lengths, np.arange(len(part))))
+            self.length_classes.append(_length_classes(lengths))
 
     def __call__(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = np.array(y, copy=True)
+        classes = iter(self.length_classes)
         for examples, starts, lengths, position in self.parts:
             if starts is None:
                 out[examples] = y[examples][rng.permutation(len(examples))]
                 continue
-            part = y[examples]
+            part, members = y[examples], next(classes)
             per_document = part[starts]
             if np.array_equal(part, np.repeat(per_document, lengths)):
                 # a document-level label: the labels permuted among documents of like length
-                out[examples] = np.repeat(per_document[self._within_lengths(lengths, rng)], lengths)
+                order = np.arange(len(starts))
+                for docs in members:
+                    order[docs] = docs[rng.permutation(len(docs))]
+                out[examples] = np.repeat(per_document[order], lengths)
                 continue
             # the documents' label runs in a random order, laid back over the part...
             order = rng.permutation(len(starts))
@@ -131,16 +137,12 @@ class DocumentPermuter:
             out[examples] = y[examples][relaid[rotated]]
         return out
 
-    @staticmethod
-    def _within_lengths(lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A permutation of documents that moves each only among those of its length class
-        (1, 2-3, 4-7, ...: a power of two apart at most)."""
-        order = np.arange(len(lengths))
-        classes = np.floor(np.log2(lengths)).astype(np.int64)
-        for c in np.unique(classes):
-            members = np.flatnonzero(classes == c)
-            order[members] = members[rng.permutation(len(members))]
-        return order
+
+def _length_classes(lengths: np.ndarray) -> list[np.ndarray]:
+    """The documents of each length class (1, 2-3, 4-7, ... examples: a power of two apart at
+    most), among which a document-level label is permuted."""
+    classes = np.floor(np.log2(lengths)).astype(np.int64)
+    return [np.flatnonzero(classes == c) for c in np.unique(classes)]
 
 
 def permute_by_document(
