@@ -12,7 +12,7 @@ from probing.features.builtin.programming_language import LANGUAGES
 from probing.features.sources.files import read_text
 from probing.features.sources.pinned import locate
 
-PARAMS = {"n_per_class": 20, "seq_len": 48, "max_per_file": 2}
+PARAMS = {"n_per_class": 20, "seq_len": 48, "windows_per_file": 3}
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +41,24 @@ def test_each_window_is_text_of_a_file_of_its_language(ds, bpe_tokenizer):
         assert window in read_text(path)
 
 
-def test_groups_are_files_with_few_windows_each(ds):
+def test_every_file_gives_the_same_number_of_windows(ds):
+    """...but the last of each language, which gives what is left (20 = 6 x 3 + 2): how many
+    windows a file gives must not tell its language."""
     groups, counts = np.unique(ds.groups, return_counts=True)
-    assert counts.max() <= PARAMS["max_per_file"]
     for g in groups:  # a file belongs to one language only
         assert len(np.unique(ds.labels[ds.groups == g].argmax(axis=1))) == 1
-    assert set(ds.meta["files"]) == set(LANGUAGES)
+    assert sorted(np.bincount(counts)[1:].tolist()) == [0, len(LANGUAGES), 6 * len(LANGUAGES)]
+    assert set(ds.meta["files"]) == set(LANGUAGES) and ds.meta["windows_per_file"] == 3
+
+
+def test_windows_per_file_by_default_fills_the_language_with_fewest_files(bpe_tokenizer):
+    ds = build_feature_dataset("programming_language", bpe_tokenizer, n_per_class=150, seq_len=32)
+    fewest = min(files["found"] for files in ds.meta["files"].values())
+    per_file = ds.meta["windows_per_file"]
+    assert per_file == -(-150 // fewest) > 1  # pybind11 has fewer than 150 headers
+    counts = np.bincount(ds.groups)
+    assert set(counts[counts > 0]) <= set(range(1, per_file + 1))
+    assert (counts == per_file).sum() >= 5 * (150 // per_file)
 
 
 def test_documents_are_named_by_their_pinned_package(ds):
@@ -76,7 +88,7 @@ def test_custom_roots_skip_binary_and_non_utf8(bpe_tokenizer, tmp_path):
         roots=roots,
         n_per_class=12,
         seq_len=32,
-        max_per_file=2,
+        windows_per_file=2,
     )
     used = set(ds.meta["documents"].values())
     assert len(used) == 12 and not any(Path(p).stem in ("bin", "latin") for p in used)

@@ -4,6 +4,12 @@ The code comes from version-pinned registry files (probing.features.sources.pinn
 its reStructuredText docs, psutil's C, pybind11's C++ headers, lodash's JavaScript, so every machine
 builds the same dataset. Whole files go to one side of a train/test split (groups are files), so a
 probe cannot memorise a file.
+
+Every file gives the same number of windows, whatever its language. The packages differ in how
+many files they hold (556 Python files, 47 C++ headers), and windows spread over all of a
+language's files would make how many windows a file gives tell its language: the permutation null,
+which moves labels among documents of like length, could then hardly move a label off its
+language, and its "chance" F1 would be the language's own (0.46-0.49 on the quick preset).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from probing.features.sources.files import (
     walk_files,
 )
 
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3  # 3: the same number of windows from every file
 FETCH = "run `python -m probing.features fetch` (or check the `roots` override)"
 
 
@@ -88,45 +94,55 @@ def build(
     languages: list[str],
     seq_len: int,
     n_per_class: int,
-    max_per_file: int,
+    windows_per_file: int | None,
     min_bytes: int,
     max_bytes: int,
     seed: int,
     roots: dict[str, list[str]],
 ) -> FeatureDataset:
-    """n_per_class windows per language, labels one-hot over languages, groups = file."""
-    check_params({"languages": languages})
+    """n_per_class windows per language, labels one-hot over languages, groups = file.
+
+    windows_per_file: how many windows every file gives; None: the fewest that let the language
+    with the fewest files fill n_per_class.
+    """
+    check_params({"languages": languages, "windows_per_file": windows_per_file})
     rng = np.random.default_rng(seed)
     seen: set[str] = set()
     per_language, groups = [], []
     meta: dict = {"files": {}, "roots": {}, "documents": {}}
-    group_offset = 0
+    found: dict[str, list[Path]] = {}
     for lang in languages:
         source = LANGUAGES[lang]
         lang_roots = list(roots.get(lang) or source.roots())
         paths = walk_files(lang_roots, source.accept, min_bytes, max_bytes, source.exclude_dirs)
         require_files(paths, f"{lang} files of {min_bytes}-{max_bytes} bytes", lang_roots, FETCH)
+        found[lang] = paths
+        meta["roots"][lang] = (
+            pinned.ARTEFACTS[source.artefact].label if lang not in roots else lang_roots
+        )
+    per_file = windows_per_file or -(-n_per_class // min(len(p) for p in found.values()))
+    meta["windows_per_file"] = per_file
+    group_offset = 0
+    for lang, paths in found.items():
         windows = sample_windows(
             len(paths),
             document_reader(paths, seen),
             tokenizer,
             n_per_class,
             seq_len,
-            max_per_file,
+            per_file,
             rng,
+            fill_docs=True,
         )
         require_count(
             len(windows.lengths),
             n_per_class,
-            f"{lang} windows from {len(paths)} files",
-            "raise max_per_file or lower n_per_class",
+            f"{lang} windows from {len(paths)} files, {per_file} a file",
+            "raise windows_per_file or lower n_per_class",
         )
         per_language.append(windows)
         groups.append(windows.docs + group_offset)
         meta["files"][lang] = {"found": len(paths), "used": len(set(windows.docs.tolist()))}
-        meta["roots"][lang] = (
-            pinned.ARTEFACTS[source.artefact].label if lang not in roots else lang_roots
-        )
         for doc in sorted(set(windows.docs.tolist())):
             meta["documents"][str(doc + group_offset)] = pinned.provenance(paths[doc])
         group_offset += len(paths)
@@ -136,12 +152,18 @@ def build(
 
 
 def check_params(params: dict) -> None:
-    """The languages: 2+ of those the pinned packages give."""
+    """The languages: 2+ of those the pinned packages give; windows_per_file: None or >= 1."""
     languages = params["languages"]
     unknown = sorted(set(languages) - set(LANGUAGES))
     if unknown or len(set(languages)) < 2:
         raise FeatureDataError(
             f"programming_language needs 2+ languages from {sorted(LANGUAGES)}; got {languages}"
+        )
+    per_file = params.get("windows_per_file")
+    if per_file is not None and (type(per_file) is not int or per_file < 1):
+        raise FeatureDataError(
+            f"programming_language: windows_per_file must be a whole number >= 1 or null (as "
+            f"few as the language with the fewest files needs); got {per_file!r}"
         )
 
 
@@ -162,7 +184,7 @@ COLLECTION = register(
             "languages": list(LANGUAGES),
             "seq_len": 128,
             "n_per_class": 1000,
-            "max_per_file": 32,
+            "windows_per_file": None,
             "min_bytes": 1024,
             "max_bytes": 256 * 1024,
             "seed": 0,

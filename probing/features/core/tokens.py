@@ -85,43 +85,48 @@ def sample_windows(
     rng: np.random.Generator,
     min_tokens: int | None = None,
     with_offsets: bool = False,
+    fill_docs: bool = False,
 ) -> Windows:
-    """n windows from documents 0..n_docs-1, at most max_per_doc each, spread over many documents.
+    """n windows from documents 0..n_docs-1, at most max_per_doc each.
 
     Documents are visited in a seeded order, one window each per round, so every document is used
-    once before any is used twice. `read(i)` returns a document's text or None (skipped). Fewer
-    than n windows come back when the documents run out; the caller reports that.
+    once before any is used twice; with fill_docs, each document gives max_per_doc windows before
+    the next is read, so all the documents used hold the same number of windows (but the last,
+    which gives what is left). `read(i)` returns a document's text or None (skipped). Fewer than n
+    windows come back when the documents run out; the caller reports that.
     """
     min_tokens = seq_len // 2 if min_tokens is None else min_tokens
-    order = rng.permutation(n_docs)
+    order = [int(i) for i in rng.permutation(n_docs)]
+    if fill_docs:
+        visits = [i for i in order for _ in range(max_per_doc)]
+    else:
+        visits = [i for _ in range(max_per_doc) for i in order]
     texts: dict[int, str] = {}
     dead: set[int] = set()
     rows: list[list[int]] = []
     docs: list[int] = []
     cut_texts: list[str] = []
     cut_offsets: list[list[tuple[int, int]]] = []
-    for _ in range(max_per_doc):
-        for i in order:
-            if len(rows) >= n:
-                break
-            i = int(i)
-            if i in dead:
-                continue
-            if i not in texts:
-                text = read(i)
-                if text is None:
-                    dead.add(i)
-                    continue
-                texts[i] = text
-            ids, cut, offsets = window_at(texts[i], tokenizer, seq_len, rng, with_offsets)
-            if len(ids) < min_tokens:
+    for i in visits:
+        if len(rows) >= n:
+            break
+        if i in dead:
+            continue
+        if i not in texts:
+            text = read(i)
+            if text is None:
                 dead.add(i)
                 continue
-            rows.append(ids)
-            docs.append(i)
-            if with_offsets:
-                cut_texts.append(cut)
-                cut_offsets.append(offsets)
+            texts[i] = text
+        ids, cut, offsets = window_at(texts[i], tokenizer, seq_len, rng, with_offsets)
+        if len(ids) < min_tokens:
+            dead.add(i)
+            continue
+        rows.append(ids)
+        docs.append(i)
+        if with_offsets:
+            cut_texts.append(cut)
+            cut_offsets.append(offsets)
     windows = pack(rows, docs, seq_len, pad_id(tokenizer))
     windows.texts, windows.offsets = cut_texts, cut_offsets
     return windows
