@@ -4,8 +4,9 @@ Per layer, from the model's MLP weights (TransformerLens W_in [d_model, d_mlp] a
 [d_mlp, d_model]): `out_interference`, the mean |cosine| between the output weights of two
 neurons (sampled pairs): how crowded the neurons' write directions are in the residual stream;
 `in_out_cosine`, the mean cosine between a neuron's input and output weights; and
-`out_effective_dims`, the participation ratio of W_out's singular values (how many residual
-dimensions its neurons really span).
+`out_effective_dims`, the participation ratio of W_out's rows, (sum s^2)^2 / sum s^4 over its
+singular values s: (tr C)^2 / tr C^2 of C = W_out^T W_out, the eigenvalues of the second moments
+of the neurons' write vectors (how many residual dimensions its neurons really span).
 
 `python -m probing.case_studies.weights MODEL... -o weights_by_layer.csv` loads each named model
 as conf/model/<name>.yaml has it and writes one row per model and layer. `--runs RUN_DIR...`
@@ -52,7 +53,7 @@ def weight_stats(W_in: np.ndarray, W_out: np.ndarray, pairs: int = 20000, seed: 
     return {
         "out_interference": float(interference),
         "in_out_cosine": float((in_unit.T * out_unit).sum(1).mean()),
-        "out_effective_dims": float(s.sum() ** 2 / (s**2).sum()),
+        "out_effective_dims": float((s**2).sum() ** 2 / (s**4).sum()),
         "out_norm_mean": float(np.linalg.norm(W_out, axis=1).mean()),
         "in_norm_mean": float(np.linalg.norm(W_in, axis=0).mean()),
     }

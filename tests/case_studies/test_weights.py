@@ -26,6 +26,15 @@ def test_weight_stats_on_known_matrices():
     assert crowded["in_out_cosine"] == pytest.approx(1 / d_mlp)
 
 
+def test_effective_dims_is_the_participation_ratio_of_the_write_vectors_second_moments():
+    """Singular values 2 and 1: C = W_out^T W_out has eigenvalues 4 and 1, participation ratio
+    (4 + 1)^2 / (16 + 1) = 1.47; the same ratio of the singular values themselves, (2 + 1)^2 / 5 =
+    1.8, overstates the spread (an earlier version computed it)."""
+    W_out = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    stats = sp.weight_stats(np.eye(2, 3), W_out)
+    assert stats["out_effective_dims"] == pytest.approx(25 / 17)
+
+
 def test_model_weight_stats_reads_every_layer_of_a_bridge():
     from probing.models import load_model
 

@@ -98,9 +98,9 @@ def sample_windows(
     min_tokens = seq_len // 2 if min_tokens is None else min_tokens
     order = [int(i) for i in rng.permutation(n_docs)]
     if fill_docs:
-        visits = [i for i in order for _ in range(max_per_doc)]
+        visits = (i for i in order for _ in range(max_per_doc))
     else:
-        visits = [i for _ in range(max_per_doc) for i in order]
+        visits = (i for _ in range(max_per_doc) for i in order)
     texts: dict[int, str] = {}
     dead: set[int] = set()
     rows: list[list[int]] = []
