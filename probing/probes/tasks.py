@@ -20,7 +20,7 @@ from threadpoolctl import ThreadpoolController
 from .backends import BATCHED
 from .columns import take_columns
 from .fit import PER_K_METHODS, PrefixFits, fit_method, fit_stacked, standardize_columns
-from .metrics import classification_metrics, f1, f1_intervals
+from .metrics import classification_metrics_columns, f1, f1_intervals
 from .ranking import checked_weighted_sums, class_weights, order_by_score, rank_neurons
 
 # Training activations (float32, the top max(ks) neurons of each feature) stacked into one solve,
@@ -263,6 +263,7 @@ def task_rows(
             continue
         if task.weights is not None:
             lows, highs = f1_intervals(task.y_test, test_preds, task.weights)
+        metrics = classification_metrics_columns(task.y_test, test_preds, test_logits)
         for j, fit in enumerate(group.fits):
             extra = {}
             if val_logits is not None:
@@ -275,7 +276,7 @@ def task_rows(
                     "support": fit.support.tolist(),
                     "coef": fit.coef.tolist(),
                     "intercept": fit.intercept,
-                    **classification_metrics(task.y_test, test_preds[:, j], test_logits[:, j]),
+                    **metrics[j],
                     "train_f1": f1(task.y_train, train_logits[:, j] > 0),
                     **extra,
                     "fit_seconds": fit.seconds,
