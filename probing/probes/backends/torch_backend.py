@@ -202,19 +202,7 @@ def _solve_stack(Zs, ys, ks, C, device, dtype, tol, max_iter, loss, compiled=Non
         fits, late = solve_one_neuron(Zs, ys, C, device, tol, FTOL[torch.float64], max_iter)
         return [[fit] * len(ks) for (fit,) in fits], late
     if compiled is not None:
-        out, late = [], set()
-        for Z, y in zip(Zs, ys, strict=True):
-            # torch's transpose: a blocked copy, 3x faster than numpy's (0.44 vs 1.36 ms, 3200 x 256)
-            Zt = torch.as_tensor(np.asarray(Z, dtype=np.float32)[:, : unique[-1]]).T.contiguous()
-            Zt = Zt.numpy()
-            lam = 1.0 / (C * len(y))
-            fits, converged, _ = compiled.solve_prefixes(
-                Zt, y, unique, lam, tol, FTOL[dtype], max_iter, HISTORY, loss == "squared_hinge"
-            )
-            late |= {k for k, ok in zip(unique, converged, strict=True) if not ok}
-            by_k = dict(zip(unique, fits, strict=True))
-            out.append([by_k[k] for k in ks])
-        return out, late
+        return _solve_compiled(compiled, Zs, ys, ks, C, tol, max_iter, loss)
     design = PrefixDesign(list(Zs), unique, dtype, device)  # pads the shorter splits with zeros
     yt = torch.zeros((len(Zs), design.n), dtype=dtype)
     s = torch.zeros((len(Zs), design.n), dtype=dtype)  # balanced weight / n_f; 0 on padding rows
@@ -234,6 +222,23 @@ def _solve_stack(Zs, ys, ks, C, device, dtype, tol, max_iter, loss, compiled=Non
     for f in range(len(Zs)):
         fits = dict(zip(unique, design.unpack(theta[f]), strict=True))
         out.append([fits[k] for k in ks])
+    return out, late
+
+
+def _solve_compiled(compiled, Zs, ys, ks, C, tol, max_iter, loss):
+    """_solve_stack's answer from compiled_lbfgs, feature by feature."""
+    unique = sorted(set(ks))
+    out, late = [], set()
+    for Z, y in zip(Zs, ys, strict=True):
+        # torch's transpose, a blocked copy: 3x faster than numpy's (0.44 vs 1.36 ms, 3200 x 256)
+        Zt = torch.as_tensor(np.asarray(Z, dtype=np.float32)[:, : unique[-1]]).T.contiguous()
+        fits, converged, _ = compiled.solve_prefixes(
+            Zt.numpy(), y, unique, 1.0 / (C * len(y)), tol, FTOL[torch.float32], max_iter,
+            HISTORY, loss == "squared_hinge",
+        )  # fmt: skip
+        late |= {k for k, ok in zip(unique, converged, strict=True) if not ok}
+        by_k = dict(zip(unique, fits, strict=True))
+        out.append([by_k[k] for k in ks])
     return out, late
 
 
