@@ -5,7 +5,9 @@ per-op overhead, not the arithmetic, was most of a sweep (24 ms; compiled, 5.5 m
 problem runs its own loop: its products read columns of a column-major Zt [K, n] (long contiguous
 runs, summed in float32 as torch's products are), and the line search's log loss uses exp and
 log1p written as polynomials, which the compiler vectorises (libm's calls cost ~8 ns an example).
-Everything else is float64.
+Everything else is float64. A whole layer's sweep (N=8000, d=8192, 20 ks to 8192) also gained:
+2.7-3.4 vs 4.9-5.2 s (busy 2-core machine). The solves release the GIL: fit_stack's worker
+threads solve their features in parallel.
 
 The algorithm is torch_backend._lbfgs problem by problem (its problems never interact): start at
 zero with gamma 1, HISTORY curvature pairs (those with s.y <= 1e-12 kept with rho 0), a restart
