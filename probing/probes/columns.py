@@ -25,4 +25,11 @@ def take_columns(X: np.ndarray, cols) -> np.ndarray:
         return np.take(X, cols, axis=1)  # strides, other byte orders): numpy's own gather
     if X.ndim != 2 or (cols.size and (cols.min() < 0 or cols.max() >= X.shape[1])):
         return np.take(X, cols, axis=1)  # numpy's errors and negative indices, as before
-    return torch.index_select(source, 1, torch.from_numpy(cols)).numpy()
+    if cols.size < 2 or (np.diff(cols) >= 0).all():
+        return torch.index_select(source, 1, torch.from_numpy(cols)).numpy()
+    # A ranking's columns come in rank order, which jumps about each row: gathered in ascending
+    # order (rows read front to back) they came 1.7x faster, then put back in the asked order
+    # by a gather of the few columns (N=4000, d=4096, 256 columns: 2.6 vs 4.6 ms, one thread).
+    order = np.argsort(cols, kind="stable")
+    ascending = torch.index_select(source, 1, torch.from_numpy(cols[order]))
+    return torch.index_select(ascending, 1, torch.from_numpy(np.argsort(order))).numpy()

@@ -34,57 +34,89 @@ def f1(y_true, y_pred) -> float:
 
 def classification_metrics(y_true, y_pred, scores) -> dict[str, float]:
     """All metrics as floats; ROC/PR AUC are nan when y_true holds a single class (undefined)."""
+    y_pred, scores = np.asarray(y_pred)[:, None], np.asarray(scores)[:, None]
+    (out,) = classification_metrics_columns(y_true, y_pred, scores)
+    return out
+
+
+def classification_metrics_columns(y_true, y_preds, scores) -> list[dict[str, float]]:
+    """classification_metrics of each column of y_preds [n, P] and scores [n, P] (the probes of
+    a k sweep): counts and sorts of all columns at once, not P calls of a dozen numpy ops each
+    (15 ks, 800 test examples: measured ~0.2 ms a call)."""
     t = np.asarray(y_true).astype(bool)
-    p = np.asarray(y_pred).astype(bool)
+    p = np.asarray(y_preds).astype(bool)
     scores = np.asarray(scores, dtype=np.float64)
-    tp, fp = np.count_nonzero(t & p), np.count_nonzero(~t & p)
-    fn, tn = np.count_nonzero(t & ~p), np.count_nonzero(~t & ~p)
-    pos, neg = tp + fn, tn + fp
-    class_recalls = [
-        r for r, n in ((tp / pos if pos else 0, pos), (tn / neg if neg else 0, neg)) if n
-    ]
-    mcc_den = float(tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
+    pos, neg = int(np.count_nonzero(t)), int(np.count_nonzero(~t))
+    tps = np.count_nonzero(p[t], axis=0).tolist()
+    fps = np.count_nonzero(p[~t], axis=0).tolist()
     two_classes = pos > 0 and neg > 0
-    return {
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-        "precision": _ratio(tp, tp + fp),
-        "recall": _ratio(tp, pos),
-        "accuracy": _ratio(tp + tn, len(t)),
-        "balanced_accuracy": float(np.mean(class_recalls)),
-        "mcc": float((tp * tn - fp * fn) / np.sqrt(mcc_den)) if mcc_den > 0 else 0.0,
-        "roc_auc": _roc_auc(t, scores) if two_classes else float("nan"),
-        "pr_auc": _average_precision(t, scores) if two_classes else float("nan"),
-    }
+    nan = [float("nan")] * p.shape[1]
+    roc, pr = nan, nan
+    if two_classes:
+        hits, starts, ends = _sorted(t, scores)
+        roc = _roc_auc(hits, starts, ends).tolist()
+        pr = _average_precision(hits, starts).tolist()
+    out = []
+    for tp, fp, roc_auc, pr_auc in zip(tps, fps, roc, pr, strict=True):
+        fn, tn = pos - tp, neg - fp
+        class_recalls = [
+            r for r, n in ((tp / pos if pos else 0, pos), (tn / neg if neg else 0, neg)) if n
+        ]
+        mcc_den = float(tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
+        out.append(
+            {
+                "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+                "precision": _ratio(tp, tp + fp),
+                "recall": _ratio(tp, pos),
+                "accuracy": _ratio(tp + tn, len(t)),
+                "balanced_accuracy": float(np.mean(class_recalls)),
+                "mcc": float((tp * tn - fp * fn) / np.sqrt(mcc_den)) if mcc_den > 0 else 0.0,
+                "roc_auc": roc_auc,
+                "pr_auc": pr_auc,
+            }
+        )
+    return out
 
 
-def _roc_auc(t: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve as the Mann-Whitney statistic (ties count one half)."""
-    ranks = _average_ranks(scores)
-    n_pos, n_neg = np.count_nonzero(t), np.count_nonzero(~t)
-    return float((ranks[t].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+def _sorted(t: np.ndarray, scores: np.ndarray):
+    """Each column of scores [n, P] sorted ascending, as rows [P, n]: the labels in that order,
+    and for each position the first and last position of its run of equal scores. One sort
+    serves both AUCs: neither depends on the order within a run of ties."""
+    scores = np.ascontiguousarray(scores.T)  # rows sort faster than columns
+    order = np.argsort(scores, axis=-1)
+    s = np.take_along_axis(scores, order, -1)
+    n = s.shape[-1]
+    index = np.arange(n)
+    first = np.ones(s.shape, dtype=bool)
+    first[:, 1:] = s[:, 1:] != s[:, :-1]
+    last = np.ones(s.shape, dtype=bool)
+    last[:, :-1] = first[:, 1:]
+    starts = np.maximum.accumulate(np.where(first, index, 0), axis=-1)
+    ends = np.minimum.accumulate(np.where(last, index, n - 1)[:, ::-1], axis=-1)[:, ::-1]
+    return t[order], starts, ends
 
 
-def _average_ranks(scores: np.ndarray) -> np.ndarray:
-    """1-based ranks, ties sharing their average: scipy's rankdata for finite scores, without
-    its per-call overhead (a sweep ranks the test logits of every probe; for the same reason
-    np.concatenate, several times cheaper a call than np.r_ or np.append)."""
-    order = np.argsort(scores, kind="mergesort")
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(scores[order])) + 1))
-    ends = np.concatenate((starts[1:], [len(scores)]))
-    ranks = np.empty(len(scores))
-    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
-    return ranks
+def _roc_auc(hits: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Area under the ROC curve per row of _sorted's output, as the Mann-Whitney statistic:
+    1-based ranks, ties sharing their average (scipy's rankdata), ties counting one half."""
+    n_pos = np.count_nonzero(hits[0])
+    n_neg = hits.shape[-1] - n_pos
+    rank_sums = np.where(hits, (starts + ends + 2) / 2, 0.0).sum(-1)
+    return (rank_sums - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
-def _average_precision(t: np.ndarray, scores: np.ndarray) -> float:
-    """scikit-learn's average precision: sum over thresholds of (R_n - R_{n-1}) P_n."""
-    order = np.argsort(-scores, kind="mergesort")
-    s, hit = scores[order], t[order]
-    last_of_tie = np.concatenate((np.flatnonzero(np.diff(s)), [len(s) - 1]))
-    tps = np.cumsum(hit)[last_of_tie]
-    precision = tps / (last_of_tie + 1)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.concatenate(([0.0], recall))) * precision))
+def _average_precision(hits: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """scikit-learn's average precision per row of _sorted's output: the sum over thresholds
+    (by descending score, the last example of each run of equal scores) of (R_n - R_{n-1}) P_n."""
+    index = np.arange(hits.shape[-1])
+    threshold = (starts == index)[:, ::-1]  # a run's first ascending is its last descending
+    tps = np.cumsum(hits[:, ::-1], axis=-1)
+    recall = tps / tps[:, -1:]
+    # the recall at the previous threshold: recall only grows, so its running max over thresholds
+    before = np.zeros(recall.shape)
+    before[:, 1:] = np.maximum.accumulate(np.where(threshold, recall, 0.0), axis=-1)[:, :-1]
+    precision = tps / (index + 1.0)
+    return np.where(threshold, (recall - before) * precision, 0.0).sum(-1)
 
 
 def bootstrap_weights(

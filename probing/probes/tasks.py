@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from threadpoolctl import ThreadpoolController
 from .backends import BATCHED
 from .columns import take_columns
 from .fit import PER_K_METHODS, PrefixFits, fit_method, fit_stacked, standardize_columns
-from .metrics import classification_metrics, f1, f1_intervals
+from .metrics import classification_metrics_columns, f1, f1_intervals
 from .ranking import checked_weighted_sums, class_weights, order_by_score, rank_neurons
 
 # Training activations (float32, the top max(ks) neurons of each feature) stacked into one solve,
@@ -30,16 +31,22 @@ STACK_BYTES = 256 * 2**20
 # Tasks ranked by one product (their weights are a float64 [tasks, n] matrix: 40 MB at
 # n = 20000 examples).
 RANK_BLOCK = 256
+# Fewer tasks than this are ranked on one BLAS thread. Their product is a matrix-vector pass over
+# the layer, bound by reading it: on 2 cores a second thread saved 0.7 ms when idle (N=4000,
+# d=4096: 1.35 vs 2.1 ms) and cost 10x when the machine was busy (28 vs 2.4 ms, load ~5): a
+# whole sweep then ran 2.5x slower (benchmarks.vs_transformer_lens's, best of 20: 51 vs 17-34
+# ms). A product of many tasks computes enough for the threads to pay.
+THREADED_RANK_TASKS = 8
 
 
 def single_threaded_blas():
-    """numpy's BLAS on one thread, for everything of a sweep but the ranking (a pass over the
-    whole layer, 2x faster on 2 threads: N=4000..20000, d=4096..8192, measured) and a
-    non-batched backend's fits: its products (standardisation, logits of a few hundred test
-    examples, bootstrap counts) are far too small to split, and a split product waits for every
-    thread, which on a busy machine is many times slower (measured: 26 ms instead of 0.3 ms for
-    one sweep's bootstrap counts on two shared cores). The torch backend's threads are its own
-    (see torch_backend).
+    """numpy's BLAS on one thread, for everything of a sweep but the ranking of many tasks (a
+    pass over the whole layer, 2x faster on 2 threads: N=4000..20000, d=4096..8192, measured;
+    see THREADED_RANK_TASKS) and a non-batched backend's fits: its products (standardisation,
+    logits of a few hundred test examples, bootstrap counts) are far too small to split, and a
+    split product waits for every thread, which on a busy machine is many times slower
+    (measured: 26 ms instead of 0.3 ms for one sweep's bootstrap counts on two shared cores).
+    The torch backend's threads are its own (see torch_backend).
 
     Finding the BLAS libraries costs ~1.5 ms (a scan of every loaded library), as much as the
     fits of a few small ks: the controller is kept until a module is imported (which may load
@@ -128,8 +135,10 @@ def sweep_tasks(
                 yield task_rows(task, groups, method, backend, rotated, f1_only=f1_only)
         return
     for chunk in _chunks(tasks, max(ks)):
-        # the ranking reads the whole layer: BLAS's threads read it 2x faster on 2 cores
-        orders, rank_seconds = rank_tasks(chunk, method, seed, width=max(ks))
+        # the ranking reads the whole layer: BLAS's threads pay for a product of many tasks
+        threads = nullcontext() if len(chunk) >= THREADED_RANK_TASKS else single_threaded_blas()
+        with threads:
+            orders, rank_seconds = rank_tasks(chunk, method, seed, width=max(ks))
         with single_threaded_blas():
             ranked, held_out = [], []
             for task, order in zip(chunk, orders, strict=True):
@@ -263,6 +272,7 @@ def task_rows(
             continue
         if task.weights is not None:
             lows, highs = f1_intervals(task.y_test, test_preds, task.weights)
+        metrics = classification_metrics_columns(task.y_test, test_preds, test_logits)
         for j, fit in enumerate(group.fits):
             extra = {}
             if val_logits is not None:
@@ -275,7 +285,7 @@ def task_rows(
                     "support": fit.support.tolist(),
                     "coef": fit.coef.tolist(),
                     "intercept": fit.intercept,
-                    **classification_metrics(task.y_test, test_preds[:, j], test_logits[:, j]),
+                    **metrics[j],
                     "train_f1": f1(task.y_train, train_logits[:, j] > 0),
                     **extra,
                     "fit_seconds": fit.seconds,

@@ -146,21 +146,22 @@ def test_cuml_backend_wiring_agrees_with_sklearn(stand_in_cuml, scaled):
         assert cu["f1"] == pytest.approx(sk["f1"], abs=1e-9)
 
 
-def test_stops_when_the_objective_stalls_above_the_gradient_floor(monkeypatch, scaled):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_stops_when_the_objective_stalls_above_the_gradient_floor(scaled, compiled):
     """In float32 a converged problem's gradient can stay above tol from rounding alone (seen on
     SmolLM2 activations with 18 ks); the objective then stops falling and the fit must end there,
-    at the optimum, instead of spinning to max_iter."""
+    at the optimum, instead of spinning to max_iter. tol < 0: the gradient test never passes."""
     from sklearn.linear_model import LogisticRegression
 
-    from probing.probes.backends.prefix_design import PrefixDesign
-
-    amax = PrefixDesign.amax
-    monkeypatch.setattr(PrefixDesign, "amax", lambda self, a: amax(self, a) + 1.0)  # never <= tol
+    if compiled:
+        pytest.importorskip("numba")
     X, y = scaled
     Z = (X - X.mean(0)) / X.std(0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a ConvergenceWarning (max_iter reached) fails the test
-        fits = torch_backend.fit_prefixes(Z, y, [1, 2, 8], max_iter=200)
+        fits = torch_backend.fit_prefixes(
+            Z, y, [1, 2, 8], max_iter=200, tol=-1.0, device="cpu", compiled=compiled
+        )
     for (coef, intercept), k in zip(fits, [1, 2, 8], strict=True):
         ref = LogisticRegression(class_weight="balanced", tol=1e-8, max_iter=5000).fit(Z[:, :k], y)
         assert np.allclose(coef, ref.coef_[0], atol=2e-3), k
@@ -211,10 +212,14 @@ def test_cpu_solves_are_single_threaded_and_features_run_in_parallel(monkeypatch
 
 
 @pytest.mark.parametrize(
-    ("dtype", "tol", "atol"),
-    [(torch.float64, 1e-10, 2e-6), (torch.float32, torch_backend.TOL, 1e-3)],
+    ("dtype", "tol", "atol", "compiled"),
+    [
+        (torch.float64, 1e-10, 2e-6, False),
+        (torch.float32, torch_backend.TOL, 1e-3, False),
+        (torch.float32, torch_backend.TOL, 1e-3, None),  # compiled where numba is installed
+    ],
 )
-def test_batched_solver_pins_sklearn_lbfgs_at_every_k(dtype, tol, atol):
+def test_batched_solver_pins_sklearn_lbfgs_at_every_k(dtype, tol, atol, compiled):
     """Every prefix problem of a sweep whose ks span several column groups of PrefixDesign (the
     merged leading blocks, then wide ones) is scikit-learn's balanced L2 logistic regression.
     The bounds are what a gradient g allows (|g| over the curvature, >= the penalty's 1 / (C n)
@@ -229,7 +234,9 @@ def test_batched_solver_pins_sklearn_lbfgs_at_every_k(dtype, tol, atol):
     logits = Z[:, :4] @ np.array([1.2, -0.8, 0.5, 0.3]) + 0.8 * rng.standard_normal(n)
     y = (logits > 0.9).astype(int)  # imbalanced: the class weights matter
     ks = [1, 2, 3, 5, 8, 16, 33, 64, 80]
-    fits = torch_backend.fit_prefixes(Z, y, ks, C=C, dtype=dtype, tol=tol, max_iter=5000)
+    fits = torch_backend.fit_prefixes(
+        Z, y, ks, C=C, dtype=dtype, tol=tol, max_iter=5000, device="cpu", compiled=compiled
+    )
     for (coef, intercept), k in zip(fits, ks, strict=True):
         ref = LogisticRegression(C=C, class_weight="balanced", tol=1e-12, max_iter=10000)
         ref.fit(Z[:, :k], y)

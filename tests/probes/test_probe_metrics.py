@@ -51,3 +51,24 @@ def test_metrics_match_scikit_learn(seed):
 def test_no_predicted_positives_gives_zero_not_nan():
     m = classification_metrics([0, 1, 1], [0, 0, 0], [0.1, 0.2, 0.3])
     assert m["f1"] == 0.0 and m["precision"] == 0.0 and m["mcc"] == 0.0
+
+
+def test_columns_at_once_equal_each_column_scored_alone():
+    """A sweep's probes are scored together (one sort of every column); each column's metrics
+    must be scikit-learn's for that column, ties and all."""
+    from sklearn import metrics as skm
+
+    from probing.probes.metrics import classification_metrics_columns
+
+    rng = np.random.default_rng(7)
+    y_true = (rng.random(400) < 0.2).astype(int)
+    raw = y_true[:, None] + rng.standard_normal((400, 6))
+    scores = np.stack([np.round(raw[:, j], d) for j, d in enumerate([0, 1, 1, 2, 3, 8])], 1)
+    y_preds = (scores > 0.5).astype(int)
+    for j, m in enumerate(classification_metrics_columns(y_true, y_preds, scores)):
+        assert m["f1"] == skm.f1_score(y_true, y_preds[:, j], zero_division=0)
+        assert m["mcc"] == pytest.approx(skm.matthews_corrcoef(y_true, y_preds[:, j]))
+        assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y_true, scores[:, j]), abs=1e-12)
+        ap = skm.average_precision_score(y_true, scores[:, j])
+        assert m["pr_auc"] == pytest.approx(ap, abs=1e-12)
+        assert m == classification_metrics(y_true, y_preds[:, j], scores[:, j])

@@ -3,6 +3,7 @@ import pytest
 
 from probing.probes import paper_k_list, sweep_k
 from probing.probes.metrics import METRIC_NAMES
+from probing.probes.tasks import THREADED_RANK_TASKS
 
 
 def test_paper_k_list():
@@ -93,3 +94,32 @@ def test_the_interval_resamples_documents_not_examples():
     by_doc = f1_interval(y, pred, bootstrap_weights(docs, 1000, 0))
     by_example = f1_interval(y, pred, bootstrap_weights(np.arange(400), 1000, 0))
     assert by_doc[1] - by_doc[0] > 1.5 * (by_example[1] - by_example[0])
+
+
+@pytest.mark.parametrize(("n_tasks", "threaded"), [(1, False), (THREADED_RANK_TASKS, True)])
+def test_a_few_tasks_are_ranked_on_one_blas_thread(monkeypatch, n_tasks, threaded):
+    """A ranking of a few tasks is a pass bound by reading the layer: on one BLAS thread, not
+    left waiting on a second thread of a busy machine (tasks.THREADED_RANK_TASKS)."""
+    from threadpoolctl import threadpool_info
+
+    from probing.probes import tasks
+
+    seen = []
+    rank = tasks.rank_tasks
+
+    def spy(chunk, *args, **kwargs):
+        seen.append(
+            max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+        )
+        return rank(chunk, *args, **kwargs)
+
+    monkeypatch.setattr(tasks, "rank_tasks", spy)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 30)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    task = tasks.FeatureTask(
+        tasks.Rows(X, np.arange(150)), y[:150], tasks.Rows(X, np.arange(150, 200)), y[150:]
+    )
+    list(tasks.sweep_tasks([task] * n_tasks, [1, 4], "mean_diff", "torch", 1.0, 0))
+    blas_threads = max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+    assert seen == [blas_threads if threaded else 1]

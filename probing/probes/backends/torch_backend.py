@@ -13,6 +13,9 @@ The objective is scikit-learn's divided by C * n (same minimiser):
 with s_i = n / (2 n_{class(y_i)}), i.e. class_weight="balanced"; the intercept is not penalised.
 loss="squared_hinge" swaps the log loss for LinearSVC's max(0, 1 - margin)^2 (the "svm" ranking).
 Sweeps whose only k is 1 (the baselines' refits) go to one_neuron.py's Newton solver instead.
+On CPU, float32 solves (the default) run the same algorithm compiled (compiled_lbfgs.py) when numba
+is installed, and this module's torch code otherwise: a layer's 15-k sweep 4x faster (24 -> 5.5
+ms, N=3200 training examples). The torch code is the one that runs on CUDA.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ def fit_stack(
     max_iter: int = 1000,
     loss: str = "logistic",
     workers: int | None = None,
+    compiled: bool | None = None,
 ) -> list[list[tuple[np.ndarray, float]]]:
     """The k sweeps of several features at once: Zs[f] [n_f, >= max(ks)] and ys[f] [n_f] are
     feature f's ranked, standardised training activations and labels. Returns, per feature,
@@ -102,10 +106,16 @@ def fit_stack(
 
     workers: on CPU the features are dealt to this many threads (default: torch's thread count,
     at most one per feature), each solving its share on SOLVE_THREADS threads. See SOLVE_THREADS.
+    compiled: solve with compiled_lbfgs (CPU and float32 only); None: whenever it can (numba
+    installed), False: torch's code.
     """
     device = device or default_device()
     problem = {"ks": ks, "C": C, "device": device, "dtype": dtype, "tol": tol}
-    problem |= {"max_iter": max_iter, "loss": loss}
+    problem |= {
+        "max_iter": max_iter,
+        "loss": loss,
+        "compiled": _use_compiled(compiled, device, dtype),
+    }
     if device != "cpu":
         solved, late = _solve_stack(Zs, ys, **problem)
     else:
@@ -130,6 +140,21 @@ def fit_stack(
             stacklevel=3,
         )
     return solved
+
+
+def _use_compiled(compiled: bool | None, device: str, dtype: torch.dtype):
+    """compiled_lbfgs where it is asked for or allowed (None) and can run, else None."""
+    if compiled is False or device != "cpu" or dtype != torch.float32:
+        if compiled:
+            raise ValueError("the compiled solver runs on CPU in float32 only")
+        return None
+    try:
+        from . import compiled_lbfgs
+    except ImportError:
+        if compiled:
+            raise ImportError("the compiled solver needs numba: pip install numba") from None
+        return None
+    return compiled_lbfgs
 
 
 def _in_threads(fn, items: list) -> list:
@@ -169,12 +194,15 @@ def _torch_threads(n: int):
 
 
 @torch.inference_mode()  # no autograd bookkeeping: it adds to every one of the solve's small ops
-def _solve_stack(Zs, ys, ks, C, device, dtype, tol, max_iter, loss):
-    """One batched solve of the stacked sweeps: (fits per feature, the ks that did not converge)."""
+def _solve_stack(Zs, ys, ks, C, device, dtype, tol, max_iter, loss, compiled=None):
+    """One batched solve of the stacked sweeps: (fits per feature, the ks that did not converge).
+    compiled: the compiled_lbfgs module to solve with, feature by feature (None: torch)."""
     unique = sorted(set(ks))
     if unique == [1] and loss == "logistic":  # two parameters a problem: Newton's method
         fits, late = solve_one_neuron(Zs, ys, C, device, tol, FTOL[torch.float64], max_iter)
         return [[fit] * len(ks) for (fit,) in fits], late
+    if compiled is not None:
+        return _solve_compiled(compiled, Zs, ys, ks, C, tol, max_iter, loss)
     design = PrefixDesign(list(Zs), unique, dtype, device)  # pads the shorter splits with zeros
     yt = torch.zeros((len(Zs), design.n), dtype=dtype)
     s = torch.zeros((len(Zs), design.n), dtype=dtype)  # balanced weight / n_f; 0 on padding rows
@@ -194,6 +222,23 @@ def _solve_stack(Zs, ys, ks, C, device, dtype, tol, max_iter, loss):
     for f in range(len(Zs)):
         fits = dict(zip(unique, design.unpack(theta[f]), strict=True))
         out.append([fits[k] for k in ks])
+    return out, late
+
+
+def _solve_compiled(compiled, Zs, ys, ks, C, tol, max_iter, loss):
+    """_solve_stack's answer from compiled_lbfgs, feature by feature."""
+    unique = sorted(set(ks))
+    out, late = [], set()
+    for Z, y in zip(Zs, ys, strict=True):
+        # torch's transpose, a blocked copy: 3x faster than numpy's (0.44 vs 1.36 ms, 3200 x 256)
+        Zt = torch.as_tensor(np.asarray(Z, dtype=np.float32)[:, : unique[-1]]).T.contiguous()
+        fits, converged, _ = compiled.solve_prefixes(
+            Zt.numpy(), y, unique, 1.0 / (C * len(y)), tol, FTOL[torch.float32], max_iter,
+            HISTORY, loss == "squared_hinge",
+        )  # fmt: skip
+        late |= {k for k, ok in zip(unique, converged, strict=True) if not ok}
+        by_k = dict(zip(unique, fits, strict=True))
+        out.append([by_k[k] for k in ks])
     return out, late
 
 
