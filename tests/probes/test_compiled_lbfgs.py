@@ -110,3 +110,13 @@ def test_log_loss_and_its_slope_are_exact_to_rounding():
     kept = ref > 1e-20  # below, exp(-|x|) is cut at exp(-50): negligible next to any loss sum
     assert np.allclose(np.array(values)[kept], ref[kept], rtol=1e-13, atol=0)
     assert np.allclose(slopes, -1 / (1 + np.exp(x)), rtol=1e-13, atol=1e-21)
+
+
+def test_warm_compiles_the_solver_a_container_image_caches():
+    """`python -m probing.probes.backends.compiled_lbfgs` (the Dockerfiles' build step)."""
+    import subprocess
+
+    command = [sys.executable, "-m", "probing.probes.backends.compiled_lbfgs"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "compiled_lbfgs: compiled and cached"
