@@ -138,9 +138,10 @@ def test_multirun_over_every_feature_collection(tmp_path):
 @pytest.mark.slow
 def test_smollm2_has_a_dedicated_python_neuron_on_held_out_files(tmp_path):
     """The paper's finding on a real model: one neuron (k=1) tells Python code from four other
-    languages on files unseen in training. Layer 5 of SmolLM2-135M on the pinned sources: F1 0.726
-    (neuron 707, files sharing text merged before the split), where calling everything Python
-    scores 0.33 (a fifth of the windows are Python)."""
+    languages on files unseen in training. Layer 5 of SmolLM2-135M on the pinned sources: F1 0.690
+    (neuron 707, files sharing text merged before the split; every file gives 22 windows, so the
+    test split holds about 9 Python files: interval 0.36-0.94), where calling everything Python
+    scores 0.33 (a fifth of the windows are Python) and a random neuron of the layer 0.37."""
     cfg = compose_cfg(
         tmp_path,
         [
@@ -155,16 +156,16 @@ def test_smollm2_has_a_dedicated_python_neuron_on_held_out_files(tmp_path):
         ],
     )
     summary = run_experiment(cfg, tmp_path / "run").set_index("feature")
-    # 0.726 measured (neuron 707) once files sharing text are merged before the split
-    # (probing.features.core.duplicates); 0.836 on the old, leakier split
-    assert summary.loc["python", "f1_k1"] >= 0.7
+    # 0.690 measured (neuron 707); 0.726 on the collection's second recipe (a file's window
+    # count told its language), 0.836 before files sharing text were merged
+    assert summary.loc["python", "f1_k1"] >= 0.65
     assert summary.loc["python", "layer"] == 5
     # against the layer's other neurons and chance: a dedicated neuron, not any neuron
-    assert summary.loc["python", "f1_k1"] > summary.loc["python", "f1_random"] + 0.3
+    assert summary.loc["python", "f1_k1"] > summary.loc["python", "f1_random"] + 0.25
     assert summary.loc["python", "f1_k1"] > summary.loc["python", "f1_chance"] + 0.3
-    # the null moves labels among files of like length, and Python files fill one window: it
-    # asks "more than a file's length says?" (median null F1 0.51 here, F1 0.73)
-    assert summary.loc["python", "f1_k1"] > summary.loc["python", "f1_null"] + 0.15
+    # the null moves each file's label whole, among files of like length (all 22 windows here):
+    # median null F1 0.25, under chance, where it was 0.51 when length told the language
+    assert summary.loc["python", "f1_k1"] > summary.loc["python", "f1_null"] + 0.35
     assert summary.loc["python", "p_value"] < 0.01 and summary.loc["python", "significant"]
 
 
