@@ -21,6 +21,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_array, hstack, identity, vstack
 
+from .ranking import balanced_weights
 from .scaling import fit_scaling, standardize
 
 CANDIDATES = 40  # shortlist size (by F statistic)
@@ -68,7 +69,7 @@ def _solve(Z: np.ndarray, y: np.ndarray, k: int) -> _Solution:
     """Build and solve the program; variables are [w (m), b, xi (n), u (m), q (m)]."""
     n, m = Z.shape
     sign = 2.0 * y - 1.0
-    s = np.where(y > 0, 0.5 / y.sum(), 0.5 / (n - y.sum()))  # balanced weights, mean 1/n
+    s = balanced_weights(y)  # mean 1/n
     c = np.concatenate([np.zeros(m + 1), s, np.full(m, LAM), np.zeros(m)])
     I_m, O_m = identity(m, format="csr"), csr_array((m, m))
     O_nm, O_m1, O_mn = csr_array((n, m)), csr_array((m, 1)), csr_array((m, n))

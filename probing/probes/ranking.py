@@ -78,6 +78,15 @@ def class_weights(Y: np.ndarray) -> np.ndarray:
     return Y / positives - (1 - Y) / (Y.shape[-1] - positives)
 
 
+def balanced_weights(y: np.ndarray) -> np.ndarray:
+    """0.5 / n1 on each positive and 0.5 / n0 on each negative of a 0/1 label vector y [n]:
+    scikit-learn's class_weight="balanced" divided by n (they sum to 1), the weights of every
+    solver's objective."""
+    y = np.asarray(y, dtype=np.float64)
+    n_pos = y.sum()
+    return np.where(y > 0, 0.5 / n_pos, 0.5 / (len(y) - n_pos))
+
+
 def weighted_sums(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     """W @ X ([d] for w [n], [m, d] for W [m, n]) as one product per block of ROW_BLOCK rows
     in X's dtype, the blocks added in float64: with class_weights, mean differences 9x

@@ -26,6 +26,8 @@ import math
 import numba
 import numpy as np
 
+from ..ranking import balanced_weights
+
 # reorder sums (so they vectorise), but assume no nan or inf: a trial step may overflow.
 # error_model="numpy": a division by zero gives inf, not Python's exception, whose check would
 # keep the line search's loop from vectorising (measured 49 -> 7.5 us for 3200 examples).
@@ -61,9 +63,8 @@ def solve_prefixes(
     Returns ((coef [k], intercept) per k, converged [P] bool, iterations [P])."""
     Zt = np.ascontiguousarray(Zt, dtype=np.float32)  # the one type compiled (and cached)
     y = np.asarray(y, dtype=np.float64)
-    n_pos = y.sum()
     sign = 2.0 * y - 1.0
-    weight = np.where(y > 0, 0.5 / n_pos, 0.5 / (len(y) - n_pos))
+    weight = balanced_weights(y)
     fits, converged, iterations = [], np.zeros(len(ks), dtype=bool), np.zeros(len(ks), dtype=int)
     for j, k in enumerate(ks):  # one call a problem: compiling a loop over them cost ~1 s more
         w = np.zeros(k + 1)
